@@ -1,0 +1,1 @@
+"""The daemons of sleigh and the process plumbing they share."""

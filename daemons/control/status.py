@@ -1,0 +1,130 @@
+"""``sleigh status``: every component, its state, address and headline figures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+
+from ...webapp.db import schema
+from ...webapp.db.engine import create_engine, database_url, redacted
+from ...webapp.db.migrate import current_revision, head_revision
+from .settings import Settings
+from .up import state_file
+
+TIMEOUT = 3.0
+
+
+@dataclass
+class Component:
+    name: str
+    state: str  # "up", "down" or "degraded"
+    address: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "up"
+
+
+async def database_status(settings: Settings) -> Component:
+    url = redacted(database_url(settings.database, settings.home))
+    engine = create_engine(settings.database, settings.home)
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            revision = await current_revision(engine)
+            details: dict[str, Any] = {"revision": revision, "head": head_revision()}
+            if revision is None:
+                return Component("database", "down", url, {**details, "error": "not created"})
+            async with engine.connect() as conn:
+                count = sa.select(sa.func.count()).select_from(schema.products)
+                details["products"] = (await conn.execute(count)).scalar_one()
+    except Exception as exc:  # any failure to reach it is what status reports
+        return Component("database", "down", url, {"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        await engine.dispose()
+    state = "up" if details["revision"] == details["head"] else "degraded"
+    return Component("database", state, url, details)
+
+
+def _running_state(home: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(state_file(home).read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state
+
+
+def _web_address(settings: Settings, running: dict[str, Any] | None) -> str:
+    if running is not None:
+        return str(running["web"]["address"])
+    cfg = settings.web
+    if cfg.unix_socket is not None:
+        path = cfg.unix_socket if cfg.unix_socket.is_absolute() else settings.home / cfg.unix_socket
+        return f"unix:{path}"
+    return f"http://{cfg.host}:{cfg.port}/"
+
+
+async def web_status(settings: Settings) -> Component:
+    running = _running_state(settings.home)
+    address = _web_address(settings, running)
+    details: dict[str, Any] = {}
+    if running is not None:
+        details["supervisor_pid"] = running["pid"]
+        details["workers"] = running["web"]["workers"]
+    if address.startswith("unix:"):
+        connector: aiohttp.BaseConnector = aiohttp.UnixConnector(path=address[5:])
+        url = "http://localhost/healthz"
+    else:
+        connector, url = aiohttp.TCPConnector(), address.rstrip("/") + "/healthz"
+    try:
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=TIMEOUT)
+            ) as http,
+            http.get(url) as response,
+        ):
+            body = await response.json()
+            details["health"] = body.get("status")
+            state = "up" if response.status == 200 else "degraded"
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        details["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        state = "down"
+    return Component("web", state, address, details)
+
+
+async def collect(settings: Settings) -> list[Component]:
+    """The status of every component, gathered concurrently."""
+    return list(await asyncio.gather(database_status(settings), web_status(settings)))
+
+
+def as_json(settings: Settings, components: list[Component]) -> str:
+    return json.dumps(
+        {
+            "home": str(settings.home),
+            "ok": all(c.ok for c in components),
+            "components": {c.name: asdict(c) for c in components},
+        },
+        indent=2,
+    )
+
+
+def as_table(components: list[Component]) -> str:
+    rows = [("COMPONENT", "STATE", "ADDRESS", "DETAILS")]
+    for c in components:
+        details = ", ".join(f"{k}={v}" for k, v in c.details.items())
+        rows.append((c.name, c.state, c.address, details))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in rows
+    )

@@ -1,0 +1,138 @@
+"""``sleigh up``: the whole shop in the foreground, on one home.
+
+Migrates the database (and loads the demo catalog into an empty one),
+binds the web socket once and hands it to every web worker, prints the
+address, and on Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+
+from ...webapp.db import schema
+from ...webapp.db.engine import create_engine, database_url, redacted
+from ...webapp.db.migrate import upgrade
+from ...webapp.demo.catalog import load_demo
+from ...webapp.service import describe
+from ..runtime.signals import Signals
+from ..runtime.sockets import bind_tcp, bind_unix, remove_unix
+from .settings import Settings
+from .supervisor import Child, ChildFailed, Supervisor
+
+log = logging.getLogger("sleigh.up")
+
+
+def state_file(home: Path) -> Path:
+    """Where a running ``sleigh up`` records its pid and addresses."""
+    return home / "run" / "up.json"
+
+
+async def prepare_database(settings: Settings, demo_products: int, out: TextIO) -> None:
+    """Create or migrate the database; load the demo catalog if it has no products."""
+    engine = create_engine(settings.database, settings.home)
+    try:
+        url = redacted(database_url(settings.database, settings.home))
+        print(f"database: {url}", file=out, flush=True)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            count = (
+                await conn.execute(sa.select(sa.func.count()).select_from(schema.products))
+            ).scalar_one()
+        if count == 0 and demo_products > 0:
+            print(f"loading the demo catalog ({demo_products:,} products)...", file=out, flush=True)
+            report = await load_demo(engine, products=demo_products)
+            print(
+                f"loaded {report.products_added:,} products in {report.seconds:.1f}s",
+                file=out,
+                flush=True,
+            )
+    finally:
+        await engine.dispose()
+
+
+def bind_web(settings: Settings) -> tuple[socket.socket, Path | None]:
+    """The web tier's listening socket, bound once for every worker."""
+    cfg = settings.web
+    if cfg.unix_socket is not None:
+        path = cfg.unix_socket if cfg.unix_socket.is_absolute() else settings.home / cfg.unix_socket
+        return bind_unix(path, mode=0o666), path
+    return bind_tcp(cfg.host, cfg.port), None
+
+
+def web_children(settings: Settings, sock: socket.socket, workers: int) -> list[Child]:
+    argv = [sys.executable, "-m", "sleigh.webapp", "--home", str(settings.home)]
+    if settings.config_file is not None:
+        argv += ["--config", str(settings.config_file)]
+    return [Child(f"web#{i + 1}", argv, [sock]) for i in range(workers)]
+
+
+async def run_up(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    demo_products: int,
+    workers: int | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Run the shop until a stop signal; the exit status."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    await prepare_database(settings, demo_products, out)
+    sock, unix_path = bind_web(settings)
+    address = describe(sock)
+    children = web_children(settings, sock, workers or settings.web.workers)
+    supervisor = Supervisor(children, environ, stop_timeout=settings.web.shutdown_timeout + 5)
+    status = 0
+    with Signals() as signals:
+        stop = asyncio.ensure_future(signals.wait())
+        starting = asyncio.ensure_future(supervisor.start())
+        await asyncio.wait({stop, starting}, return_when="FIRST_COMPLETED")
+        try:
+            if not stop.done():
+                await starting
+                _write_state(settings.home, address, children)
+                print(f"sleigh is up: {address}  (Ctrl-C stops it)", file=out, flush=True)
+                await supervisor.watch(stop)
+        except ChildFailed as exc:
+            log.error("%s", exc)
+            status = 1
+        finally:
+            stop.cancel()
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ChildFailed):
+                await starting
+            print("stopping...", file=out, flush=True)
+            statuses = await supervisor.stop()
+            sock.close()
+            if unix_path is not None:
+                remove_unix(unix_path)
+            with contextlib.suppress(FileNotFoundError):
+                state_file(settings.home).unlink()
+    if any(code not in (0, None) for code in statuses.values()):
+        status = status or 1
+    print("stopped", file=out, flush=True)
+    return status
+
+
+def _write_state(home: Path, address: str, children: list[Child]) -> None:
+    path = state_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "pid": os.getpid(),
+        "started": time.time(),
+        "web": {"address": address, "workers": [c.pid for c in children]},
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)

@@ -1,0 +1,30 @@
+"""Build sleigh: pure-Python packages under ``sleigh.*`` plus the Cython core.
+
+Every source is named under ``sleigh/`` (whose ``daemons``, ``core_ext`` and
+``webapp`` are relative links to the top-level folders), so plain, editable
+and sdist -> wheel installs all see one namespace.
+"""
+
+from Cython.Build import cythonize
+from setuptools import Extension, find_packages, setup
+
+extensions = [
+    Extension("sleigh.core_ext._tokenizer", ["sleigh/core_ext/_tokenizer.pyx"]),
+]
+
+setup(
+    packages=find_packages(include=["sleigh", "sleigh.*"]),
+    package_data={
+        "sleigh": ["py.typed"],
+        "sleigh.core_ext": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
+        "sleigh.webapp": ["templates/*.mako", "templates/*/*.mako", "static/*", "static/*/*"],
+        "sleigh.webapp.db": ["migrations/*.ini", "migrations/*.mako", "migrations/*.py"],
+        "sleigh.webapp.db.migrations": ["versions/*.py", "script.py.mako"],
+    },
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={"embedsignature": True, "boundscheck": False, "wraparound": False},
+    ),
+    zip_safe=False,
+)

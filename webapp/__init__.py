@@ -1,0 +1,1 @@
+"""The storefront: models, controllers, Mako views, middleware (aiohttp + uvloop)."""

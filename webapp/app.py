@@ -1,0 +1,45 @@
+"""The application factory: ``create_app(config, engine)`` and nothing global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import middleware
+from .config import WebConfig
+from .controllers import catalog, health, images
+from .keys import CATALOG, CONFIG, ENGINE, VIEWS
+from .models.catalog import Catalog
+from .views import Views, cache_headers
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(
+    config: WebConfig, engine: AsyncEngine, *, views: Views | None = None
+) -> web.Application:
+    """Build the storefront application.
+
+    :param config: the ``[web]`` section.
+    :param engine: the shop database; the caller owns it and disposes of it.
+    """
+    app = web.Application(
+        middlewares=[middleware.request_id, middleware.errors],
+        client_max_size=config.max_body,
+    )
+    app[CONFIG] = config
+    app[ENGINE] = engine
+    app[VIEWS] = views or Views()
+    app[CATALOG] = Catalog(engine)
+    for table in (catalog.routes, health.routes, images.routes):
+        app.router.add_routes(table)
+    app.router.add_static("/static", STATIC, name="static")
+
+    async def static_cache(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith("/static/"):
+            cache_headers(response, config.static_max_age)
+
+    app.on_response_prepare.append(static_cache)
+    return app

@@ -1,0 +1,44 @@
+"""The ``[web]`` section: how ``sleigh-web`` listens and serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from ..daemons.runtime.config import DURATION, PATH, SIZE, Section, setting
+
+
+@dataclass(frozen=True)
+class WebConfig(Section):
+    SECTION: ClassVar[str] = "web"
+
+    host: str = setting("127.0.0.1", help="Address to listen on for HTTP (TCP).")
+    port: int = setting(8080, minimum=0, maximum=65535, help="TCP port; 0 picks a free one.")
+    unix_socket: Path | None = setting(
+        None, kind=PATH, help="Listen on this Unix socket instead of TCP (empty: TCP)."
+    )
+    workers: int = setting(
+        2, minimum=1, maximum=64, help="Worker processes `sleigh up` starts on the one socket."
+    )
+    max_body: int = setting(
+        "1MiB", kind=SIZE, minimum=1024, maximum=64 * 1024**2, help="Largest request body."
+    )
+    shutdown_timeout: float = setting(
+        "10s",
+        kind=DURATION,
+        minimum=0,
+        maximum=600,
+        help="How long SIGTERM waits for requests in flight.",
+    )
+    page_size: int = setting(24, minimum=1, maximum=200, help="Products per listing page.")
+    static_max_age: float = setting(
+        "1h", kind=DURATION, minimum=0, maximum=365 * 86400, help="Cache lifetime of static files."
+    )
+    page_max_age: float = setting(
+        "5m",
+        kind=DURATION,
+        minimum=0,
+        maximum=86400,
+        help="Longest time a proxy may cache a catalog page (the shortest data TTL wins).",
+    )

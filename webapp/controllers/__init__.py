@@ -1,0 +1,1 @@
+"""Controllers: parse and check a request, call models, choose the view."""

@@ -1,0 +1,37 @@
+"""The ``[database]`` section: which database and how connections are pooled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...daemons.runtime.config import DURATION, Section, setting
+
+
+@dataclass(frozen=True)
+class DatabaseConfig(Section):
+    SECTION: ClassVar[str] = "database"
+
+    url: str = setting(
+        "",
+        help="SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db;"
+        " empty: an SQLite file sleigh.db under SLEIGH_HOME.",
+    )
+    pool_size: int = setting(5, minimum=1, maximum=200, help="Persistent connections kept open.")
+    max_overflow: int = setting(
+        10, minimum=0, maximum=1000, help="Extra connections allowed at peak, closed after use."
+    )
+    pool_timeout: float = setting(
+        "10s",
+        kind=DURATION,
+        minimum=0.1,
+        maximum=600,
+        help="How long to wait for a free connection.",
+    )
+    statement_cache_size: int = setting(
+        512,
+        minimum=0,
+        maximum=100_000,
+        help="Prepared statements cached per connection (PostgreSQL).",
+    )
+    echo: bool = setting(False, help="Log every SQL statement (debugging only).")

@@ -1,0 +1,1 @@
+"""Models: business data loaded from the database (and, later, the object cache)."""

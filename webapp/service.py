@@ -1,0 +1,127 @@
+"""The life cycle of one ``sleigh-web`` worker process.
+
+open the database pool → build the app → adopt ``LISTEN_FDS`` (or bind)
+→ ``READY=1`` → serve until a stop signal (``SIGHUP`` reloads templates
+and log settings) → ``STOPPING=1`` → drain requests in flight within
+``web.shutdown_timeout`` (a second signal cuts the drain short) → close the
+pool → remove a Unix socket this process bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from ..daemons.control.settings import Settings
+from ..daemons.runtime.logs import setup_logging
+from ..daemons.runtime.notify import Notifier
+from ..daemons.runtime.signals import RELOAD, Signals
+from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
+from .app import create_app
+from .db.engine import create_engine, database_url, redacted
+from .keys import VIEWS
+
+log = logging.getLogger("sleigh.web")
+
+#: Exit status when a second signal cut the drain short.
+EXIT_ESCALATED = 1
+
+
+def describe(sock: socket.socket) -> str:
+    """A socket's address for people: ``http://host:port/`` or ``unix:/path``."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{name}"
+    host, port = name[0], name[1]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def open_listeners(
+    settings: Settings, environ: Mapping[str, str]
+) -> tuple[list[socket.socket], Path | None]:
+    """The sockets to serve on: those handed over by the parent, else our own.
+
+    :returns: the sockets and, if this process bound a Unix socket, its path.
+    """
+    adopted = listen_fds(environ)
+    if adopted:
+        return adopted, None
+    cfg = settings.web
+    if cfg.unix_socket is not None:
+        path = cfg.unix_socket if cfg.unix_socket.is_absolute() else settings.home / cfg.unix_socket
+        return [bind_unix(path)], path
+    return [bind_tcp(cfg.host, cfg.port)], None
+
+
+async def serve(
+    settings: Settings,
+    environ: Mapping[str, str],
+    reload_settings: Callable[[], Settings] | None = None,
+) -> int:
+    """Run one worker until it is told to stop; the process exit status.
+
+    :param reload_settings: re-reads the configuration on ``SIGHUP``.
+    """
+    notifier = Notifier(environ)
+    engine = create_engine(settings.database, settings.home)
+    log.info("database %s", redacted(database_url(settings.database, settings.home)))
+    app = create_app(settings.web, engine)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.web.shutdown_timeout
+    )
+    await runner.setup()
+    listeners, bound_path = open_listeners(settings, environ)
+    try:
+        for sock in listeners:
+            await web.SockSite(runner, sock).start()
+        where = ", ".join(describe(s) for s in listeners)
+        log.info("serving on %s", where)
+        with Signals() as signals:
+            notifier.ready(f"serving on {where}")
+            while await signals.wait() == RELOAD:
+                notifier.reloading()
+                _reload(app, reload_settings)
+                notifier.ready(f"serving on {where}")
+            notifier.stopping()
+            return await _drain(runner, signals, settings.web.shutdown_timeout)
+    finally:
+        await engine.dispose()
+        if bound_path is not None:
+            remove_unix(bound_path)
+        notifier.close()
+
+
+def _reload(app: web.Application, reload_settings: Callable[[], Settings] | None) -> None:
+    app[VIEWS].reload()
+    if reload_settings is None:
+        log.info("reloaded templates")
+        return
+    try:
+        fresh = reload_settings()
+    except Exception as exc:  # a bad file must not stop a serving worker
+        log.error("reload refused, keeping the running configuration: %s", exc)
+        return
+    setup_logging(fresh.logging, program="sleigh-web")
+    log.info(
+        "reloaded templates and logging; listening and database settings apply after a restart"
+    )
+
+
+async def _drain(runner: web.AppRunner, signals: Signals, deadline: float) -> int:
+    log.info("stopping: finishing requests in flight (at most %.3gs)", deadline)
+    cleanup = asyncio.create_task(runner.cleanup())
+    escalated = asyncio.create_task(signals.escalated())
+    await asyncio.wait([cleanup, escalated], return_when=asyncio.FIRST_COMPLETED)
+    escalated.cancel()
+    if cleanup.done():
+        cleanup.result()
+        log.info("stopped")
+        return 0
+    cleanup.cancel()
+    log.warning("second stop signal: closing connections now")
+    return EXIT_ESCALATED

@@ -1,0 +1,34 @@
+## base.mako: the page frame every page inherits.
+## Receives: title (str), request_id (str); optionally tree (CategoryTree) for the navigation.
+<%! from urllib.parse import quote %>
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<link rel="stylesheet" href="/static/style.css">
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="site">
+  <a class="logo" href="/">sleigh<span> toys &middot; books &middot; games</span></a>
+  <% tree = context.get('tree', None) %>
+  % if tree is not None:
+  <nav aria-label="Sections">
+    <ul>
+    % for root in tree.roots:
+      <li><a href="/c/${root.path}">${root.name}</a></li>
+    % endfor
+    </ul>
+  </nav>
+  % endif
+</header>
+<main id="main" tabindex="-1">
+${self.body()}
+</main>
+<footer class="site">
+  <p>sleigh demo shop &middot; prices in US dollars &middot; request ${request_id}</p>
+</footer>
+</body>
+</html>

@@ -1,0 +1,33 @@
+## product.mako: one product.
+## Receives: title, request_id, tree, product (Product), category (Category),
+## ancestors (list[Category], ending with category), related (list[ProductCard]).
+<%inherit file="base.mako"/>
+<%namespace file="_cards.mako" import="cards"/>
+<nav aria-label="Breadcrumb" class="crumbs">
+  <ol>
+    <li><a href="/">Home</a></li>
+  % for a in ancestors:
+    <li><a href="/c/${a.path}">${a.name}</a></li>
+  % endfor
+  </ol>
+</nav>
+<article class="product" aria-labelledby="product-title">
+  <img src="/img/${product.image}.svg" alt="Picture of ${product.title}" width="400" height="400">
+  <div class="details">
+    <h1 id="product-title">${product.title}</h1>
+    <p class="brand">by ${product.brand}</p>
+    <p class="price">${product.price}</p>
+    <p class="stock${' out' if product.available <= 0 else ''}">${product.stock_label}</p>
+    <dl>
+      <dt>Ages</dt><dd>${product.age_range}</dd>
+      <dt>Item</dt><dd>${product.sku}</dd>
+    </dl>
+    <p class="description">${product.description}</p>
+  </div>
+</article>
+% if related:
+<section aria-labelledby="related-title">
+  <h2 id="related-title">More from ${category.name}</h2>
+  ${cards(related)}
+</section>
+% endif
