@@ -23,7 +23,7 @@ from ..daemons.runtime.notify import Notifier
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from .app import create_app
-from .db.engine import create_engine, database_url, redacted
+from .db.engine import create_engine
 from .keys import VIEWS
 
 log = logging.getLogger("sleigh.web")
@@ -69,7 +69,6 @@ async def serve(
     """
     notifier = Notifier(environ)
     engine = create_engine(settings.database, settings.home)
-    log.info("database %s", redacted(database_url(settings.database, settings.home)))
     app = create_app(settings.web, engine)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.web.shutdown_timeout

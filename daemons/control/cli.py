@@ -7,6 +7,7 @@ component down, a child failed), 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ from .up import run_up
 T = TypeVar("T")
 
 DEMO_PRODUCTS = 100_000
+QUIET_COMMANDS = frozenset({"status", "config", "db"})
 
 
 def _common() -> argparse.ArgumentParser:
@@ -201,7 +203,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ConfigError as exc:
         print(f"sleigh: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.logging, program="sleigh")
+    logging_cfg = settings.logging
+    if args.command in QUIET_COMMANDS and logging_cfg.level in ("debug", "info"):
+        # Their answer is on stdout; progress lines on stderr would only be noise.
+        logging_cfg = dataclasses.replace(logging_cfg, level="warning")
+    setup_logging(logging_cfg, program="sleigh")
     try:
         return int(args.run(args, settings, env))
     except SleighError as exc:

@@ -9,6 +9,7 @@ restarted after a pause, at most ``max_restarts`` times a minute.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import secrets
@@ -88,7 +89,17 @@ class Child:
         env = {**environ, "NOTIFY_SOCKET": self._open_notify()}
         kwargs = activation_kwargs(self.argv, self.sockets, env)
         args = kwargs.pop("args")
-        self.proc = await asyncio.create_subprocess_exec(*args, **kwargs)
+        place_fds = kwargs.pop("preexec_fn")
+
+        def preexec() -> None:
+            place_fds()
+            _die_with_parent()
+
+        # Its own session: a terminal's Ctrl-C reaches the supervisor only,
+        # which then stops each child once, with SIGTERM.
+        self.proc = await asyncio.create_subprocess_exec(
+            *args, preexec_fn=preexec, start_new_session=True, **kwargs
+        )
         exited = asyncio.create_task(self.proc.wait())
         ready = asyncio.create_task(self.ready.wait())
         done, _ = await asyncio.wait(
@@ -130,6 +141,15 @@ class Child:
         """Record a restart at *now*; false once there were too many in a minute."""
         self.restarts = [t for t in self.restarts if now - t < 60.0] + [now]
         return len(self.restarts) <= max_restarts
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: have the kernel send SIGTERM if the supervisor dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _said(status: str) -> str:
