@@ -16,7 +16,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +162,7 @@ class Supervisor:
     :param environ: the environment children inherit.
     :param ready_timeout: how long a child may take to say ``READY=1``.
     :param stop_timeout: how long a child may take to exit after SIGTERM.
+    :param on_restart: called after a child was restarted.
     """
 
     def __init__(
@@ -172,12 +173,14 @@ class Supervisor:
         ready_timeout: float = 60.0,
         stop_timeout: float = 15.0,
         max_restarts: int = 5,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.children = list(children)
         self.environ = dict(environ)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.max_restarts = max_restarts
+        self.on_restart = on_restart
 
     async def start(self) -> None:
         """Start every child in order, each ready before the next starts.
@@ -215,6 +218,8 @@ class Supervisor:
             raise ChildFailed(f"{child.name} keeps dying; giving up")
         await asyncio.sleep(1.0)
         await child.start(self.environ, self.ready_timeout)
+        if self.on_restart is not None:
+            self.on_restart()
 
     async def stop(self) -> dict[str, int | None]:
         """Stop every child, the last program started first (the instances of

@@ -92,7 +92,12 @@ async def run_up(
     sock, unix_path = bind_web(settings)
     address = describe(sock)
     children = web_children(settings, sock, workers or settings.web.workers)
-    supervisor = Supervisor(children, environ, stop_timeout=settings.web.shutdown_timeout + 5)
+    supervisor = Supervisor(
+        children,
+        environ,
+        stop_timeout=settings.web.shutdown_timeout + 5,
+        on_restart=lambda: _write_state(settings.home, address, children),
+    )
     status = 0
     with Signals() as signals:
         stop = asyncio.ensure_future(signals.wait())

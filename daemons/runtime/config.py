@@ -177,10 +177,10 @@ def _show_duration(value: float) -> str:
 
 
 def _parse_path(raw: object) -> Path | None:
-    if raw is None:
-        return None
+    if raw is None or raw == "":
+        return None  # an empty path means "not set"
     text = _parse_str(raw)
-    if not text or "\0" in text:
+    if "\0" in text:
         raise ValueError(f"expected a file system path, got {raw!r}")
     return Path(text)
 
