@@ -18,7 +18,9 @@ Nothing here reads ``os.environ`` itself: the environment is a parameter.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import re
 import tomllib
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -84,16 +86,15 @@ def _parse_int(raw: object) -> int:
 
 
 def _parse_float(raw: object) -> float:
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a number, got {raw!r}")
-    if isinstance(raw, int | float):
-        return float(raw)
-    if isinstance(raw, str):
-        try:
-            return float(raw)
-        except ValueError:
-            pass
-    raise ValueError(f"expected a number, got {raw!r}")
+    value: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            value = float(raw)
+    if value is None or not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {raw!r}")
+    return value
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -162,6 +163,8 @@ _DURATION_UNITS = {
 
 def _parse_duration(raw: object) -> float:
     if isinstance(raw, int | float) and not isinstance(raw, bool):
+        if not math.isfinite(raw):
+            raise ValueError(f"expected a finite duration, got {raw!r}")
         return float(raw)
     if isinstance(raw, str):
         match = _QUANTITY.fullmatch(raw)
@@ -190,9 +193,11 @@ def _show_path(value: Path | None) -> str:
 
 
 def _parse_mode(raw: object) -> int:
+    # A bare TOML integer is refused: 660 would be decimal, and 0o660 cannot be
+    # told apart from 432; a string is always read as octal.
     if isinstance(raw, int) and not isinstance(raw, bool):
-        value = raw
-    elif isinstance(raw, str) and re.fullmatch(r"0?o?[0-7]{3,4}", raw.strip()):
+        raise ValueError(f'write a file mode as an octal string such as "0660", got {raw!r}')
+    if isinstance(raw, str) and re.fullmatch(r"0?o?[0-7]{3,4}", raw.strip()):
         value = int(raw.strip().lstrip("0o") or "0", 8)
     else:
         raise ValueError(f"expected an octal file mode such as 0660, got {raw!r}")
@@ -365,6 +370,8 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text ({exc.reason})") from None
     for name, table in data.items():
         if not isinstance(table, dict):
             raise ConfigError(f"config file {path}: {name!r} must be a [section], not a value")

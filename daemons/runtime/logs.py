@@ -1,0 +1,132 @@
+"""Logging for every sleigh program: one line per record on stderr.
+
+Two formats, chosen by the ``[logging]`` section (``SLEIGH_LOGGING_FORMAT``):
+
+``plain``
+    ``2026-11-27T09:30:00.123Z INFO sleigh.web: message``, in UTC with
+    milliseconds, followed by the traceback lines when there is one.
+``json``
+    one JSON object per line with ``ts``, ``level``, ``logger``,
+    ``program``, ``pid``, ``msg``, ``exc`` (the formatted traceback, only
+    when there is one) and every JSON-serialisable field given through
+    ``extra={...}``.
+
+:func:`setup_logging` owns exactly one handler on the root logger, so
+calling it again (after a reload, or from tests) replaces that handler
+rather than adding a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import ClassVar, TextIO
+
+from .config import Section, choice, setting
+
+__all__ = ["LoggingConfig", "setup_logging"]
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+# The attributes every LogRecord has; anything else on a record came from ``extra``.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+
+@dataclass(frozen=True)
+class LoggingConfig(Section):
+    """The ``[logging]`` section."""
+
+    SECTION: ClassVar[str] = "logging"
+    level: str = setting(
+        "info", kind=choice(*LEVELS), help="Least severe level written to stderr."
+    )
+    format: str = setting(
+        "plain", kind=choice("plain", "json"), help="plain lines for people, json for machines."
+    )
+
+
+def _utc_timestamp(created: float) -> str:
+    """``created`` (seconds since the epoch) as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+class PlainFormatter(logging.Formatter):
+    """``<utc time> <LEVEL> <logger>: <message>`` plus traceback lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = (
+            f"{_utc_timestamp(record.created)} {record.levelname} "
+            f"{record.name}: {record.getMessage()}"
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line."""
+
+    def __init__(self, program: str) -> None:
+        super().__init__()
+        self.program = program
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": _utc_timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "program": self.program,
+            "pid": record.process if record.process is not None else os.getpid(),
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        for key, value in vars(record).items():
+            if key in _STANDARD_ATTRS or key in entry:
+                continue
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                continue
+            entry[key] = value
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _SleighHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`setup_logging` installs; recognised by its class."""
+
+
+def setup_logging(cfg: LoggingConfig, *, program: str, stream: TextIO | None = None) -> None:
+    """Send every log record at or above ``cfg.level`` to *stream* (stderr by default).
+
+    :param cfg: the ``[logging]`` section.
+    :param program: the program's name, written into JSON records.
+    :param stream: where to write; ``sys.stderr`` as it is at call time if ``None``.
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _SleighHandler)]:
+        root.removeHandler(old)
+        old.close()
+    handler = _SleighHandler(stream if stream is not None else sys.stderr)
+    formatter: logging.Formatter
+    formatter = JsonFormatter(program) if cfg.format == "json" else PlainFormatter()
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.setLevel(LEVELS[cfg.level])

@@ -1,0 +1,129 @@
+"""Engines: one pooled :class:`~sqlalchemy.ext.asyncio.AsyncEngine` per process.
+
+Two back ends, the same SQL: SQLite through aiosqlite (the embedded default,
+a file ``sleigh.db`` under ``SLEIGH_HOME``) and PostgreSQL through asyncpg
+(production). Connections are pooled and kept open; a connection that died
+while idle is replaced on checkout (``pool_pre_ping``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .config import DatabaseConfig
+from .errors import DatabaseURLError
+
+__all__ = ["SQLITE_PRAGMAS", "SUPPORTED_DRIVERS", "create_engine", "database_url", "redacted"]
+
+log = logging.getLogger("sleigh.db")
+
+#: The SQLAlchemy drivers sleigh runs on; every other URL is refused.
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+#: Set on every new SQLite connection, in this order.
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise DatabaseURLError(
+            f"database.url: cannot parse {redacted(url)!r}; expected e.g."
+            " postgresql+asyncpg://user@host/db or sqlite+aiosqlite:///path/to/sleigh.db"
+        ) from None
+
+
+def database_url(cfg: DatabaseConfig, home: Path) -> str:
+    """The URL in force: ``database.url``, else an SQLite file under *home*.
+
+    :param home: ``SLEIGH_HOME``; the default database is ``{home}/sleigh.db``.
+    :raises DatabaseURLError: if the URL is malformed or its driver is not one of
+        :data:`SUPPORTED_DRIVERS` (the message names ``database.url``).
+    """
+    url = cfg.url.strip() or f"sqlite+aiosqlite:///{home}/sleigh.db"
+    parsed = _parse(url)
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise DatabaseURLError(
+            f"database.url: unsupported driver {parsed.drivername!r} in {redacted(url)!r};"
+            f" use one of {', '.join(SUPPORTED_DRIVERS)}"
+            " (e.g. postgresql+asyncpg://user@host/db), or leave it empty for SQLite"
+        )
+    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        raise DatabaseURLError(
+            "database.url: an in-memory SQLite database is not shared between connections;"
+            " name a file, e.g. sqlite+aiosqlite:////var/lib/sleigh/sleigh.db"
+        )
+    return url
+
+
+def redacted(url: str | URL) -> str:
+    """*url* fit for a log line: the password, if any, is masked."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except ArgumentError:
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Run :data:`SQLITE_PRAGMAS` on a fresh connection.
+
+    - ``journal_mode=WAL``: readers never block the writer nor the writer
+      readers; a commit appends to the log instead of rewriting pages.
+      (Persistent in the file; repeating it is cheap.)
+    - ``synchronous=NORMAL``: in WAL mode, fsync only at checkpoints. A
+      power cut may lose the last commits but never corrupts the file.
+    - ``foreign_keys=ON``: SQLite ignores ``REFERENCES`` unless told, per
+      connection; with it the same constraints hold as on PostgreSQL.
+    - ``busy_timeout=5000``: a writer that finds the database locked by another
+      process waits up to 5 s instead of failing at once with "database is locked".
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
+    """A pooled engine for the database in force (see :func:`database_url`).
+
+    For SQLite the file's directory is created and every connection gets
+    :data:`SQLITE_PRAGMAS`; for PostgreSQL each connection caches up to
+    ``database.statement_cache_size`` prepared statements.
+
+    :raises DatabaseURLError: if ``database.url`` is not supported.
+    """
+    url = make_url(database_url(cfg, home))
+    connect_args: dict[str, Any] = {}
+    if url.drivername.startswith("postgresql"):
+        connect_args["prepared_statement_cache_size"] = cfg.statement_cache_size
+    else:
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url,
+        pool_size=cfg.pool_size,
+        max_overflow=cfg.max_overflow,
+        pool_timeout=cfg.pool_timeout,
+        pool_pre_ping=True,
+        echo=cfg.echo,
+        connect_args=connect_args,
+    )
+    if url.drivername.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+    log.info("database %s (pool %d + %d)", redacted(url), cfg.pool_size, cfg.max_overflow)
+    return engine
