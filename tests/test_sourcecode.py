@@ -29,6 +29,11 @@ def test_ruff_lint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format() -> None:
+    result = _run("ruff", "format", "--check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.timeout(600)
 def test_mypy_strict() -> None:
     result = _run("mypy")

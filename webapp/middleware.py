@@ -65,7 +65,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def _page(request: web.Request, status: int, message: str, detail: str) -> web.Response:
     response = request.app[VIEWS].render(
-        request, "error.mako", code=status, status=status, title="Sorry", message=message, detail=detail
+        request,
+        "error.mako",
+        code=status,
+        status=status,
+        title="Sorry",
+        message=message,
+        detail=detail,
     )
     response.headers["X-Request-Id"] = request.get(REQUEST_ID, "")
     return response

@@ -48,9 +48,7 @@ class LoggingConfig(Section):
     """The ``[logging]`` section."""
 
     SECTION: ClassVar[str] = "logging"
-    level: str = setting(
-        "info", kind=choice(*LEVELS), help="Least severe level written to stderr."
-    )
+    level: str = setting("info", kind=choice(*LEVELS), help="Least severe level written to stderr.")
     format: str = setting(
         "plain", kind=choice("plain", "json"), help="plain lines for people, json for machines."
     )

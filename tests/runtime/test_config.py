@@ -114,9 +114,7 @@ def test_unknown_file_key_is_refused_with_the_known_keys() -> None:
 def test_environment_overrides_the_file_and_names_the_variable() -> None:
     assert env_name("sample", "map_size") == "SLEIGH_SAMPLE_MAP_SIZE"
     sources: dict[str, str] = {}
-    cfg = load_section(
-        Sample, {"port": 1, "name": "file"}, {"SLEIGH_SAMPLE_PORT": "2"}, sources
-    )
+    cfg = load_section(Sample, {"port": 1, "name": "file"}, {"SLEIGH_SAMPLE_PORT": "2"}, sources)
     assert (cfg.port, cfg.name) == (2, "file")
     assert sources["sample.port"] == "SLEIGH_SAMPLE_PORT"
     assert sources["sample.name"] == "file"

@@ -237,9 +237,21 @@ def _run_with_fd3(stdin: int, extra_env: dict[str, str]) -> dict[str, Any]:
     """Run ``_ADOPT`` in a child that gets *stdin* as fd 3 and ``LISTEN_PID`` = its pid."""
     env = {**os.environ, "LISTEN_FDS": "1", **extra_env}
     result = subprocess.run(
-        ["/bin/sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@" 3<&0 0</dev/null',
-         "sh", sys.executable, "-c", _ADOPT],
-        stdin=stdin, env=env, capture_output=True, text=True, timeout=60, check=True,
+        [
+            "/bin/sh",
+            "-c",
+            'LISTEN_PID=$$; export LISTEN_PID; exec "$@" 3<&0 0</dev/null',
+            "sh",
+            sys.executable,
+            "-c",
+            _ADOPT,
+        ],
+        stdin=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     loaded: dict[str, Any] = json.loads(result.stdout)
     return loaded

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +16,7 @@ from sleigh.webapp.db import schema
 Client = TestClient[web.Request, web.Application]
 
 
-async def _first_product(engine: AsyncEngine) -> sa.Row[Any]:
+async def _first_product(engine: AsyncEngine) -> sa.Row[int, str, int]:
     p = schema.products.c
     async with engine.connect() as conn:
         query = sa.select(p.id, p.title, p.price_cents).order_by(p.popularity.desc(), p.id)
