@@ -1,7 +1,7 @@
 """The life cycle of one ``sleigh-web`` worker process.
 
 open the database pool → build the app → adopt ``LISTEN_FDS`` (or bind)
-→ ``READY=1`` → serve until a stop signal (``SIGHUP`` reloads templates
+→ ``READY=1`` (and ``WATCHDOG=1`` pings when systemd asks) → serve until a stop signal (``SIGHUP`` reloads templates
 and log settings) → ``STOPPING=1`` → drain requests in flight within
 ``web.shutdown_timeout`` (a second signal cuts the drain short) → close the
 pool → remove a Unix socket this process bound.
@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ..daemons.control.settings import Settings
 from ..daemons.runtime.logs import setup_logging
-from ..daemons.runtime.notify import Notifier
+from ..daemons.runtime.notify import Notifier, watchdog_interval
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from .app import create_app
@@ -75,6 +75,8 @@ async def serve(
     )
     await runner.setup()
     listeners, bound_path = open_listeners(settings, environ)
+    interval = watchdog_interval(environ)
+    pinger = asyncio.create_task(_keepalive(notifier, interval)) if interval else None
     try:
         for sock in listeners:
             await web.SockSite(runner, sock).start()
@@ -89,10 +91,19 @@ async def serve(
             notifier.stopping()
             return await _drain(runner, signals, settings.web.shutdown_timeout)
     finally:
+        if pinger is not None:
+            pinger.cancel()
         await engine.dispose()
         if bound_path is not None:
             remove_unix(bound_path)
         notifier.close()
+
+
+async def _keepalive(notifier: Notifier, interval: float) -> None:
+    """Tell systemd's watchdog the event loop still turns, every *interval* s."""
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
 
 
 def _reload(app: web.Application, reload_settings: Callable[[], Settings] | None) -> None:

@@ -1,0 +1,140 @@
+"""``sleigh-web`` as a real daemon: socket handed over, READY=1, SIGHUP, SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.plugins.daemons import DaemonFactory, short_tmpdir
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=15)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(15)
+        self.sock.connect(str(self.unix_path))
+
+
+def get(path: Path, url: str) -> tuple[int, str]:
+    conn = UnixHTTPConnection(path)
+    try:
+        conn.request("GET", url)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def sleigh(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sleigh.daemons.control", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SLEIGH_")},
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("web-home")
+    result = sleigh("demo", "load", "--products", "200", home=home)
+    assert result.returncode == 0, result.stderr
+    return home
+
+
+def web_argv(home: Path) -> list[str]:
+    return [sys.executable, "-m", "sleigh.webapp", "--home", str(home)]
+
+
+def test_serves_on_the_socket_it_is_handed(daemon_factory: DaemonFactory, home: Path) -> None:
+    daemon = daemon_factory.start(web_argv(home))
+    assert isinstance(daemon.address, Path)
+    status, body = get(daemon.address, "/healthz")
+    assert status == 200
+    assert json.loads(body) == {"status": "ok", "database": "ok", "pid": daemon.pid}
+    status, page = get(daemon.address, "/")
+    assert status == 200 and "Popular right now" in page
+
+
+def test_sighup_reloads_and_keeps_serving(daemon_factory: DaemonFactory, home: Path) -> None:
+    daemon = daemon_factory.start(web_argv(home))
+    assert isinstance(daemon.address, Path)
+    daemon.send_signal(signal.SIGHUP)
+    daemon.expect("RELOADING=1")
+    daemon.expect("READY=1")
+    assert get(daemon.address, "/healthz")[0] == 200
+    assert "reloaded" in daemon.stderr_text()
+
+
+def test_sigterm_stops_cleanly_and_says_stopping(daemon_factory: DaemonFactory, home: Path) -> None:
+    daemon = daemon_factory.start(web_argv(home))
+    assert isinstance(daemon.address, Path)
+    assert get(daemon.address, "/healthz")[0] == 200
+    assert daemon.stop() == 0
+    assert any("STOPPING=1" in n for n in daemon.notifications)
+    assert "stopped" in daemon.stderr_text()
+
+
+def test_binds_and_removes_its_own_socket(home: Path) -> None:
+    tmp = short_tmpdir()
+    try:
+        sock_path = tmp / "web.sock"
+        notify_path = tmp / "notify.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind(str(notify_path))
+            notify.settimeout(30)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("SLEIGH_", "LISTEN_"))}
+            env |= {"NOTIFY_SOCKET": str(notify_path), "SLEIGH_WEB_UNIX_SOCKET": str(sock_path)}
+            proc = subprocess.Popen(web_argv(home), env=env, stderr=subprocess.PIPE, text=True)
+            try:
+                assert b"READY=1" in notify.recv(4096)
+                assert get(sock_path, "/healthz")[0] == 200
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(30) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                assert proc.stderr is not None
+                errors = proc.stderr.read()
+                proc.stderr.close()
+        assert "Traceback" not in errors
+        assert not sock_path.exists()
+    finally:
+        shutil.rmtree(tmp)
+
+
+def test_bad_configuration_is_named_and_refused(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLEIGH_")}
+    empty = tmp_path / "sleigh.toml"
+    empty.write_text("")
+    result = subprocess.run(
+        [*web_argv(tmp_path), "--config", str(empty)],
+        env={**env, "SLEIGH_WEB_SHUTDOWN_TIMEOUT": "forever"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "SLEIGH_WEB_SHUTDOWN_TIMEOUT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_pings_the_watchdog_when_asked(daemon_factory: DaemonFactory, home: Path) -> None:
+    daemon = daemon_factory.start(web_argv(home), env={"WATCHDOG_USEC": "200000"})
+    daemon.expect("WATCHDOG=1", timeout=5)
+    daemon.expect("WATCHDOG=1", timeout=5)
