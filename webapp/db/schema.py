@@ -145,6 +145,8 @@ products = Table(
 
 # Category listings read "WHERE category_id = ? ORDER BY popularity DESC".
 Index("ix_products_category_popularity", products.c.category_id, products.c.popularity.desc())
+# The shop-wide best sellers read "ORDER BY popularity DESC, id LIMIT n".
+Index("ix_products_popularity", products.c.popularity.desc(), products.c.id)
 
 inventory = Table(
     "inventory",

@@ -1,8 +1,8 @@
 """The catalog model: categories, listings and products, from the database.
 
 Models know nothing of HTTP. Each value here is immutable and shaped for
-the views; the category tree (small, rarely changed) is kept in process for
-``tree_ttl`` seconds, products are read on demand.
+the views; the category tree (small, rarely changed) and best-seller lists
+are kept in process for their TTL, products are read on demand.
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ class Catalog:
 
     :param engine: the shop's database.
     :param tree_ttl: seconds the category tree may be out of date.
+    :param popular_ttl: seconds a best-seller list may be out of date.
     :param clock: monotonic clock, a parameter so tests control it.
     """
 
@@ -156,10 +157,13 @@ class Catalog:
         engine: AsyncEngine,
         *,
         tree_ttl: float = 300.0,
+        popular_ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.tree_ttl = tree_ttl
+        self.popular_ttl = popular_ttl
+        self._popular: dict[tuple[int, int | None], tuple[float, list[ProductCard]]] = {}
         self._clock = clock
         self._tree: CategoryTree | None = None
         self._tree_at = 0.0
@@ -210,7 +214,20 @@ class Catalog:
         return Listing([ProductCard(**row._mapping) for row in rows], total, page, pages)
 
     async def popular(self, limit: int = 12, category: Category | None = None) -> list[ProductCard]:
-        """The most popular products, in the whole shop or under *category*."""
+        """The most popular products, in the whole shop or under *category*.
+
+        Popularity moves slowly: a list is kept for ``popular_ttl`` seconds.
+        """
+        key = (limit, None if category is None else category.id)
+        now = self._clock()
+        hit = self._popular.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        cards = await self._load_popular(limit, category)
+        self._popular[key] = (now + self.popular_ttl, cards)
+        return cards
+
+    async def _load_popular(self, limit: int, category: Category | None) -> list[ProductCard]:
         query = sa.select(*_CARD_COLUMNS).select_from(_CARD_FROM)
         if category is not None:
             tree = await self.tree()

@@ -205,6 +205,12 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index("ix_products_created_at", "products", ["created_at"], unique=False)
+    op.create_index(
+        "ix_products_popularity",
+        "products",
+        [sa.literal_column("popularity DESC"), "id"],
+        unique=False,
+    )
     op.create_table(
         "sessions",
         sa.Column("id", sa.String(length=64), nullable=False),
