@@ -1,10 +1,11 @@
 """The life cycle of one ``sleigh-web`` worker process.
 
 open the database pool → build the app → adopt ``LISTEN_FDS`` (or bind)
-→ ``READY=1`` (and ``WATCHDOG=1`` pings when systemd asks) → serve until a stop signal (``SIGHUP`` reloads templates
-and log settings) → ``STOPPING=1`` → drain requests in flight within
-``web.shutdown_timeout`` (a second signal cuts the drain short) → close the
-pool → remove a Unix socket this process bound.
+→ ``READY=1`` (and ``WATCHDOG=1`` pings when systemd asks for them) → serve
+until a stop signal (``SIGHUP`` reloads templates and log settings) →
+``STOPPING=1`` → drain requests in flight within ``web.shutdown_timeout``
+(a second signal cuts the drain short) → close the pool → remove a Unix
+socket this process bound itself (a handed-over one belongs to its owner).
 """
 
 from __future__ import annotations

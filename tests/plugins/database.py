@@ -18,7 +18,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
-from sleigh.webapp.demo.catalog import load_demo
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +25,7 @@ from sleigh.daemons.runtime.config import load_section
 from sleigh.webapp.db.config import DatabaseConfig
 from sleigh.webapp.db.engine import create_engine
 from sleigh.webapp.db.migrate import upgrade
+from sleigh.webapp.demo.catalog import load_demo
 
 __all__ = [
     "DEMO_PRODUCTS",
