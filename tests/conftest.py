@@ -1,3 +1,3 @@
 """Fixtures shared by every test: real daemons and real databases."""
 
-pytest_plugins = ["tests.plugins.daemons", "tests.plugins.database"]
+pytest_plugins = ["tests.plugins.daemons", "tests.plugins.database", "tests.plugins.cache"]

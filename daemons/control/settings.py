@@ -15,6 +15,7 @@ from typing import Any
 
 from ...webapp.config import WebConfig
 from ...webapp.db.config import DatabaseConfig
+from ..cache.config import CacheConfig
 from ..runtime.config import (
     ConfigError,
     Section,
@@ -29,7 +30,7 @@ from ..runtime.logs import LoggingConfig
 __all__ = ["SECTIONS", "Settings", "load_settings"]
 
 #: Every section a config file may hold, in the order they are shown.
-SECTIONS: tuple[type[Section], ...] = (WebConfig, DatabaseConfig, LoggingConfig)
+SECTIONS: tuple[type[Section], ...] = (WebConfig, CacheConfig, DatabaseConfig, LoggingConfig)
 
 DEFAULT_HOME = Path("var")
 
@@ -41,6 +42,7 @@ class Settings:
     home: Path
     config_file: Path | None
     web: WebConfig
+    cache: CacheConfig
     database: DatabaseConfig
     logging: LoggingConfig
     #: ``"section.key" -> "default" | "file" | "SLEIGH_..."``: where each value came from.

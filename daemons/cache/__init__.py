@@ -1,0 +1,1 @@
+"""sleigh-cached: the host's object cache, LMDB behind a Unix socket."""

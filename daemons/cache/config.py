@@ -1,0 +1,96 @@
+"""The ``[cache]`` section: where ``sleigh-cached`` keeps its LMDB file and how it listens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from ..runtime.config import DURATION, FLOAT, MODE, PATH, SIZE, Section, choice, setting
+
+#: LMDB's largest key with the default page size (``mdb_env_get_maxkeysize``).
+LMDB_MAX_KEY = 511
+
+
+@dataclass(frozen=True)
+class CacheConfig(Section):
+    SECTION: ClassVar[str] = "cache"
+
+    path: Path | None = setting(
+        None, kind=PATH, help="LMDB environment directory (empty: SLEIGH_HOME/cache)."
+    )
+    socket: Path | None = setting(
+        None, kind=PATH, help="Unix socket to serve RESP on (empty: SLEIGH_HOME/run/cached.sock)."
+    )
+    socket_mode: int = setting("0660", kind=MODE, help="File mode of the Unix socket.")
+    socket_group: str = setting("", help="Group owning the Unix socket (empty: the daemon's).")
+    tcp_port: int = setting(
+        0, minimum=0, maximum=65535, help="Also serve RESP on 127.0.0.1:PORT (0: off)."
+    )
+    map_size: int = setting(
+        "1GiB", kind=SIZE, minimum=1024**2, maximum=1024**4, help="LMDB map size: the cache's cap."
+    )
+    sync: str = setting(
+        "data",
+        kind=choice("full", "data", "none"),
+        help="At each commit: full = fsync data and meta page (survives an OS crash with every"
+        " acknowledged write); data = fsync data, meta page lazily (an OS crash may undo the last"
+        " commit, the file stays sound); none = no fsync (survives a process crash only).",
+    )
+    max_readers: int = setting(
+        512, minimum=16, maximum=65536, help="Reader slots: processes x threads reading directly."
+    )
+    key_max: int = setting(
+        LMDB_MAX_KEY, kind=SIZE, minimum=1, maximum=LMDB_MAX_KEY, help="Longest key, in bytes."
+    )
+    value_max: int = setting(
+        "1MiB", kind=SIZE, minimum=1, maximum=256 * 1024**2, help="Largest value, in bytes."
+    )
+    request_max: int = setting(
+        "2MiB",
+        kind=SIZE,
+        minimum=1024,
+        maximum=512 * 1024**2,
+        help="Largest request (one command with its arguments), in bytes.",
+    )
+    max_args: int = setting(
+        100_000, minimum=3, maximum=10_000_000, help="Most arguments in one command (MGET, DEL)."
+    )
+    max_connections: int = setting(
+        1024, minimum=1, maximum=100_000, help="Client connections served at once."
+    )
+    high_water: float = setting(
+        0.90,
+        kind=FLOAT,
+        minimum=0.1,
+        maximum=0.99,
+        help="Share of the map in use that starts eviction (soonest-to-expire first).",
+    )
+    low_water: float = setting(
+        0.75, kind=FLOAT, minimum=0.05, maximum=0.98, help="Share of the map eviction stops at."
+    )
+    sweep_interval: float = setting(
+        "1s", kind=DURATION, minimum=0.01, maximum=3600, help="How often expired entries are swept."
+    )
+    sweep_batch: int = setting(
+        1000, minimum=1, maximum=1_000_000, help="Most expired entries removed per transaction."
+    )
+    max_batch: int = setting(
+        10_000, minimum=1, maximum=1_000_000, help="Most writes committed in one transaction."
+    )
+    shutdown_timeout: float = setting(
+        "10s", kind=DURATION, minimum=0, maximum=600, help="How long SIGTERM waits for clients."
+    )
+
+    def env_path(self, home: Path) -> Path:
+        """The LMDB directory, resolved against *home*."""
+        return _under(home, self.path, Path("cache"))
+
+    def socket_path(self, home: Path) -> Path:
+        """The Unix socket, resolved against *home*."""
+        return _under(home, self.socket, Path("run") / "cached.sock")
+
+
+def _under(home: Path, value: Path | None, default: Path) -> Path:
+    chosen = default if value is None else value
+    return chosen if chosen.is_absolute() else home / chosen

@@ -1,0 +1,254 @@
+"""asyncio glue: feed the parser, dispatch, write replies in order, push back.
+
+Replies go out in request order. Each connection keeps a queue of reply
+slots: bytes ready now, a write waiting for its commit, or a read that
+came after a write of the same connection (run once that write has
+committed, so a client always reads its own writes). Everything ready at
+the front of the queue leaves in one ``transport.write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from . import protocol as p
+from .config import CacheConfig
+from .errors import CommandError, UnknownCommand, WrongArity
+from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler
+from .info import Stats, info_text
+from .store import ReadView, Store
+from .writer import Writer
+
+log = logging.getLogger("sleigh.cache.server")
+
+#: Reply slots a connection may have waiting before it stops reading.
+MAX_SLOTS = 50_000
+
+
+class Context:
+    """What every connection shares: the store, the writer, limits and counters."""
+
+    def __init__(
+        self, config: CacheConfig, store: Store, writer: Writer, *, version: str, address: str
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.writer = writer
+        self.version = version
+        self.address = address
+        self.started = time.time()
+        self.stats = Stats()
+        self.connections: dict[int, Connection] = {}
+        self.closing = False
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def info_text(self, sections: list[str]) -> str:
+        return info_text(self, sections)
+
+
+class _Deferred:
+    """A read that must wait for an earlier write of the same connection."""
+
+    __slots__ = ("args", "command")
+
+    def __init__(self, command: Command, args: list[bytes]) -> None:
+        self.command = command
+        self.args = args
+
+
+Slot = bytes | Pending | _Deferred
+
+
+class Connection(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.id = ctx.next_id()
+        self.name = ""
+        self.created = time.monotonic()
+        self.closing = False
+        self.transport: asyncio.Transport | None = None
+        self.parser = p.RequestParser(
+            request_max=ctx.config.request_max, max_args=ctx.config.max_args
+        )
+        self.slots: deque[Slot] = deque()
+        self.peer = ""
+
+    def describe(self) -> str:
+        age = int(time.monotonic() - self.created)
+        return f"id={self.id} addr={self.peer} name={self.name} age={age}"
+
+    # -- asyncio.Protocol ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        ctx = self.ctx
+        ctx.stats.connections_received += 1
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        if ctx.closing or len(ctx.connections) >= ctx.config.max_connections:
+            ctx.stats.rejected_connections += 1
+            reason = "shutting down" if ctx.closing else "max number of clients reached"
+            transport.write(p.error(f"ERR {reason}"))
+            transport.close()
+            return
+        ctx.connections[self.id] = self
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ctx.connections.pop(self.id, None)
+        self.transport = None
+        self.slots.clear()
+
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        started = time.perf_counter()
+        self.parser.feed(data)
+        try:
+            commands = self.parser.commands()
+        except p.ProtocolError as exc:
+            self._broken(exc)
+            return
+        if commands:
+            self._run(commands)
+            self.ctx.stats.observe(time.perf_counter() - started)
+
+    # -- dispatch ------------------------------------------------------------
+
+    def _run(self, commands: list[list[bytes]]) -> None:
+        ctx = self.ctx
+        view: ReadView | None = None
+        slots = self.slots
+        last_pending: Pending | None = None
+        try:
+            for args in commands:
+                ctx.stats.commands += 1
+                cmd = COMMANDS.get(args[0].upper())
+                if cmd is None:
+                    slots.append(p.error(str(UnknownCommand(_printable(args[0])))))
+                    continue
+                if not cmd.arity_ok(len(args)):
+                    slots.append(p.error(str(WrongArity(cmd.name))))
+                    continue
+                if cmd.write:
+                    slot = self._write(cmd, args)
+                    if type(slot) is Pending:
+                        last_pending = slot
+                    slots.append(slot)
+                elif last_pending is not None or self._waiting():
+                    slots.append(_Deferred(cmd, args))
+                else:
+                    if cmd.view and view is None:
+                        view = ctx.store.view()
+                    slots.append(self._read(cmd, args, view))
+                if self.closing:
+                    break
+        finally:
+            if view is not None:
+                view.close()
+        if last_pending is not None:
+            last_pending.future.add_done_callback(self._committed)
+        self._flush()
+
+    def _waiting(self) -> bool:
+        return bool(self.slots) and type(self.slots[0]) is not bytes
+
+    def _read(self, cmd: Command, args: list[bytes], view: ReadView | None) -> bytes:
+        handler: ReadHandler = cmd.handler  # type: ignore[assignment]
+        try:
+            return handler(self.ctx, self, args, view)
+        except CommandError as exc:
+            return p.error(str(exc))
+        except Exception:
+            log.exception("%s failed", cmd.name)
+            return p.error("ERR internal error; see the daemon's log")
+
+    def _write(self, cmd: Command, args: list[bytes]) -> Pending | bytes:
+        if self.ctx.closing:
+            return p.error("ERR the cache is shutting down")
+        handler: WriteHandler = cmd.handler  # type: ignore[assignment]
+        try:
+            return handler(self.ctx, self, args)
+        except CommandError as exc:
+            return p.error(str(exc))
+
+    def _committed(self, future: asyncio.Future[Any]) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        slots = self.slots
+        out: list[bytes] = []
+        while slots:
+            slot = slots[0]
+            if type(slot) is bytes:
+                out.append(slot)
+            elif type(slot) is Pending:
+                if not slot.future.done():
+                    slot.future.add_done_callback(self._committed)
+                    break
+                out.append(slot.reply(slot.future.result()))
+            else:
+                assert isinstance(slot, _Deferred)
+                out.append(self._run_deferred(slot))
+            slots.popleft()
+        transport = self.transport
+        if transport is None:
+            return
+        if out:
+            transport.write(b"".join(out))
+        if self.closing and not slots:
+            transport.close()
+        elif len(slots) > MAX_SLOTS:
+            transport.pause_reading()
+        elif not slots and not transport.is_reading() and not self.closing:
+            transport.resume_reading()
+
+    def _run_deferred(self, slot: _Deferred) -> bytes:
+        if not slot.command.view:
+            return self._read(slot.command, slot.args, None)
+        view = self.ctx.store.view()
+        try:
+            return self._read(slot.command, slot.args, view)
+        finally:
+            view.close()
+
+    def _broken(self, exc: p.ProtocolError) -> None:
+        self.ctx.stats.protocol_errors += 1
+        log.info("closing connection %d: %s", self.id, exc)
+        self.slots.append(p.error(str(exc) if str(exc).startswith("Protocol") else f"ERR {exc}"))
+        self.closing = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._flush()
+
+    def shutdown(self) -> None:
+        """Answer what was asked, then close."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._flush()
+
+
+def _printable(name: bytes) -> str:
+    return name[:64].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+
+
+def connection_factory(ctx: Context) -> Callable[[], Connection]:
+    return lambda: Connection(ctx)

@@ -1,0 +1,167 @@
+"""The life cycle of ``sleigh-cached``.
+
+open the environment (clearing stale reader slots; a broken one is moved
+aside) → start the writer thread → adopt ``LISTEN_FDS`` or bind the
+socket → ``READY=1`` → serve (``SIGHUP`` re-reads the log settings) →
+``STOPPING=1`` → stop accepting → commit every write already received →
+answer and close every connection within ``cache.shutdown_timeout`` (a
+second signal cuts that short) → close the environment → remove a socket
+this process bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ... import __version__
+from ..control.settings import Settings
+from ..runtime.logs import setup_logging
+from ..runtime.notify import Notifier, watchdog_interval
+from ..runtime.signals import RELOAD, Signals
+from ..runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
+from .config import CacheConfig
+from .server import Context, connection_factory
+from .store import Store
+from .writer import Writer
+
+log = logging.getLogger("sleigh.cache")
+
+EXIT_ESCALATED = 1
+
+
+def open_sockets(
+    cfg: CacheConfig, home: Path, environ: Mapping[str, str]
+) -> tuple[list[socket.socket], list[Path]]:
+    """The listening sockets: handed over, else bound here; and the paths bound here."""
+    adopted = listen_fds(environ)
+    if adopted:
+        return adopted, []
+    path = cfg.socket_path(home)
+    sockets = [bind_unix(path, mode=cfg.socket_mode, group=cfg.socket_group or None)]
+    if cfg.tcp_port:
+        sockets.append(bind_tcp("127.0.0.1", cfg.tcp_port))
+    return sockets, [path]
+
+
+def _address(sockets: list[socket.socket]) -> str:
+    names = []
+    for sock in sockets:
+        name = sock.getsockname()
+        names.append(f"unix:{name}" if sock.family == socket.AF_UNIX else f"{name[0]}:{name[1]}")
+    return ", ".join(names)
+
+
+async def serve(
+    settings: Settings,
+    environ: Mapping[str, str],
+    reload_settings: Callable[[], Settings] | None = None,
+) -> int:
+    """Run the cache daemon until it is told to stop; the exit status."""
+    cfg = settings.cache
+    loop = asyncio.get_running_loop()
+    notifier = Notifier(environ)
+    store, moved = Store.open(
+        cfg.env_path(settings.home),
+        map_size=cfg.map_size,
+        sync=cfg.sync,
+        max_readers=cfg.max_readers,
+        high_water=cfg.high_water,
+        low_water=cfg.low_water,
+    )
+    writer = Writer(
+        store,
+        loop,
+        max_batch=cfg.max_batch,
+        sweep_interval=cfg.sweep_interval,
+        sweep_batch=cfg.sweep_batch,
+    )
+    writer.start()
+    try:
+        sockets, bound = open_sockets(cfg, settings.home, environ)
+    except BaseException:
+        await writer.close()
+        store.close()
+        raise
+    address = _address(sockets)
+    ctx = Context(cfg, store, writer, version=__version__, address=address)
+    factory = connection_factory(ctx)
+    servers: list[asyncio.AbstractServer] = []
+    for sock in sockets:
+        if sock.family == socket.AF_UNIX:
+            servers.append(await loop.create_unix_server(factory, sock=sock))
+        else:
+            servers.append(await loop.create_server(factory, sock=sock))
+    usage = store.usage()
+    log.info(
+        "serving %s on %s (%d entries, %.1f%% of %d MiB map, sync=%s%s)",
+        store.env.path(),
+        address,
+        usage.entries,
+        usage.fraction * 100,
+        usage.map_size // 1024**2,
+        cfg.sync,
+        f"; a broken environment was moved to {moved}" if moved else "",
+    )
+    interval = watchdog_interval(environ)
+    pinger = asyncio.create_task(_keepalive(notifier, interval)) if interval else None
+    try:
+        with Signals() as signals:
+            notifier.ready(f"serving on {address}")
+            while await signals.wait() == RELOAD:
+                notifier.reloading()
+                _reload(reload_settings)
+                notifier.ready(f"serving on {address}")
+            notifier.stopping()
+            return await _stop(ctx, servers, bound, signals)
+    finally:
+        if pinger is not None:
+            pinger.cancel()
+        store.close()
+        notifier.close()
+        log.info("stopped")
+
+
+async def _stop(
+    ctx: Context, servers: list[asyncio.AbstractServer], bound: list[Path], signals: Signals
+) -> int:
+    started = time.monotonic()
+    ctx.closing = True
+    for server in servers:
+        server.close()
+    for path in bound:
+        remove_unix(path)
+    pending = ctx.writer.pending
+    await ctx.writer.close()
+    log.info("stopping: committed the %d writes still queued", pending)
+    for conn in list(ctx.connections.values()):
+        conn.shutdown()
+    deadline = started + ctx.config.shutdown_timeout
+    while ctx.connections and time.monotonic() < deadline and signals.stops < 2:
+        await asyncio.sleep(0.01)
+    for conn in list(ctx.connections.values()):
+        if conn.transport is not None:
+            conn.transport.abort()
+    return EXIT_ESCALATED if signals.stops >= 2 else 0
+
+
+async def _keepalive(notifier: Notifier, interval: float) -> None:
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+def _reload(reload_settings: Callable[[], Settings] | None) -> None:
+    if reload_settings is None:
+        return
+    try:
+        fresh = reload_settings()
+    except Exception as exc:  # a bad file must not stop a serving daemon
+        log.error("reload refused, keeping the running configuration: %s", exc)
+        return
+    setup_logging(fresh.logging, program="sleigh-cached")
+    log.info("reloaded the log settings; other [cache] settings apply after a restart")

@@ -1,0 +1,463 @@
+"""The LMDB environment behind ``sleigh-cached``: layout, TTLs, sweeping, eviction.
+
+Layout (one environment directory, ``subdir=True``)::
+
+    data    key            -> expiry (8 bytes, little-endian ms since the epoch; 0 = never)
+                              + payload
+    expiry  expiry (8 bytes, big-endian; never = 2**64-1) + key -> b""
+    meta    b"format"      -> b"1"
+
+``data`` is what direct readers read: the expiry header travels with the
+value, so a reader never returns an expired entry. ``expiry`` orders every
+key by when it expires, so sweeping and eviction (soonest-to-expire first)
+walk it from the front in small transactions.
+
+LMDB flags: no ``writemap`` (a stray write through the map cannot corrupt
+the file), ``readahead=False`` (reads are random), ``lock=True`` (readers
+in other processes use the reader table). ``cache.sync`` chooses what an
+acknowledged write survives: ``full`` (fsync each commit) an OS crash;
+``data`` (``MDB_NOMETASYNC``) an OS crash, possibly losing the last
+commit but never the file; ``none`` (``MDB_NOSYNC``) a process crash only.
+Every mode survives ``kill -9``: a commit that returned is in the file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+import shutil
+import struct
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lmdb
+
+from .errors import StoreError, StoreFull
+
+log = logging.getLogger("sleigh.cache.store")
+
+HEADER = struct.Struct("<Q")
+_INDEX = struct.Struct(">Q")
+NEVER = 0
+_INDEX_NEVER = 2**64 - 1
+FORMAT = b"1"
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds since the Unix epoch (expiries are absolute)."""
+    return time.time_ns() // 1_000_000
+
+
+def _index_key(expires_ms: int, key: bytes) -> bytes:
+    return _INDEX.pack(expires_ms or _INDEX_NEVER) + key
+
+
+def expiry_of(raw: bytes | memoryview) -> int:
+    """The absolute expiry in an entry's header (0: never)."""
+    return int.from_bytes(raw[:8], "little")
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    key: bytes
+    value: bytes
+    expires_ms: int
+    condition: Literal["", "nx", "xx"] = ""
+    keep_ttl: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    keys: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    key: bytes
+    expires_ms: int  # 0 removes the expiry
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    pass
+
+
+Op = Set | Delete | Expire | Flush
+
+
+@dataclass(frozen=True)
+class Usage:
+    map_size: int
+    used_bytes: int
+    entries: int
+    page_size: int
+
+    @property
+    def fraction(self) -> float:
+        return self.used_bytes / self.map_size
+
+
+class ReadView:
+    """One read transaction: every read in it sees the same snapshot.
+
+    Values are zero-copy ``memoryview``\\ s into the map, valid until the
+    view is closed.
+    """
+
+    __slots__ = ("_data", "_txn", "now")
+
+    def __init__(self, txn: lmdb.Transaction, data: Any, now: int) -> None:
+        self._txn = txn
+        self._data = data
+        self.now = now
+
+    def get(self, key: bytes) -> memoryview | None:
+        raw = self._txn.get(key, db=self._data)
+        if raw is None:
+            return None
+        expires = int.from_bytes(raw[:8], "little")
+        if expires and expires <= self.now:
+            return None
+        return raw[8:]  # type: ignore[no-any-return]
+
+    def pttl(self, key: bytes) -> int:
+        """Milliseconds left; -1 if it never expires; -2 if absent or expired."""
+        raw = self._txn.get(key, db=self._data)
+        if raw is None:
+            return -2
+        expires = expiry_of(raw)
+        if not expires:
+            return -1
+        return expires - self.now if expires > self.now else -2
+
+    def close(self) -> None:
+        self._txn.abort()
+
+
+class Store:
+    """The daemon's side of the cache: the only writer of the environment."""
+
+    def __init__(
+        self,
+        env: lmdb.Environment,
+        *,
+        clock_ms: Callable[[], int] = now_ms,
+        high_water: float = 0.9,
+        low_water: float = 0.75,
+    ) -> None:
+        self.env = env
+        self.clock_ms = clock_ms
+        self.high_water = high_water
+        self.low_water = low_water
+        self.data = env.open_db(b"data")
+        self.expiry = env.open_db(b"expiry")
+        self.meta = env.open_db(b"meta")
+        self.evictions = 0
+        self.expirations = 0
+        self._unchecked = 0
+        self._check_every = max(4096, int(env.info()["map_size"]) // 100)
+        with env.begin(write=True) as txn:
+            if txn.get(b"format", db=self.meta) is None:
+                txn.put(b"format", FORMAT, db=self.meta)
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        map_size: int,
+        sync: str = "data",
+        max_readers: int = 512,
+        clock_ms: Callable[[], int] = now_ms,
+        high_water: float = 0.9,
+        low_water: float = 0.75,
+    ) -> tuple[Store, Path | None]:
+        """Open (or create) the environment at *path*.
+
+        A cache may always start cold: if the environment will not open, or
+        holds another format, it is moved aside and a new one is created.
+
+        :returns: the store, and where a broken environment was moved (or ``None``).
+        """
+        moved: Path | None = None
+        try:
+            env = _open_env(path, map_size, sync, max_readers)
+            _check_format(env)
+        except (lmdb.Error, StoreError) as exc:
+            moved = _move_aside(path)
+            log.error(
+                "cache environment %s would not open (%s): moved it to %s, starting empty",
+                path,
+                exc,
+                moved,
+            )
+            env = _open_env(path, map_size, sync, max_readers)
+        stale = env.reader_check()
+        if stale:
+            log.warning("cleared %d stale reader slots left by dead processes", stale)
+        store = cls(env, clock_ms=clock_ms, high_water=high_water, low_water=low_water)
+        return store, moved
+
+    def close(self) -> None:
+        self.env.close()
+
+    # -- reading -------------------------------------------------------------
+
+    def view(self) -> ReadView:
+        """A read snapshot; the caller must :meth:`ReadView.close` it."""
+        return ReadView(self.env.begin(buffers=True), self.data, self.clock_ms())
+
+    @contextmanager
+    def reading(self) -> Iterator[ReadView]:
+        view = self.view()
+        try:
+            yield view
+        finally:
+            view.close()
+
+    def count(self) -> int:
+        """Entries stored, including expired ones not yet swept (as Redis counts)."""
+        with self.env.begin() as txn:
+            return int(txn.stat(self.data)["entries"])
+
+    def scan(
+        self, cursor: bytes, count: int, match: bytes | None = None
+    ) -> tuple[bytes, list[bytes]]:
+        """Up to *count* keys after *cursor* (``b""``: from the start), live only.
+
+        :returns: the next cursor (``b""`` when the walk is done) and the keys.
+        """
+        pattern = re.compile(fnmatch.translate(match.decode("latin-1"))) if match else None
+        keys: list[bytes] = []
+        last = b""
+        now = self.clock_ms()
+        with self.env.begin(db=self.data) as txn, txn.cursor() as cur:
+            found = cur.set_range(cursor) if cursor else cur.first()
+            if found and cursor and cur.key() == cursor:
+                found = cur.next()
+            examined = 0
+            while found and examined < count:
+                key, raw = cur.item()
+                last, examined = key, examined + 1
+                expires = expiry_of(raw)
+                live = not expires or expires > now
+                if live and (pattern is None or pattern.match(key.decode("latin-1"))):
+                    keys.append(key)
+                found = cur.next()
+        return (last if found else b""), keys
+
+    def usage(self) -> Usage:
+        """How much of the map the live pages take."""
+        with self.env.begin() as txn:
+            pages = 0
+            entries = 0
+            psize = 4096
+            for db in (None, self.data, self.expiry, self.meta):
+                stat = txn.stat(db) if db is not None else self.env.stat()
+                psize = stat["psize"]
+                pages += stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+                if db is self.data:
+                    entries = stat["entries"]
+        map_size = int(self.env.info()["map_size"])
+        return Usage(map_size, pages * psize, entries, psize)
+
+    # -- writing -------------------------------------------------------------
+
+    def apply(self, ops: Sequence[Op]) -> list[object]:
+        """Apply *ops* in order in one transaction; a result per op.
+
+        A full map is answered by evicting down to the low-water mark and
+        trying again; ops that still do not fit get a :class:`StoreFull`
+        result, and the others are committed.
+        """
+        self._make_room(ops)
+        try:
+            return self._commit(ops)
+        except lmdb.MapFullError:
+            pass
+        self.evict(self.low_water)
+        try:
+            return self._commit(ops)
+        except lmdb.MapFullError:
+            log.warning("cache full after eviction: committing %d writes one by one", len(ops))
+        results: list[object] = []
+        for op in ops:
+            try:
+                results.extend(self._commit([op]))
+            except lmdb.MapFullError:
+                results.append(StoreFull())
+        return results
+
+    def _make_room(self, ops: Sequence[Op]) -> None:
+        """Evict before the map is full: in a full map even a delete can fail,
+        since LMDB copies the pages it changes. Usage is measured once every
+        1% of the map written, not at every commit."""
+        self._unchecked += sum(
+            len(op.key) + len(op.value) + 64 if type(op) is Set else 64 for op in ops
+        )
+        if self._unchecked < self._check_every:
+            return
+        self._unchecked = 0
+        if self.over_high_water():
+            self.evict(self.low_water)
+
+    def _commit(self, ops: Sequence[Op]) -> list[object]:
+        now = self.clock_ms()
+        with self.env.begin(write=True) as txn:
+            return [self._one(txn, op, now) for op in ops]
+
+    def _one(self, txn: lmdb.Transaction, op: Op, now: int) -> object:
+        if type(op) is Set:
+            return self._set(txn, op, now)
+        if type(op) is Delete:
+            return sum(self._delete(txn, key, now) for key in op.keys)
+        if type(op) is Expire:
+            return self._expire(txn, op, now)
+        txn.drop(self.data, delete=False)
+        txn.drop(self.expiry, delete=False)
+        return True
+
+    def _set(self, txn: lmdb.Transaction, op: Set, now: int) -> bool:
+        old = txn.get(op.key, db=self.data)
+        old_expires = expiry_of(old) if old is not None else NEVER
+        present = old is not None and (not old_expires or old_expires > now)
+        if (op.condition == "nx" and present) or (op.condition == "xx" and not present):
+            return False
+        expires = old_expires if (op.keep_ttl and present) else op.expires_ms
+        if old is not None:
+            txn.delete(_index_key(old_expires, op.key), db=self.expiry)
+        txn.put(op.key, HEADER.pack(expires) + op.value, db=self.data)
+        txn.put(_index_key(expires, op.key), b"", db=self.expiry)
+        return True
+
+    def _delete(self, txn: lmdb.Transaction, key: bytes, now: int) -> int:
+        old = txn.get(key, db=self.data)
+        if old is None:
+            return 0
+        expires = expiry_of(old)
+        txn.delete(key, db=self.data)
+        txn.delete(_index_key(expires, key), db=self.expiry)
+        return 0 if expires and expires <= now else 1
+
+    def _expire(self, txn: lmdb.Transaction, op: Expire, now: int) -> bool:
+        old = txn.get(op.key, db=self.data)
+        if old is None:
+            return False
+        expires = expiry_of(old)
+        if expires and expires <= now:
+            self._delete(txn, op.key, now)
+            return False
+        if op.expires_ms and op.expires_ms <= now:
+            self._delete(txn, op.key, now)
+            return True
+        txn.delete(_index_key(expires, op.key), db=self.expiry)
+        txn.put(op.key, HEADER.pack(op.expires_ms) + bytes(old[8:]), db=self.data)
+        txn.put(_index_key(op.expires_ms, op.key), b"", db=self.expiry)
+        return True
+
+    # -- housekeeping --------------------------------------------------------
+
+    def sweep(self, limit: int) -> int:
+        """Remove up to *limit* expired entries in one small transaction."""
+        now = self.clock_ms()
+        removed = 0
+        with self.env.begin(write=True) as txn, txn.cursor(db=self.expiry) as cur:
+            found = cur.first()
+            while found and removed < limit:
+                index_key = cur.key()
+                if _INDEX.unpack_from(index_key)[0] > now:
+                    break
+                txn.delete(index_key[8:], db=self.data)
+                cur.delete()
+                found = bool(cur.key())  # delete() moved to the next key, if any
+                removed += 1
+        self.expirations += removed
+        return removed
+
+    def evict(self, target: float, batch: int = 1000) -> int:
+        """Evict soonest-to-expire entries until at most *target* of the map is used.
+
+        Each batch is its own transaction, so the writer is never held long.
+        """
+        evicted = 0
+        while self.usage().fraction > target:
+            try:
+                done, expired = self._evict_batch(batch)
+            except lmdb.MapFullError:
+                if batch == 1:
+                    log.error("the cache map is too full to evict from; raise cache.map_size")
+                    break
+                batch = max(1, batch // 4)
+                continue
+            self.expirations += expired
+            evicted += done - expired
+            if done == 0:
+                break
+        self.evictions += evicted
+        if evicted:
+            log.info("evicted %d entries to bring the map under %.0f%%", evicted, target * 100)
+        return evicted
+
+    def _evict_batch(self, batch: int) -> tuple[int, int]:
+        """Remove the *batch* soonest-to-expire entries; (removed, of which expired)."""
+        now = self.clock_ms()
+        done = expired = 0
+        with self.env.begin(write=True) as txn, txn.cursor(db=self.expiry) as cur:
+            found = cur.first()
+            while found and done < batch:
+                index_key = cur.key()
+                expired += _INDEX.unpack_from(index_key)[0] <= now
+                txn.delete(index_key[8:], db=self.data)
+                cur.delete()
+                found = bool(cur.key())  # delete() moved to the next key, if any
+                done += 1
+        return done, expired
+
+    def over_high_water(self) -> bool:
+        return self.usage().fraction > self.high_water
+
+
+def _open_env(path: Path, map_size: int, sync: str, max_readers: int) -> lmdb.Environment:
+    path.mkdir(parents=True, exist_ok=True)
+    return lmdb.open(
+        str(path),
+        map_size=map_size,
+        subdir=True,
+        max_dbs=4,
+        max_readers=max_readers,
+        sync=sync != "none",
+        metasync=sync == "full",
+        writemap=False,
+        readahead=False,
+        meminit=False,
+        lock=True,
+        mode=0o640,
+    )
+
+
+def _check_format(env: lmdb.Environment) -> None:
+    meta = env.open_db(b"meta")
+    with env.begin(db=meta) as txn:
+        found = txn.get(b"format")
+    if found is not None and found != FORMAT:
+        env.close()
+        raise StoreError(f"format {found!r}, expected {FORMAT!r}")
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    target = path.with_name(f"{path.name}.broken-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.broken-{stamp}-{n}")
+    if path.exists():
+        shutil.move(str(path), str(target))
+    return target

@@ -1,0 +1,148 @@
+"""Group commit: one thread owns every write transaction.
+
+Writes submitted from the event loop queue up while the previous
+transaction commits; the writer thread takes everything queued (up to
+``max_batch``) into the next transaction, commits it, and hands the
+results back to the loop in one callback. A future resolves only after
+its transaction committed: "OK" means the write is in the file.
+
+Between groups the thread sweeps expired entries (``sweep_batch`` per
+transaction, every ``sweep_interval``) and evicts when the map is past its
+high-water mark, so housekeeping never holds the writer for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from .errors import ShuttingDown, StoreError
+from .store import Op, Store
+
+log = logging.getLogger("sleigh.cache.writer")
+
+#: Called in the writer thread after each commit with the ops and their results.
+CommitHook = Callable[[Sequence[Op], Sequence[object]], None]
+
+
+class Writer:
+    """The single writer thread of a :class:`Store`.
+
+    :param on_commit: called in the writer thread after every commit.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_batch: int = 10_000,
+        sweep_interval: float = 1.0,
+        sweep_batch: int = 1000,
+        on_commit: CommitHook | None = None,
+    ) -> None:
+        self.store = store
+        self.loop = loop
+        self.max_batch = max_batch
+        self.sweep_interval = sweep_interval
+        self.sweep_batch = sweep_batch
+        self.on_commit = on_commit
+        self._queue: deque[tuple[Op, asyncio.Future[object]]] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="cache-writer", daemon=True)
+        self.commits = 0
+        self.writes = 0
+        self.largest_group = 0
+        self.commit_seconds = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def submit(self, op: Op) -> asyncio.Future[object]:
+        """Queue *op*; the future's result is the op's result (or a CommandError instance)."""
+        future: asyncio.Future[object] = self.loop.create_future()
+        if self._closing:
+            future.set_result(ShuttingDown())
+            return future
+        with self._cond:
+            self._queue.append((op, future))
+            if len(self._queue) == 1:
+                self._cond.notify()
+        return future
+
+    async def close(self) -> None:
+        """Commit everything queued, then stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        # Let the last results reach their futures before the caller goes on.
+        await asyncio.sleep(0)
+
+    # -- the thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        next_sweep = time.monotonic() + self.sweep_interval
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    wait = next_sweep - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                batch = [
+                    self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))
+                ]
+                done = self._closing and not self._queue
+            if batch:
+                self._commit(batch)
+            if time.monotonic() >= next_sweep:
+                self._housekeeping()
+                next_sweep = time.monotonic() + self.sweep_interval
+            if done:
+                return
+
+    def _commit(self, batch: list[tuple[Op, asyncio.Future[object]]]) -> None:
+        ops = [op for op, _ in batch]
+        started = time.perf_counter()
+        try:
+            results = self.store.apply(ops)
+        except Exception as exc:  # the LMDB layer failed: every write in the group fails
+            log.exception("commit of %d writes failed", len(ops))
+            error = StoreError(f"ERR the cache could not commit: {exc}")
+            results = [error] * len(ops)
+        else:
+            self.commits += 1
+            self.writes += len(ops)
+            self.largest_group = max(self.largest_group, len(ops))
+            self.commit_seconds += time.perf_counter() - started
+            if self.on_commit is not None:
+                try:
+                    self.on_commit(ops, results)
+                except Exception:
+                    log.exception("commit hook failed")
+        futures = [future for _, future in batch]
+        self.loop.call_soon_threadsafe(_resolve, futures, results)
+
+    def _housekeeping(self) -> None:
+        try:
+            self.store.sweep(self.sweep_batch)
+            if self.store.over_high_water():
+                self.store.evict(self.store.low_water)
+        except Exception:
+            log.exception("sweeping the cache failed")
+
+
+def _resolve(futures: list[asyncio.Future[object]], results: Sequence[object]) -> None:
+    for future, result in zip(futures, results, strict=True):
+        if not future.done():
+            future.set_result(result)
