@@ -31,11 +31,12 @@ class CacheConfig(Section):
         "1GiB", kind=SIZE, minimum=1024**2, maximum=1024**4, help="LMDB map size: the cache's cap."
     )
     sync: str = setting(
-        "data",
+        "none",
         kind=choice("full", "data", "none"),
-        help="At each commit: full = fsync data and meta page (survives an OS crash with every"
-        " acknowledged write); data = fsync data, meta page lazily (an OS crash may undo the last"
-        " commit, the file stays sound); none = no fsync (survives a process crash only).",
+        help="What an acknowledged write survives. none: a process crash (kill -9); after an"
+        " OS crash the cache starts cold. data: an OS crash too, but the last commit may be"
+        " lost (fsync of the data, meta page lazily). full: an OS crash with every"
+        " acknowledged write (fsync at every commit).",
     )
     max_readers: int = setting(
         512, minimum=16, maximum=65536, help="Reader slots: processes x threads reading directly."

@@ -24,7 +24,7 @@ from .errors import (
     ValueTooLarge,
     WrongArity,
 )
-from .store import NEVER, Delete, Expire, Flush, ReadView, Set
+from .store import NEVER, Condition, Delete, Expire, Flush, ReadView, Set
 
 if TYPE_CHECKING:
     from .server import Connection, Context
@@ -125,9 +125,8 @@ def client(ctx: Context, conn: Connection, args: Args, view: ReadView | None) ->
         return p.OK
     if sub == b"INFO" and len(args) == 2:
         return p.bulk(conn.describe().encode() + b"\n")
-    raise SyntaxErr(
-        f"unknown subcommand or wrong number of arguments for 'client|{sub.decode('latin-1').lower()}'"
-    )
+    name = sub.decode("latin-1").lower()
+    raise SyntaxErr(f"unknown subcommand or wrong number of arguments for 'client|{name}'")
 
 
 def hello(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> bytes:
@@ -247,7 +246,7 @@ def scan(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> b
             raise SyntaxErr()
     following, keys = ctx.store.scan(cursor, min(count, 100_000), match)
     cursor_text = following.hex().encode() if following else b"0"
-    return p.array_raw([p.bulk(cursor_text), p.array(keys)])  # type: ignore[arg-type]
+    return p.array_raw([p.bulk(cursor_text), p.array(keys)])
 
 
 def _cursor(raw: bytes) -> bytes:
@@ -275,13 +274,14 @@ def set_(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
     return _write(ctx, Set(key, value, expires, condition, keep_ttl), _reply_ok)
 
 
-def _set_options(ctx: Context, options: Args) -> tuple[int, str, bool]:
-    expires, condition, keep_ttl = NEVER, "", False
+def _set_options(ctx: Context, options: Args) -> tuple[int, Condition, bool]:
+    expires, keep_ttl = NEVER, False
+    condition: Condition = ""
     i = 0
     while i < len(options):
         word = options[i].upper()
         if word in (b"NX", b"XX") and not condition:
-            condition = word.decode().lower()
+            condition = "nx" if word == b"NX" else "xx"
         elif word == b"KEEPTTL" and expires == NEVER and not keep_ttl:
             keep_ttl = True
         elif word in (b"EX", b"PX", b"EXAT", b"PXAT") and expires == NEVER and not keep_ttl:

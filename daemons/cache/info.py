@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 #: Upper bounds (µs) of the latency histogram's buckets; the last is open.
 BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 100_000)
+_BOUNDS_S = tuple(b / 1e6 for b in BUCKETS_US)
 
 
 @dataclass
@@ -30,12 +32,7 @@ class Stats:
 
     def observe(self, seconds: float) -> None:
         """Count one batch of commands that took *seconds* to answer (or submit)."""
-        us = seconds * 1e6
-        for i, bound in enumerate(BUCKETS_US):
-            if us <= bound:
-                self.latency[i] += 1
-                return
-        self.latency[-1] += 1
+        self.latency[bisect_left(_BOUNDS_S, seconds)] += 1
 
     def histogram(self) -> str:
         parts = [f"le_{b}={n}" for b, n in zip(BUCKETS_US, self.latency, strict=False)]

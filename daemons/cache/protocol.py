@@ -103,7 +103,10 @@ _HEADER_MAX = 23
 _MIN_ARG = 6
 #: A length as redis's ``string2ll`` takes it: no "+", no leading zeros, no spaces.
 _INTEGER = re.compile(rb"0|-?[1-9][0-9]{0,18}")
-_BULK_HEADER = re.compile(rb"\$(0|[1-9][0-9]{0,18})\r\n")
+#: An array header with the first argument's header: ``*<count>\r\n$<len>\r\n``.
+_FIRST_HEADERS = re.compile(rb"\*([1-9][0-9]{0,18})\r\n\$(0|[1-9][0-9]{0,18})\r\n")
+#: The CRLF ending an argument and the next argument's header: ``\r\n$<len>\r\n``.
+_NEXT_HEADER = re.compile(rb"\r\n\$(0|[1-9][0-9]{0,18})\r\n")
 
 
 def _shown(byte: int) -> str:
@@ -125,31 +128,33 @@ def _scan_arrays(
     The fast path. It stops, consuming nothing of it, at the first request it
     cannot take whole (inline, incomplete, malformed, skipped or over a
     limit), which the state machine then takes step by step; so it never
-    raises and never decides an error.
+    raises and never decides an error. One regex match checks the CRLF that
+    ends an argument together with the header of the next one.
     """
     end = len(buf)
-    match = _BULK_HEADER.match
-    while pos < end and buf[pos] == 42:  # "*"
-        nl = buf.find(b"\r\n", pos + 1, pos + _HEADER_MAX)
-        head = buf[pos + 1 : nl]
-        if nl < 0 or not head.isdigit() or head[0] == 48 or int(head) > max_count:
+    first = _FIRST_HEADERS.match
+    following = _NEXT_HEADER.match
+    while pos < end:
+        m = first(buf, pos)
+        if m is None:
             break
-        args: list[bytes] = []
-        p = nl + 2
-        for _ in range(int(head)):
-            m = match(buf, p)
+        count = int(m[1])
+        if count > max_count:
+            break
+        start = m.end()
+        stop = start + int(m[2])
+        args = [buf[start:stop]]
+        for _ in range(count - 1):
+            m = following(buf, stop)
             if m is None:
                 break
-            p = m.end()
-            stop = p + int(m[1])
-            if buf[stop : stop + 2] != b"\r\n":
-                break
-            args.append(buf[p:stop])
-            p = stop + 2
+            start = m.end()
+            stop = start + int(m[1])
+            args.append(buf[start:stop])
         else:
-            if p - pos <= request_max:
+            if buf[stop : stop + 2] == b"\r\n" and stop + 2 - pos <= request_max:
                 out.append(args)
-                pos = p
+                pos = stop + 2
                 continue
         break
     return pos
@@ -173,7 +178,10 @@ class RequestParser:
     parser turns :attr:`~ParserState.BROKEN` and keeps the error
     (:attr:`error`); the *next* call raises it, with or without more data
     fed, so the loop above answers the good commands, then the error. When
-    nothing complete precedes the break, the call raises at once. A broken
+    nothing complete precedes the break, the call raises at once. A server
+    that calls :meth:`commands` once per read must instead check
+    :attr:`error` after answering the batch, or the error reply waits for
+    the client's next write. A broken
     parser is never reused: every later :meth:`commands` raises the same
     error again and :meth:`feed` discards its data.
 
@@ -259,13 +267,34 @@ class RequestParser:
             raise self._error
         out: list[list[bytes]] = []
         try:
-            if self._chunks and self._ready():
+            if self._take(out):
                 self._parse(out)
         except ProtocolError as exc:
             self._fail(exc)
             if not out:
                 raise
         return out
+
+    def _take(self, out: list[list[bytes]]) -> bool:
+        """Move the chunks fed into the buffer; whether the state machine can progress.
+
+        Whole arrays in a single chunk between requests, the usual case, are
+        taken straight from the chunk into ``out``.
+        """
+        chunks = self._chunks
+        if not chunks:
+            return False
+        if len(chunks) == 1 and not self._buf and self._state is ParserState.IDLE:
+            buf = chunks[0]
+            pos = _scan_arrays(buf, 0, out, self._max_args + 1, self._request_max)
+            self._chunks = []
+            self._chunked = 0
+            if pos == len(buf):
+                return False
+            self._buf = buf
+            self._pos = pos
+            return True
+        return self._ready()
 
     def _ready(self) -> bool:
         """Whether the new chunks can let a step progress; if so, join them to the buffer."""
@@ -474,7 +503,7 @@ def bulk(data: bytes | bytearray | memoryview | None) -> bytes:
     if data is None:
         return NULL_BULK
     size = data.nbytes if isinstance(data, memoryview) else len(data)
-    return b"$%d\r\n%b\r\n" % (size, data)
+    return b"".join((b"$%d\r\n" % size, data, b"\r\n"))
 
 
 def array(items: Sequence[bytes | None]) -> bytes:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from . import protocol as p
 from .config import CacheConfig
@@ -23,7 +23,7 @@ from .errors import CommandError, UnknownCommand, WrongArity
 from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler
 from .info import Stats, info_text
 from .store import ReadView, Store
-from .writer import Writer
+from .writer import InlineWriter, Writer
 
 log = logging.getLogger("sleigh.cache.server")
 
@@ -35,7 +35,13 @@ class Context:
     """What every connection shares: the store, the writer, limits and counters."""
 
     def __init__(
-        self, config: CacheConfig, store: Store, writer: Writer, *, version: str, address: str
+        self,
+        config: CacheConfig,
+        store: Store,
+        writer: InlineWriter | Writer,
+        *,
+        version: str,
+        address: str,
     ) -> None:
         self.config = config
         self.store = store
@@ -46,6 +52,7 @@ class Context:
         self.stats = Stats()
         self.connections: dict[int, Connection] = {}
         self.closing = False
+        self.drained = asyncio.Event()  # set when closing and the last connection is gone
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
@@ -91,22 +98,25 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         ctx = self.ctx
         ctx.stats.connections_received += 1
-        peer = transport.get_extra_info("peername")
+        peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
         if ctx.closing or len(ctx.connections) >= ctx.config.max_connections:
             ctx.stats.rejected_connections += 1
             reason = "shutting down" if ctx.closing else "max number of clients reached"
-            transport.write(p.error(f"ERR {reason}"))
-            transport.close()
+            self.transport.write(p.error(f"ERR {reason}"))
+            self.transport.close()
             return
         ctx.connections[self.id] = self
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.ctx.connections.pop(self.id, None)
+        ctx = self.ctx
+        ctx.connections.pop(self.id, None)
+        if ctx.closing and not ctx.connections:
+            ctx.drained.set()
         self.transport = None
         self.slots.clear()
 
@@ -120,34 +130,33 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         started = time.perf_counter()
-        self.parser.feed(data)
+        parser = self.parser
+        parser.feed(data)
         try:
-            commands = self.parser.commands()
+            commands = parser.commands()
         except p.ProtocolError as exc:
             self._broken(exc)
             return
         if commands:
             self._run(commands)
             self.ctx.stats.observe(time.perf_counter() - started)
+        if parser.error is not None:
+            # The commands before the bad one were answered; now say why we close.
+            self._broken(parser.error)
 
     # -- dispatch ------------------------------------------------------------
 
     def _run(self, commands: list[list[bytes]]) -> None:
-        ctx = self.ctx
         view: ReadView | None = None
         slots = self.slots
         last_pending: Pending | None = None
         try:
             for args in commands:
-                ctx.stats.commands += 1
+                self.ctx.stats.commands += 1
                 cmd = COMMANDS.get(args[0].upper())
-                if cmd is None:
-                    slots.append(p.error(str(UnknownCommand(_printable(args[0])))))
-                    continue
-                if not cmd.arity_ok(len(args)):
-                    slots.append(p.error(str(WrongArity(cmd.name))))
-                    continue
-                if cmd.write:
+                if cmd is None or not cmd.arity_ok(len(args)):
+                    slots.append(_refusal(cmd, args))
+                elif cmd.write:
                     slot = self._write(cmd, args)
                     if type(slot) is Pending:
                         last_pending = slot
@@ -156,7 +165,7 @@ class Connection(asyncio.Protocol):
                     slots.append(_Deferred(cmd, args))
                 else:
                     if cmd.view and view is None:
-                        view = ctx.store.view()
+                        view = self.ctx.store.view()
                     slots.append(self._read(cmd, args, view))
                 if self.closing:
                     break
@@ -232,7 +241,7 @@ class Connection(asyncio.Protocol):
     def _broken(self, exc: p.ProtocolError) -> None:
         self.ctx.stats.protocol_errors += 1
         log.info("closing connection %d: %s", self.id, exc)
-        self.slots.append(p.error(str(exc) if str(exc).startswith("Protocol") else f"ERR {exc}"))
+        self.slots.append(p.error(str(exc)))
         self.closing = True
         if self.transport is not None:
             self.transport.pause_reading()
@@ -244,6 +253,12 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.pause_reading()
         self._flush()
+
+
+def _refusal(cmd: Command | None, args: list[bytes]) -> bytes:
+    if cmd is None:
+        return p.error(str(UnknownCommand(_printable(args[0]))))
+    return p.error(str(WrongArity(cmd.name)))
 
 
 def _printable(name: bytes) -> str:

@@ -27,7 +27,7 @@ from ..runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from .config import CacheConfig
 from .server import Context, connection_factory
 from .store import Store
-from .writer import Writer
+from .writer import make_writer
 
 log = logging.getLogger("sleigh.cache")
 
@@ -73,9 +73,10 @@ async def serve(
         high_water=cfg.high_water,
         low_water=cfg.low_water,
     )
-    writer = Writer(
+    writer = make_writer(
         store,
         loop,
+        sync=cfg.sync,
         max_batch=cfg.max_batch,
         sweep_interval=cfg.sweep_interval,
         sweep_batch=cfg.sweep_batch,
@@ -138,11 +139,16 @@ async def _stop(
     pending = ctx.writer.pending
     await ctx.writer.close()
     log.info("stopping: committed the %d writes still queued", pending)
+    if not ctx.connections:
+        ctx.drained.set()
     for conn in list(ctx.connections.values()):
         conn.shutdown()
-    deadline = started + ctx.config.shutdown_timeout
-    while ctx.connections and time.monotonic() < deadline and signals.stops < 2:
-        await asyncio.sleep(0.01)
+    remaining = max(0.0, started + ctx.config.shutdown_timeout - time.monotonic())
+    drained = asyncio.ensure_future(ctx.drained.wait())
+    escalated = asyncio.ensure_future(signals.escalated())
+    await asyncio.wait([drained, escalated], timeout=remaining, return_when="FIRST_COMPLETED")
+    drained.cancel()
+    escalated.cancel()
     for conn in list(ctx.connections.values()):
         if conn.transport is not None:
             conn.transport.abort()

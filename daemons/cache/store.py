@@ -17,8 +17,10 @@ the file), ``readahead=False`` (reads are random), ``lock=True`` (readers
 in other processes use the reader table). ``cache.sync`` chooses what an
 acknowledged write survives: ``full`` (fsync each commit) an OS crash;
 ``data`` (``MDB_NOMETASYNC``) an OS crash, possibly losing the last
-commit but never the file; ``none`` (``MDB_NOSYNC``) a process crash only.
-Every mode survives ``kill -9``: a commit that returned is in the file.
+commit but never the file; ``none`` (``MDB_NOSYNC``) a process crash only:
+after an OS crash (a new boot id, and no clean shutdown recorded) the file
+is moved aside and the cache starts cold. Every mode survives ``kill -9``:
+a commit that returned is in the file.
 """
 
 from __future__ import annotations
@@ -62,12 +64,15 @@ def expiry_of(raw: bytes | memoryview) -> int:
     return int.from_bytes(raw[:8], "little")
 
 
+Condition = Literal["", "nx", "xx"]
+
+
 @dataclass(frozen=True, slots=True)
 class Set:
     key: bytes
     value: bytes
     expires_ms: int
-    condition: Literal["", "nx", "xx"] = ""
+    condition: Condition = ""
     keep_ttl: bool = False
 
 
@@ -116,14 +121,14 @@ class ReadView:
         self._data = data
         self.now = now
 
-    def get(self, key: bytes) -> memoryview | None:
+    def get(self, key: bytes) -> bytes | memoryview | None:
         raw = self._txn.get(key, db=self._data)
         if raw is None:
             return None
         expires = int.from_bytes(raw[:8], "little")
         if expires and expires <= self.now:
             return None
-        return raw[8:]  # type: ignore[no-any-return]
+        return raw[8:]
 
     def pttl(self, key: bytes) -> int:
         """Milliseconds left; -1 if it never expires; -2 if absent or expired."""
@@ -190,6 +195,7 @@ class Store:
         try:
             env = _open_env(path, map_size, sync, max_readers)
             _check_format(env)
+            _check_crash(env, sync)
         except (lmdb.Error, StoreError) as exc:
             moved = _move_aside(path)
             log.error(
@@ -203,15 +209,28 @@ class Store:
         if stale:
             log.warning("cleared %d stale reader slots left by dead processes", stale)
         store = cls(env, clock_ms=clock_ms, high_water=high_water, low_water=low_water)
+        store._mark(clean=False)
         return store, moved
 
     def close(self) -> None:
+        """Record a clean shutdown, flush everything to disk, close."""
+        self._mark(clean=True)
         self.env.close()
+
+    def _mark(self, *, clean: bool) -> None:
+        with self.env.begin(write=True, db=self.meta) as txn:
+            txn.put(b"boot_id", _boot_id())
+            txn.put(b"clean", b"1" if clean else b"0")
+        self.env.sync(True)
 
     # -- reading -------------------------------------------------------------
 
     def view(self) -> ReadView:
-        """A read snapshot; the caller must :meth:`ReadView.close` it."""
+        """A read snapshot; the caller must :meth:`ReadView.close` it.
+
+        Cheap: py-lmdb keeps an aborted read transaction as a spare and
+        renews it at the next ``begin``.
+        """
         return ReadView(self.env.begin(buffers=True), self.data, self.clock_ms())
 
     @contextmanager
@@ -325,25 +344,25 @@ class Store:
         return True
 
     def _set(self, txn: lmdb.Transaction, op: Set, now: int) -> bool:
-        old = txn.get(op.key, db=self.data)
-        old_expires = expiry_of(old) if old is not None else NEVER
-        present = old is not None and (not old_expires or old_expires > now)
-        if (op.condition == "nx" and present) or (op.condition == "xx" and not present):
-            return False
-        expires = old_expires if (op.keep_ttl and present) else op.expires_ms
-        if old is not None:
-            txn.delete(_index_key(old_expires, op.key), db=self.expiry)
+        expires = op.expires_ms
+        if op.condition or op.keep_ttl:
+            old = txn.get(op.key, db=self.data)
+            old_expires = expiry_of(old) if old is not None else NEVER
+            present = old is not None and (not old_expires or old_expires > now)
+            if (op.condition == "nx" and present) or (op.condition == "xx" and not present):
+                return False
+            if op.keep_ttl and present:
+                expires = old_expires
         txn.put(op.key, HEADER.pack(expires) + op.value, db=self.data)
-        txn.put(_index_key(expires, op.key), b"", db=self.expiry)
+        if expires:
+            txn.put(_INDEX.pack(expires) + op.key, b"", db=self.expiry)
         return True
 
     def _delete(self, txn: lmdb.Transaction, key: bytes, now: int) -> int:
-        old = txn.get(key, db=self.data)
+        old = txn.pop(key, db=self.data)
         if old is None:
             return 0
         expires = expiry_of(old)
-        txn.delete(key, db=self.data)
-        txn.delete(_index_key(expires, key), db=self.expiry)
         return 0 if expires and expires <= now else 1
 
     def _expire(self, txn: lmdb.Transaction, op: Expire, now: int) -> bool:
@@ -352,34 +371,48 @@ class Store:
             return False
         expires = expiry_of(old)
         if expires and expires <= now:
-            self._delete(txn, op.key, now)
+            txn.delete(op.key, db=self.data)
             return False
         if op.expires_ms and op.expires_ms <= now:
-            self._delete(txn, op.key, now)
+            txn.delete(op.key, db=self.data)
             return True
-        txn.delete(_index_key(expires, op.key), db=self.expiry)
-        txn.put(op.key, HEADER.pack(op.expires_ms) + bytes(old[8:]), db=self.data)
-        txn.put(_index_key(op.expires_ms, op.key), b"", db=self.expiry)
+        txn.put(op.key, HEADER.pack(op.expires_ms) + old[8:], db=self.data)
+        if op.expires_ms:
+            txn.put(_INDEX.pack(op.expires_ms) + op.key, b"", db=self.expiry)
         return True
 
     # -- housekeeping --------------------------------------------------------
 
     def sweep(self, limit: int) -> int:
-        """Remove up to *limit* expired entries in one small transaction."""
+        """Remove expired entries, looking at most *limit* index entries, in one
+        small transaction; the number of entries removed."""
         now = self.clock_ms()
         removed = 0
         with self.env.begin(write=True) as txn, txn.cursor(db=self.expiry) as cur:
             found = cur.first()
-            while found and removed < limit:
+            looked = 0
+            while found and looked < limit:
                 index_key = cur.key()
                 if _INDEX.unpack_from(index_key)[0] > now:
                     break
-                txn.delete(index_key[8:], db=self.data)
+                removed += self._drop_indexed(txn, index_key)
                 cur.delete()
                 found = bool(cur.key())  # delete() moved to the next key, if any
-                removed += 1
+                looked += 1
         self.expirations += removed
         return removed
+
+    def _drop_indexed(self, txn: lmdb.Transaction, index_key: bytes) -> int:
+        """Delete the entry an index key names if the index key is current (the
+        entry still carries that expiry); 1 if it did. The index is lazy: a
+        rewrite or a delete leaves the old index key behind, and it is
+        dropped here when its time comes."""
+        key = index_key[8:]
+        raw = txn.get(key, db=self.data)
+        if raw is None or expiry_of(raw) != _INDEX.unpack_from(index_key)[0]:
+            return 0
+        txn.delete(key, db=self.data)
+        return 1
 
     def evict(self, target: float, batch: int = 1000) -> int:
         """Evict soonest-to-expire entries until at most *target* of the map is used.
@@ -389,7 +422,7 @@ class Store:
         evicted = 0
         while self.usage().fraction > target:
             try:
-                done, expired = self._evict_batch(batch)
+                done, expired, looked = self._evict_batch(batch)
             except lmdb.MapFullError:
                 if batch == 1:
                     log.error("the cache map is too full to evict from; raise cache.map_size")
@@ -398,27 +431,42 @@ class Store:
                 continue
             self.expirations += expired
             evicted += done - expired
-            if done == 0:
+            if looked == 0:
                 break
         self.evictions += evicted
         if evicted:
             log.info("evicted %d entries to bring the map under %.0f%%", evicted, target * 100)
         return evicted
 
-    def _evict_batch(self, batch: int) -> tuple[int, int]:
-        """Remove the *batch* soonest-to-expire entries; (removed, of which expired)."""
+    def _evict_batch(self, batch: int) -> tuple[int, int, int]:
+        """Remove up to *batch* entries, soonest-to-expire first, then (when no
+        entry with a TTL is left) entries without one.
+
+        :returns: entries removed, how many of those had expired, and index or
+            data keys looked at (0: there is nothing left to evict).
+        """
         now = self.clock_ms()
-        done = expired = 0
-        with self.env.begin(write=True) as txn, txn.cursor(db=self.expiry) as cur:
-            found = cur.first()
-            while found and done < batch:
-                index_key = cur.key()
-                expired += _INDEX.unpack_from(index_key)[0] <= now
-                txn.delete(index_key[8:], db=self.data)
-                cur.delete()
-                found = bool(cur.key())  # delete() moved to the next key, if any
-                done += 1
-        return done, expired
+        done = expired = looked = 0
+        with self.env.begin(write=True) as txn:
+            with txn.cursor(db=self.expiry) as cur:
+                found = cur.first()
+                while found and looked < batch * 4 and done < batch:
+                    index_key = cur.key()
+                    dropped = self._drop_indexed(txn, index_key)
+                    done += dropped
+                    expired += dropped and _INDEX.unpack_from(index_key)[0] <= now
+                    cur.delete()
+                    found = bool(cur.key())  # delete() moved to the next key, if any
+                    looked += 1
+            if not found and done < batch:
+                with txn.cursor(db=self.data) as cur:
+                    found = cur.first()
+                    while found and done < batch:
+                        cur.delete()
+                        found = bool(cur.key())
+                        done += 1
+                        looked += 1
+        return done, expired, looked
 
     def over_high_water(self) -> bool:
         return self.usage().fraction > self.high_water
@@ -449,6 +497,30 @@ def _check_format(env: lmdb.Environment) -> None:
     if found is not None and found != FORMAT:
         env.close()
         raise StoreError(f"format {found!r}, expected {FORMAT!r}")
+
+
+def _boot_id() -> bytes:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_bytes().strip()
+    except OSError:
+        return b"unknown"
+
+
+def _check_crash(env: lmdb.Environment, sync: str) -> None:
+    """Refuse a file the OS may have left unsound.
+
+    Without ``sync=full`` LMDB's pages reach the disk in whatever order the
+    OS writes them, so after an OS crash the file may be torn. An OS crash
+    shows as a new boot id while the last run did not close cleanly.
+    """
+    if sync == "full":
+        return
+    meta = env.open_db(b"meta")
+    with env.begin(db=meta) as txn:
+        boot, clean = txn.get(b"boot_id"), txn.get(b"clean")
+    if boot is not None and boot != _boot_id() and clean != b"1":
+        env.close()
+        raise StoreError("the machine restarted while the cache was open (sync is not full)")
 
 
 def _move_aside(path: Path) -> Path:

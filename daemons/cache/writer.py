@@ -1,14 +1,19 @@
-"""Group commit: one thread owns every write transaction.
+"""Group commit: writes that arrive together share one LMDB transaction.
 
-Writes submitted from the event loop queue up while the previous
-transaction commits; the writer thread takes everything queued (up to
-``max_batch``) into the next transaction, commits it, and hands the
-results back to the loop in one callback. A future resolves only after
-its transaction committed: "OK" means the write is in the file.
+A future resolves only after its transaction committed: "OK" means the
+write is in the file. Two writers keep that contract:
 
-Between groups the thread sweeps expired entries (``sweep_batch`` per
-transaction, every ``sweep_interval``) and evicts when the map is past its
-high-water mark, so housekeeping never holds the writer for long.
+* :class:`InlineWriter` (``sync = none``): a commit without fsync takes
+  microseconds, so it runs in the event loop, once per loop iteration, over
+  every write the iteration received. No thread, no lock, no GIL hand-off.
+* :class:`Writer` (``sync = data | full``): a commit waits for fsync, so a
+  thread owns the write transactions; writes queue while the previous
+  group commits, and the next group takes everything queued. py-lmdb
+  releases the GIL while LMDB commits, so the loop goes on serving reads.
+
+Both sweep expired entries (``sweep_batch`` per transaction, every
+``sweep_interval``) and evict past the high-water mark between groups, so
+housekeeping never holds the writer for long.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import ShuttingDown, StoreError
 from .store import Op, Store
@@ -29,11 +35,8 @@ log = logging.getLogger("sleigh.cache.writer")
 CommitHook = Callable[[Sequence[Op], Sequence[object]], None]
 
 
-class Writer:
-    """The single writer thread of a :class:`Store`.
-
-    :param on_commit: called in the writer thread after every commit.
-    """
+class _Group:
+    """What both writers share: applying a group, counting, the commit hook."""
 
     def __init__(
         self,
@@ -51,14 +54,98 @@ class Writer:
         self.sweep_interval = sweep_interval
         self.sweep_batch = sweep_batch
         self.on_commit = on_commit
-        self._queue: deque[tuple[Op, asyncio.Future[object]]] = deque()
-        self._cond = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="cache-writer", daemon=True)
         self.commits = 0
         self.writes = 0
         self.largest_group = 0
         self.commit_seconds = 0.0
+
+    def _apply(self, ops: list[Op]) -> Sequence[object]:
+        started = time.perf_counter()
+        try:
+            results = self.store.apply(ops)
+        except Exception as exc:  # the LMDB layer failed: every write in the group fails
+            log.exception("commit of %d writes failed", len(ops))
+            return [StoreError(f"ERR the cache could not commit: {exc}")] * len(ops)
+        self.commits += 1
+        self.writes += len(ops)
+        self.largest_group = max(self.largest_group, len(ops))
+        self.commit_seconds += time.perf_counter() - started
+        if self.on_commit is not None:
+            try:
+                self.on_commit(ops, results)
+            except Exception:
+                log.exception("commit hook failed")
+        return results
+
+    def _housekeeping(self) -> None:
+        try:
+            self.store.sweep(self.sweep_batch)
+            if self.store.over_high_water():
+                self.store.evict(self.store.low_water)
+        except Exception:
+            log.exception("sweeping the cache failed")
+
+
+class InlineWriter(_Group):
+    """Commits in the event loop, once per loop iteration (``sync = none``)."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
+        super().__init__(store, loop, **options)
+        self._queue: list[tuple[Op, asyncio.Future[object]]] = []
+        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._timer = self.loop.call_later(self.sweep_interval, self._sweep)
+
+    def submit(self, op: Op) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = self.loop.create_future()
+        if self._closing:
+            future.set_result(ShuttingDown())
+            return future
+        self._queue.append((op, future))
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self._commit)
+        return future
+
+    def _commit(self) -> None:
+        self._scheduled = False
+        batch = self._queue[: self.max_batch]
+        del self._queue[: self.max_batch]
+        if self._queue:
+            self._scheduled = True
+            self.loop.call_soon(self._commit)
+        if batch:
+            _resolve([f for _, f in batch], self._apply([op for op, _ in batch]))
+
+    def _sweep(self) -> None:
+        self._housekeeping()
+        if not self._closing:
+            self._timer = self.loop.call_later(self.sweep_interval, self._sweep)
+
+    async def close(self) -> None:
+        """Commit everything queued; refuse what comes after."""
+        self._closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+        while self._queue:
+            self._commit()
+
+
+class Writer(_Group):
+    """Commits in a thread of its own (``sync = data | full``)."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
+        super().__init__(store, loop, **options)
+        self._queue: deque[tuple[Op, asyncio.Future[object]]] = deque()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="cache-writer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -112,34 +199,18 @@ class Writer:
                 return
 
     def _commit(self, batch: list[tuple[Op, asyncio.Future[object]]]) -> None:
-        ops = [op for op, _ in batch]
-        started = time.perf_counter()
-        try:
-            results = self.store.apply(ops)
-        except Exception as exc:  # the LMDB layer failed: every write in the group fails
-            log.exception("commit of %d writes failed", len(ops))
-            error = StoreError(f"ERR the cache could not commit: {exc}")
-            results = [error] * len(ops)
-        else:
-            self.commits += 1
-            self.writes += len(ops)
-            self.largest_group = max(self.largest_group, len(ops))
-            self.commit_seconds += time.perf_counter() - started
-            if self.on_commit is not None:
-                try:
-                    self.on_commit(ops, results)
-                except Exception:
-                    log.exception("commit hook failed")
+        results = self._apply([op for op, _ in batch])
         futures = [future for _, future in batch]
         self.loop.call_soon_threadsafe(_resolve, futures, results)
 
-    def _housekeeping(self) -> None:
-        try:
-            self.store.sweep(self.sweep_batch)
-            if self.store.over_high_water():
-                self.store.evict(self.store.low_water)
-        except Exception:
-            log.exception("sweeping the cache failed")
+
+def make_writer(
+    store: Store, loop: asyncio.AbstractEventLoop, *, sync: str, **options: Any
+) -> InlineWriter | Writer:
+    """The writer that fits the sync policy (see the module's docstring)."""
+    return (
+        InlineWriter(store, loop, **options) if sync == "none" else Writer(store, loop, **options)
+    )
 
 
 def _resolve(futures: list[asyncio.Future[object]], results: Sequence[object]) -> None:

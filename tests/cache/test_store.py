@@ -167,6 +167,7 @@ def test_expiry_header_is_what_direct_readers_see(store: Store, clock: Clock) ->
     store.apply([Set(b"k", b"payload", clock.ms + 42)])
     with store.env.begin() as txn:
         raw = txn.get(b"k", db=store.data)
+    assert raw is not None
     assert expiry_of(raw) == clock.ms + 42
     assert raw[8:] == b"payload"
 
@@ -192,3 +193,33 @@ async def test_writer_refuses_after_close(store: Store) -> None:
     await writer.close()
     result = await writer.submit(Set(b"k", b"v", 0))
     assert "shutting down" in str(result)
+
+
+def test_unclean_stop_on_another_boot_starts_cold(tmp_path: Path) -> None:
+    path = tmp_path / "cache"
+    store, _ = Store.open(path, map_size=8 * 1024**2, sync="none")
+    store.apply([Set(b"k", b"v", 0)])
+    with store.env.begin(write=True, db=store.meta) as txn:
+        txn.put(b"boot_id", b"a-boot-before-an-os-crash")
+    store.env.close()  # no clean close: as if the OS died
+    again, moved = Store.open(path, map_size=8 * 1024**2, sync="none")
+    assert moved is not None
+    assert read(again, b"k") is None
+    again.close()
+
+
+def test_clean_stop_or_process_crash_keeps_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "cache"
+    store, _ = Store.open(path, map_size=8 * 1024**2, sync="none")
+    store.apply([Set(b"k", b"v", 0)])
+    store.env.close()  # a process crash: same boot, not clean
+    again, moved = Store.open(path, map_size=8 * 1024**2, sync="none")
+    assert moved is None and read(again, b"k") == b"v"
+    with again.env.begin(write=True, db=again.meta) as txn:
+        txn.put(b"boot_id", b"a-boot-before-a-clean-reboot")
+    again.close()  # clean: the next boot keeps the data
+    with lmdb.open(str(path), max_dbs=4) as env, env.begin(write=True) as txn:
+        txn.put(b"boot_id", b"a-boot-before-a-clean-reboot", db=env.open_db(b"meta", txn=txn))
+    third, moved = Store.open(path, map_size=8 * 1024**2, sync="none")
+    assert moved is None and read(third, b"k") == b"v"
+    third.close()

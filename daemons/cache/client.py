@@ -1,0 +1,337 @@
+"""The client the web tier, scripts and tests use to talk to ``sleigh-cached``.
+
+Reads go straight to the LMDB file through this process's shared
+:class:`~sleigh.daemons.cache.direct.DirectReader` when an environment path
+is given and ``direct`` is true; otherwise they go over the socket
+(``GET``/``MGET``). Writes always go over the Unix socket (RESP2, through
+redis-py): the daemon is the only writer.
+
+Keys are ``str`` (UTF-8 encoded) or ``bytes``, 1 to 511 bytes; TTLs are
+seconds, finite and positive, sent as whole milliseconds (at least 1).
+Both are checked before any I/O and raise :class:`ValueError`.
+
+Reader ownership: LMDB allows one open handle per environment per process,
+so clients in one process share one reader per path, reference-counted
+(:func:`~sleigh.daemons.cache.direct.shared_reader`); :meth:`CacheClient.close`
+gives it back. A missing environment reads as a miss, as does an entry the
+direct reader cannot see yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, overload
+
+import redis
+import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .codec import decode as default_decode
+from .codec import encode as default_encode
+from .config import LMDB_MAX_KEY, CacheConfig
+from .direct import DirectReader, release_reader, shared_reader
+from .errors import CacheError
+
+__all__ = [
+    "AsyncCacheClient",
+    "CacheClient",
+    "CacheClientError",
+    "CacheCommandError",
+    "CacheUnavailable",
+    "from_config",
+]
+
+Key = str | bytes
+Codec = tuple[Callable[[object], bytes], Callable[[Any], object]]
+_MAX_PX = 2**63 - 1
+
+
+class CacheClientError(CacheError):
+    """Root of the errors a cache client raises."""
+
+
+class CacheUnavailable(CacheClientError):
+    """The daemon could not be reached (not running, wrong socket path, timed out)."""
+
+
+class CacheCommandError(CacheClientError):
+    """The daemon refused a command; ``str(exc)`` is its error reply."""
+
+
+def _key(key: Key) -> bytes:
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if not 0 < len(raw) <= LMDB_MAX_KEY:
+        raise ValueError(f"cache keys are 1 to {LMDB_MAX_KEY} bytes, got {len(raw)}")
+    return raw
+
+
+def _px(ttl: float) -> int:
+    if not (isinstance(ttl, int | float) and math.isfinite(ttl) and ttl > 0):
+        raise ValueError(f"ttl must be a finite number of seconds > 0, got {ttl!r}")
+    ms = max(1, round(ttl * 1000))
+    if ms > _MAX_PX:
+        raise ValueError(f"ttl is too long: {ttl!r} s")
+    return ms
+
+
+def _translate(exc: redis.RedisError) -> CacheClientError:
+    if isinstance(exc, redis.ResponseError):
+        return CacheCommandError(str(exc))
+    return CacheUnavailable(f"sleigh-cached is unreachable: {exc}")
+
+
+def _redis_options(socket_path: Path, timeout: float) -> dict[str, Any]:
+    return {
+        "unix_socket_path": str(socket_path),
+        "protocol": 2,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
+class _Base:
+    """What both clients share: key/TTL checks, the codec and the direct reader."""
+
+    def __init__(self, env_path: Path | None, *, direct: bool, codec: Codec) -> None:
+        self._encode, self._decode = codec
+        self._reader: DirectReader | None = None
+        if direct and env_path is not None:
+            self._reader = shared_reader(env_path)
+
+    def _release(self) -> None:
+        if self._reader is not None:
+            release_reader(self._reader)
+            self._reader = None
+
+    def _decoded(self, raw: object) -> object | None:
+        return None if raw is None else self._decode(raw)
+
+    def _set_args(self, obj: object, ttl: float) -> tuple[bytes, int]:
+        return self._encode(obj), _px(ttl)
+
+
+class CacheClient(_Base):
+    """Blocking client.
+
+    :param socket_path: the daemon's Unix socket (``CacheConfig.socket_path(home)``).
+    :param env_path: the LMDB environment (``CacheConfig.env_path(home)``), for direct reads.
+    :param timeout: seconds to connect and to wait for each reply.
+    :param direct: read the LMDB file directly (needs *env_path*).
+    :param codec: ``(encode, decode)``; msgpack with extension types by default.
+    """
+
+    def __init__(
+        self,
+        socket_path: Path,
+        env_path: Path | None = None,
+        *,
+        timeout: float = 1.0,
+        direct: bool = True,
+        codec: Codec = (default_encode, default_decode),
+    ) -> None:
+        super().__init__(env_path, direct=direct, codec=codec)
+        self.socket_path = Path(socket_path)
+        self._redis = redis.Redis(**_redis_options(self.socket_path, timeout))
+
+    def get(self, key: Key) -> object | None:
+        """The value stored under *key*, or ``None`` on a miss."""
+        raw = _key(key)
+        if self._reader is not None:
+            return self._reader.get_decoded(raw, self._decode)
+        try:
+            return self._decoded(self._redis.get(raw))
+        except redis.RedisError as exc:
+            raise _translate(exc) from exc
+
+    def get_many(self, keys: Sequence[Key]) -> list[object | None]:
+        """Values for *keys*, in order, ``None`` for each miss (one read transaction)."""
+        raws = [_key(k) for k in keys]
+        if not raws:
+            return []
+        if self._reader is not None:
+            return self._reader.get_many_decoded(raws, self._decode)
+        try:
+            found = self._redis.mget(raws)
+        except redis.RedisError as exc:
+            raise _translate(exc) from exc
+        return [self._decoded(raw) for raw in found]
+
+    def set(self, key: Key, obj: object, ttl: float, *, local: bool = False) -> None:
+        """Store *obj* under *key* for *ttl* seconds.
+
+        :param local: keep this write on this host (not replicated). Accepted now;
+            the daemon learns the flag later, so nothing extra is sent yet.
+        :raises ValueError: for a bad key or TTL, before any I/O.
+        :raises CacheUnavailable: if the daemon cannot be reached.
+        :raises CacheCommandError: if the daemon refuses the write (too large, full).
+        """
+        raw = _key(key)
+        payload, px = self._set_args(obj, ttl)
+        self._call(lambda: self._redis.set(raw, payload, px=px))
+
+    def set_many(self, items: Mapping[Key, object], ttl: float) -> None:
+        """Store every item for *ttl* seconds, pipelined (no transaction)."""
+        px = _px(ttl)
+        prepared = [(_key(k), self._encode(v)) for k, v in items.items()]
+        if not prepared:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for raw, payload in prepared:
+            pipe.set(raw, payload, px=px)
+        self._call(pipe.execute)
+
+    def delete(self, *keys: Key) -> int:
+        """Delete *keys*; how many existed."""
+        raws = [_key(k) for k in keys]
+        if not raws:
+            return 0
+        return int(self._call(lambda: self._redis.delete(*raws)))
+
+    def touch(self, key: Key, ttl: float) -> bool:
+        """Give *key* a new TTL; whether it existed."""
+        raw, px = _key(key), _px(ttl)
+        return bool(self._call(lambda: self._redis.pexpire(raw, px)))
+
+    def ping(self) -> bool:
+        """Whether the daemon answers."""
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+    def info(self) -> dict[str, object]:
+        """The daemon's ``INFO``, parsed."""
+        return dict(self._call(self._redis.info))
+
+    def close(self) -> None:
+        """Close the connection and give back the direct reader."""
+        self._release()
+        self._redis.close()
+
+    def __enter__(self) -> CacheClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except redis.RedisError as exc:
+            raise _translate(exc) from exc
+
+
+class AsyncCacheClient(_Base):
+    """The same as :class:`CacheClient`, with coroutine methods, for aiohttp.
+
+    Direct reads stay synchronous underneath (a direct LMDB read takes
+    microseconds); writes and socket reads use ``redis.asyncio``.
+    """
+
+    def __init__(
+        self,
+        socket_path: Path,
+        env_path: Path | None = None,
+        *,
+        timeout: float = 1.0,
+        direct: bool = True,
+        codec: Codec = (default_encode, default_decode),
+    ) -> None:
+        super().__init__(env_path, direct=direct, codec=codec)
+        self.socket_path = Path(socket_path)
+        self._redis = redis.asyncio.Redis(**_redis_options(self.socket_path, timeout))
+
+    async def get(self, key: Key) -> object | None:
+        """See :meth:`CacheClient.get`."""
+        raw = _key(key)
+        if self._reader is not None:
+            return self._reader.get_decoded(raw, self._decode)
+        return self._decoded(await self._call(self._redis.get(raw)))
+
+    async def get_many(self, keys: Sequence[Key]) -> list[object | None]:
+        """See :meth:`CacheClient.get_many`."""
+        raws = [_key(k) for k in keys]
+        if not raws:
+            return []
+        if self._reader is not None:
+            return self._reader.get_many_decoded(raws, self._decode)
+        found = await self._call(self._redis.mget(raws))
+        return [self._decoded(raw) for raw in found]
+
+    async def set(self, key: Key, obj: object, ttl: float, *, local: bool = False) -> None:
+        """See :meth:`CacheClient.set` (``local`` is accepted, not sent yet)."""
+        raw = _key(key)
+        payload, px = self._set_args(obj, ttl)
+        await self._call(self._redis.set(raw, payload, px=px))
+
+    async def set_many(self, items: Mapping[Key, object], ttl: float) -> None:
+        """See :meth:`CacheClient.set_many`."""
+        px = _px(ttl)
+        prepared = [(_key(k), self._encode(v)) for k, v in items.items()]
+        if not prepared:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for raw, payload in prepared:
+            pipe.set(raw, payload, px=px)
+        await self._call(pipe.execute())
+
+    async def delete(self, *keys: Key) -> int:
+        """See :meth:`CacheClient.delete`."""
+        raws = [_key(k) for k in keys]
+        if not raws:
+            return 0
+        return int(await self._call(self._redis.delete(*raws)))
+
+    async def touch(self, key: Key, ttl: float) -> bool:
+        """See :meth:`CacheClient.touch`."""
+        raw, px = _key(key), _px(ttl)
+        return bool(await self._call(self._redis.pexpire(raw, px)))
+
+    async def ping(self) -> bool:
+        """See :meth:`CacheClient.ping`."""
+        try:
+            return bool(await self._redis.ping())
+        except redis.RedisError:
+            return False
+
+    async def info(self) -> dict[str, object]:
+        """See :meth:`CacheClient.info`."""
+        return dict(await self._call(self._redis.info()))
+
+    async def aclose(self) -> None:
+        """Close the connections and give back the direct reader."""
+        self._release()
+        await self._redis.aclose()
+
+    async def __aenter__(self) -> AsyncCacheClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @staticmethod
+    async def _call(pending: Any) -> Any:
+        try:
+            return await pending
+        except redis.RedisError as exc:
+            raise _translate(exc) from exc
+
+
+@overload
+def from_config(
+    cfg: CacheConfig, home: Path, *, asynchronous: Literal[False] = False
+) -> CacheClient: ...
+@overload
+def from_config(
+    cfg: CacheConfig, home: Path, *, asynchronous: Literal[True]
+) -> AsyncCacheClient: ...
+def from_config(
+    cfg: CacheConfig, home: Path, *, asynchronous: bool = False
+) -> CacheClient | AsyncCacheClient:
+    """A client for the daemon configured by *cfg* under *home*, reading its file directly."""
+    cls = AsyncCacheClient if asynchronous else CacheClient
+    return cls(cfg.socket_path(home), cfg.env_path(home))
