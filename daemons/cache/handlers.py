@@ -130,18 +130,30 @@ def client(ctx: Context, conn: Connection, args: Args, view: ReadView | None) ->
 
 
 def hello(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> bytes:
-    if len(args) > 1 and args[1] != b"2":
-        return p.error("NOPROTO sorry, this protocol version is not supported")
+    """``HELLO [2|3] [SETNAME name]``: RESP2, or RESP3 as far as this daemon's
+    replies need it (RESP3 nulls, and this reply as a map)."""
+    if len(args) > 1:
+        if args[1] not in (b"2", b"3"):
+            return p.error("NOPROTO unsupported protocol version")
+        conn.use_resp3(args[1] == b"3")
+    options = args[2:]
+    if len(options) == 2 and options[0].upper() == b"SETNAME":
+        conn.name = options[1].decode("utf-8", "replace")
+    elif options:
+        raise SyntaxErr("HELLO supports only SETNAME here (no AUTH: the socket's mode guards it)")
     fields = [
-        (b"server", p.bulk(b"sleigh-cached")),
-        (b"version", p.bulk(ctx.version.encode())),
-        (b"proto", p.integer(2)),
+        (b"server", p.bulk(b"redis")),
+        (b"version", p.bulk(b"7.0.0")),
+        (b"proto", p.integer(3 if conn.resp3 else 2)),
         (b"id", p.integer(conn.id)),
         (b"mode", p.bulk(b"standalone")),
         (b"role", p.bulk(b"master")),
         (b"modules", p.EMPTY_ARRAY),
     ]
-    return p.array_raw([part for name, value in fields for part in (p.bulk(name), value)])
+    parts = [part for name, value in fields for part in (p.bulk(name), value)]
+    if conn.resp3:
+        return b"%%%d\r\n" % len(fields) + b"".join(parts)
+    return p.array_raw(parts)
 
 
 def command(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> bytes:
@@ -191,7 +203,7 @@ def get(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> by
     stats = ctx.stats
     if value is None:
         stats.misses += 1
-        return p.NULL_BULK
+        return conn.null
     stats.hits += 1
     return p.bulk(value)
 
@@ -202,7 +214,7 @@ def mget(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> b
     hits = sum(v is not None for v in values)
     ctx.stats.hits += hits
     ctx.stats.misses += len(values) - hits
-    return p.array(values)  # type: ignore[arg-type]
+    return p.array(values, conn.null)
 
 
 def exists(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> bytes:
@@ -245,15 +257,23 @@ def scan(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> b
         else:
             raise SyntaxErr()
     following, keys = ctx.store.scan(cursor, min(count, 100_000), match)
-    cursor_text = following.hex().encode() if following else b"0"
+    cursor_text = str(int.from_bytes(b"\x01" + following, "big")).encode() if following else b"0"
     return p.array_raw([p.bulk(cursor_text), p.array(keys)])
 
 
 def _cursor(raw: bytes) -> bytes:
+    """A SCAN cursor is the last key returned, as a decimal integer (a 1 byte
+    in front keeps leading zero bytes), since clients parse cursors as numbers."""
     try:
-        return bytes.fromhex(raw.decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
+        number = int(raw)
+    except ValueError:
         raise SyntaxErr("invalid cursor") from None
+    if number <= 0 or number.bit_length() > 8 * 513:
+        raise SyntaxErr("invalid cursor")
+    data = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    if data[:1] != b"\x01":
+        raise SyntaxErr("invalid cursor")
+    return data[1:]
 
 
 def info(ctx: Context, conn: Connection, args: Args, view: ReadView | None) -> bytes:

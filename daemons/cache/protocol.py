@@ -49,6 +49,7 @@ from .errors import CacheError
 
 __all__ = [
     "EMPTY_ARRAY",
+    "NULL",
     "NULL_ARRAY",
     "NULL_BULK",
     "OK",
@@ -464,6 +465,8 @@ PONG: bytes = b"+PONG\r\n"
 NULL_BULK: bytes = b"$-1\r\n"
 NULL_ARRAY: bytes = b"*-1\r\n"
 EMPTY_ARRAY: bytes = b"*0\r\n"
+#: RESP3's null, for connections that said ``HELLO 3``.
+NULL: bytes = b"_\r\n"
 
 _ERROR_CODE = re.compile(r"[A-Z]+(?: |$)")
 
@@ -506,14 +509,47 @@ def bulk(data: bytes | bytearray | memoryview | None) -> bytes:
     return b"".join((b"$%d\r\n" % size, data, b"\r\n"))
 
 
-def array(items: Sequence[bytes | None]) -> bytes:
-    """An array of bulk strings (None gives a null bulk element)."""
+def array(items: Sequence[bytes | bytearray | memoryview | None], null: bytes = NULL_BULK) -> bytes:
+    """An array of bulk strings (None gives *null*: ``NULL_BULK``, or ``NULL`` in RESP3)."""
     return b"".join(
         [b"*%d\r\n" % len(items)]
-        + [NULL_BULK if x is None else b"$%d\r\n%b\r\n" % (len(x), x) for x in items]
+        # %b takes any buffer at run time; typeshed only knows bytes.
+        + [null if x is None else b"$%d\r\n%b\r\n" % (len(x), x) for x in items]  # type: ignore[str-format]
     )
 
 
 def array_raw(encoded: Sequence[bytes]) -> bytes:
     """An array whose elements are replies already encoded (nested arrays, mixed types)."""
     return b"".join([b"*%d\r\n" % len(encoded), *encoded])
+
+
+# -- implementation ---------------------------------------------------------
+# The compiled parser (sleigh.core_ext._resp) replaces the class above unless
+# SLEIGH_NO_EXTENSIONS is set, by the rule of sleigh.core_ext (read once, at
+# import), or it is not built. It keeps the same contract, checked by the same
+# tests; the class above stays importable as RequestParserPy.
+
+import logging  # noqa: E402
+import os  # noqa: E402
+
+from ...core_ext import _extensions_disabled  # noqa: E402
+
+__all__ += ["NATIVE_PARSER", "RequestParserPy"]
+
+#: The pure-Python parser, whichever :class:`RequestParser` is.
+RequestParserPy = RequestParser
+#: True when :class:`RequestParser` is the compiled parser.
+NATIVE_PARSER: bool
+
+if _extensions_disabled(os.environ):
+    NATIVE_PARSER = False
+else:
+    try:
+        from ...core_ext._resp import RequestParser  # type: ignore[assignment]
+    except ImportError as _exc:
+        logging.getLogger("sleigh.cache.protocol").debug(
+            "compiled request parser unavailable, using the Python twin: %s", _exc
+        )
+        NATIVE_PARSER = False
+    else:
+        NATIVE_PARSER = True

@@ -90,6 +90,13 @@ class Connection(asyncio.Protocol):
         )
         self.slots: deque[Slot] = deque()
         self.peer = ""
+        self.resp3 = False
+        self.deferred_reads = 0  # reads queued behind a write of this connection
+        self.null = p.NULL_BULK  # how a missing value is written on this connection
+
+    def use_resp3(self, on: bool) -> None:
+        self.resp3 = on
+        self.null = p.NULL if on else p.NULL_BULK
 
     def describe(self) -> str:
         age = int(time.monotonic() - self.created)
@@ -119,6 +126,7 @@ class Connection(asyncio.Protocol):
             ctx.drained.set()
         self.transport = None
         self.slots.clear()
+        self.deferred_reads = 0
 
     def pause_writing(self) -> None:
         if self.transport is not None:
@@ -156,13 +164,16 @@ class Connection(asyncio.Protocol):
                 cmd = COMMANDS.get(args[0].upper())
                 if cmd is None or not cmd.arity_ok(len(args)):
                     slots.append(_refusal(cmd, args))
-                elif cmd.write:
+                elif cmd.write and not self.deferred_reads:
                     slot = self._write(cmd, args)
                     if type(slot) is Pending:
                         last_pending = slot
                     slots.append(slot)
-                elif last_pending is not None or self._waiting():
+                elif cmd.write or last_pending is not None or self._waiting():
+                    # A read waits for the writes before it; a write after a
+                    # waiting read waits too, or the read would see it.
                     slots.append(_Deferred(cmd, args))
+                    self.deferred_reads += not cmd.write
                 else:
                     if cmd.view and view is None:
                         view = self.ctx.store.view()
@@ -182,7 +193,8 @@ class Connection(asyncio.Protocol):
     def _read(self, cmd: Command, args: list[bytes], view: ReadView | None) -> bytes:
         handler: ReadHandler = cmd.handler  # type: ignore[assignment]
         try:
-            return handler(self.ctx, self, args, view)
+            reply = handler(self.ctx, self, args, view)
+            return self.null if reply is p.NULL_BULK else reply
         except CommandError as exc:
             return p.error(str(exc))
         except Exception:
@@ -212,14 +224,23 @@ class Connection(asyncio.Protocol):
                 if not slot.future.done():
                     slot.future.add_done_callback(self._committed)
                     break
-                out.append(slot.reply(slot.future.result()))
+                reply = slot.reply(slot.future.result())
+                out.append(self.null if reply is p.NULL_BULK else reply)
+            elif isinstance(slot, _Deferred) and slot.command.write:
+                slots[0] = self._write(slot.command, slot.args)
+                continue  # answer it now, or wait for its commit
             else:
                 assert isinstance(slot, _Deferred)
+                self.deferred_reads -= 1
                 out.append(self._run_deferred(slot))
             slots.popleft()
+        if self.transport is not None:
+            self._send(out)
+
+    def _send(self, out: list[bytes]) -> None:
         transport = self.transport
-        if transport is None:
-            return
+        assert transport is not None
+        slots = self.slots
         if out:
             transport.write(b"".join(out))
         if self.closing and not slots:

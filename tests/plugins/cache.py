@@ -17,7 +17,7 @@ import pytest
 
 from tests.plugins.daemons import Daemon, DaemonFactory
 
-__all__ = ["CacheDaemon", "cached", "cached_factory"]
+__all__ = ["CacheDaemon", "StartCached", "cached", "cached_factory"]
 
 
 @dataclass

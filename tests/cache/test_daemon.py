@@ -1,0 +1,336 @@
+"""``sleigh-cached`` end to end: a real daemon, a real LMDB file, real clients.
+
+redis-py and redis-cli speak to it unchanged; conformance, TTLs, eviction,
+group commit, ``kill -9`` durability, and a stream of garbage.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from sleigh.daemons.cache.direct import DirectReader
+from tests.plugins.cache import CacheDaemon, StartCached
+from tests.plugins.daemons import DaemonFactory, short_tmpdir
+
+
+@pytest.fixture
+def r(cached: CacheDaemon) -> Iterator[redis.Redis]:
+    client = redis.Redis(unix_socket_path=str(cached.socket_path), socket_timeout=10)
+    yield client
+    client.close()
+
+
+def test_strings_and_ttls(r: redis.Redis) -> None:
+    assert r.ping() is True
+    assert r.echo(b"hi") == b"hi"
+    assert r.set("k", b"v") is True
+    assert r.get("k") == b"v"
+    assert r.ttl("k") == -1
+    assert r.set("t", b"1", ex=100) and 99 <= r.ttl("t") <= 100
+    assert r.set("p", b"1", px=1500) and 1400 <= r.pttl("p") <= 1500
+    assert r.set("a", b"1", exat=int(time.time()) + 50) and 48 <= r.ttl("a") <= 50
+    assert r.get("missing") is None and r.ttl("missing") == -2
+    assert r.set("k", b"new", nx=True) is None
+    assert r.set("fresh", b"x", xx=True) is None
+    assert r.set("t", b"2", xx=True, keepttl=True) and r.ttl("t") > 90
+    assert r.mget("k", "missing", "t") == [b"v", None, b"2"]
+    assert r.exists("k", "t", "missing") == 2
+    assert r.expire("k", 30) is True and 29 <= r.ttl("k") <= 30
+    assert r.pexpire("k", 100_000) is True
+    assert r.expire("missing", 10) is False
+    assert r.delete("k", "missing") == 1
+    assert r.dbsize() == 3
+    assert r.flushdb() is True
+    assert r.dbsize() == 0
+
+
+def test_binary_keys_and_values(r: redis.Redis) -> None:
+    value = bytes(range(256)) * 4 + b"\r\n\x00"
+    assert r.set(b"\x00bin\r\nkey", value)
+    assert r.get(b"\x00bin\r\nkey") == value
+
+
+def test_expired_entries_are_never_served(cached: CacheDaemon, r: redis.Redis) -> None:
+    r.set("soon", b"x", px=150)
+    reader = DirectReader(cached.env_path)
+    try:
+        assert reader.get(b"soon") == b"x"
+        deadline = time.monotonic() + 5
+        while r.get("soon") is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert r.get("soon") is None
+        assert reader.get(b"soon") is None
+        assert r.exists("soon") == 0
+    finally:
+        reader.close()
+
+
+def test_scan_and_info(r: redis.Redis) -> None:
+    for i in range(150):
+        r.set(f"user:{i}", b"x", ex=60)
+    r.set("other", b"y")
+    assert sorted(r.scan_iter(match="user:*", count=40)) == sorted(
+        f"user:{i}".encode() for i in range(150)
+    )
+    info = r.info()
+    assert info["redis_version"] == "7.0.0"
+    assert info["keyspace_hits"] >= 0 and "used_memory" in info
+    assert info["db0"]["keys"] == 151
+    assert set(r.info("stats")) >= {"keyspace_hits", "keyspace_misses", "evicted_keys"}
+
+
+def command(r: redis.Redis, *args: str) -> object:
+    return r.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def test_errors_keep_the_connection(r: redis.Redis) -> None:
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        command(r, "LPUSH", "l", "x")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        command(r, "GET")
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        command(r, "SET", "k", "v", "EX")
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        command(r, "SET", "k", "v", "EX", "soon")
+    with pytest.raises(redis.ResponseError, match="invalid expire time"):
+        command(r, "SET", "k", "v", "PX", "0")
+    with pytest.raises(redis.ResponseError, match="key_max"):
+        r.set(b"k" * 600, b"v")
+    assert r.ping() is True
+    assert r.client_setname("worker-1") is True
+    assert r.client_getname() == "worker-1"
+
+
+def test_pipelined_commands_answer_in_order_and_read_their_writes(r: redis.Redis) -> None:
+    pipe = r.pipeline(transaction=False)
+    for i in range(200):
+        pipe.set(f"k{i}", str(i).encode())
+        pipe.get(f"k{i}")
+        if i % 3 == 0:
+            pipe.delete(f"k{i}")
+            pipe.get(f"k{i}")
+    results = pipe.execute()
+    expected: list[object] = []
+    for i in range(200):
+        expected += [True, str(i).encode()]
+        if i % 3 == 0:
+            expected += [1, None]
+    assert results == expected
+
+
+def test_redis_cli_works_unchanged(cached: CacheDaemon) -> None:
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            ["redis-cli", "-s", str(cached.socket_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert cli("PING") == "PONG"
+    assert cli("SET", "greeting", "hello", "EX", "60") == "OK"
+    assert cli("GET", "greeting") == "hello"
+    assert "redis_version:7.0.0" in cli("INFO", "server")
+    assert "ERR unknown command" in cli("HSET", "h", "f", "v")
+
+
+@pytest.mark.parametrize("sync", ["none", "full"])
+def test_concurrent_writers_share_commits(cached_factory: StartCached, sync: str) -> None:
+    daemon = cached_factory(sync=sync)
+    clients = [
+        redis.Redis(unix_socket_path=str(daemon.socket_path), socket_timeout=30) for _ in range(8)
+    ]
+
+    def write(n: int, client: redis.Redis) -> None:
+        pipe = client.pipeline(transaction=False)
+        for i in range(300):
+            pipe.set(f"w{n}:{i}", b"x" * 100, ex=600)
+        assert all(pipe.execute())
+
+    threads = [threading.Thread(target=write, args=(n, c)) for n, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    stats = clients[0].info("stats")
+    assert clients[0].dbsize() == 2400
+    assert stats["sleigh_writes_committed"] == 2400
+    assert stats["sleigh_commits"] < 2400
+    assert stats["sleigh_largest_group"] > 1
+    for c in clients:
+        c.close()
+
+
+def test_eviction_keeps_a_small_map_serving(cached_factory: StartCached) -> None:
+    daemon = cached_factory(map_size="2MiB", low_water="0.5", high_water="0.8")
+    client = redis.Redis(unix_socket_path=str(daemon.socket_path), socket_timeout=30)
+    value = b"v" * 4000
+    refused = 0
+    for i in range(2000):
+        try:
+            client.set(f"k{i}", value, ex=60 + i)  # later keys expire later
+        except redis.ResponseError as exc:
+            assert "cache is full" in str(exc)
+            refused += 1
+    stats = client.info()
+    assert stats["evicted_keys"] > 0
+    assert refused < 50
+    assert client.get("k1999") == value  # the latest-expiring survive
+    assert client.get("k0") is None  # the soonest-expiring went first
+    assert client.ping()
+    client.close()
+
+
+def test_oversized_and_too_many(cached_factory: StartCached) -> None:
+    daemon = cached_factory(value_max="1KiB", request_max="4KiB", max_connections="3")
+    client = redis.Redis(unix_socket_path=str(daemon.socket_path), socket_timeout=10)
+    with pytest.raises(redis.ResponseError, match="value_max"):
+        client.set("big", b"x" * 2000)
+    assert client.get("big") is None
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(str(daemon.socket_path))
+        raw.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n")
+        reply = _read_until_closed(raw)
+    assert reply.startswith(b"-ERR Protocol error") and b"request_max" in reply
+    extra = [socket.socket(socket.AF_UNIX) for _ in range(3)]
+    try:
+        for s in extra:
+            s.connect(str(daemon.socket_path))
+        assert b"max number of clients" in _read_until_closed(extra[-1])
+    finally:
+        for s in extra:
+            s.close()
+    assert client.ping()
+    client.close()
+
+
+def _read_until_closed(sock: socket.socket, limit: float = 10) -> bytes:
+    sock.settimeout(limit)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_garbage_gets_errors_and_leaks_nothing(cached: CacheDaemon) -> None:
+    rng = __import__("random").Random(7)
+    shapes: list[Callable[[], bytes]] = [
+        lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))),
+        lambda: b"*2\r\n$3\r\nGET\r\n:1\r\n",
+        lambda: b"*-5\r\n*1\r\n$-1\r\n",
+        lambda: b"$999999999999\r\n",
+        lambda: b"*1\r\n$4\r\nPING\r\nX" * 3 + b"*a\r\n",
+    ]
+
+    def round_of_garbage(n: int) -> None:
+        for i in range(n):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(cached.socket_path))
+                s.sendall(shapes[i % len(shapes)]())
+                s.shutdown(socket.SHUT_WR)
+                _read_until_closed(s)
+
+    pid = cached.daemon.pid
+    round_of_garbage(200)
+    fds, rss = _fds(pid), _rss_kib(pid)
+    round_of_garbage(1000)
+    assert _fds(pid) <= fds
+    assert _rss_kib(pid) - rss < 4096, "memory grew under a stream of garbage"
+    client = redis.Redis(unix_socket_path=str(cached.socket_path))
+    assert client.ping()
+    assert client.info("stats")["sleigh_protocol_errors"] > 0
+    client.close()
+
+
+def test_kill_9_loses_no_acknowledged_write(cached_factory: StartCached, tmp_path: Path) -> None:
+    home = tmp_path / "durable"
+    first = cached_factory(home)
+    acked: list[list[str]] = [[] for _ in range(4)]
+    stop = threading.Event()
+
+    def storm(n: int) -> None:
+        client = redis.Redis(
+            unix_socket_path=str(first.socket_path),
+            socket_timeout=5,
+            retry=Retry(NoBackoff(), 0),  # a dead daemon must end the storm, not be retried
+        )
+        i = 0
+        try:
+            while not stop.is_set():
+                key = f"s{n}:{i}"
+                client.set(key, key.encode() * 20, ex=3600)
+                acked[n].append(key)
+                i += 1
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=storm, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    first.daemon.proc.send_signal(signal.SIGKILL)
+    first.daemon.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    written = [key for keys in acked for key in keys]
+    assert len(written) > 100
+
+    second = cached_factory(home)
+    client = redis.Redis(unix_socket_path=str(second.socket_path), socket_timeout=30)
+    values = client.mget(written)
+    missing = [key for key, value in zip(written, values, strict=True) if value is None]
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
+    client.close()
+
+
+def test_stops_on_sigterm_and_removes_the_socket_it_bound(
+    daemon_factory: DaemonFactory, tmp_path: Path
+) -> None:
+    tmp = short_tmpdir()
+    sock = tmp / "cached.sock"
+    daemon = daemon_factory.start(
+        [
+            sys.executable,
+            "-m",
+            "sleigh.daemons.cache",
+            "--home",
+            str(tmp_path / "home"),
+        ],
+        env={"SLEIGH_CACHE_SOCKET": str(sock), "SLEIGH_CACHE_MAP_SIZE": "16MiB"},
+        binds_itself=sock,
+    )
+    client = redis.Redis(unix_socket_path=str(sock))
+    client.set("k", b"v")
+    client.close()
+    assert daemon.stop() == 0
+    assert not sock.exists()
+    assert any("STOPPING=1" in n for n in daemon.notifications)
