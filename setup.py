@@ -10,6 +10,7 @@ from setuptools import Extension, find_packages, setup
 
 extensions = [
     Extension("sleigh.core_ext._tokenizer", ["sleigh/core_ext/_tokenizer.pyx"]),
+    Extension("sleigh.core_ext._resp", ["sleigh/core_ext/_resp.pyx"]),
 ]
 
 setup(

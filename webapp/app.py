@@ -11,19 +11,25 @@ from . import middleware
 from .config import WebConfig
 from .controllers import catalog, health, images
 from .keys import CATALOG, CONFIG, ENGINE, VIEWS
-from .models.catalog import Catalog
+from .models.catalog import Catalog, TTLs
+from .models.store import ObjectCache
 from .views import Views, cache_headers
 
 STATIC = Path(__file__).parent / "static"
 
 
 def create_app(
-    config: WebConfig, engine: AsyncEngine, *, views: Views | None = None
+    config: WebConfig,
+    engine: AsyncEngine,
+    *,
+    cache: ObjectCache | None = None,
+    views: Views | None = None,
 ) -> web.Application:
     """Build the storefront application.
 
     :param config: the ``[web]`` section.
     :param engine: the shop database; the caller owns it and disposes of it.
+    :param cache: the host's object cache (the caller owns it), or ``None``.
     """
     app = web.Application(
         middlewares=[middleware.request_id, middleware.errors],
@@ -32,7 +38,8 @@ def create_app(
     app[CONFIG] = config
     app[ENGINE] = engine
     app[VIEWS] = views or Views()
-    app[CATALOG] = Catalog(engine)
+    ttls = TTLs(config.tree_ttl, config.product_ttl, config.stock_ttl, config.listing_ttl)
+    app[CATALOG] = Catalog(engine, cache, ttls)
     for table in (catalog.routes, health.routes, images.routes):
         app.router.add_routes(table)
     app.router.add_static("/static", STATIC, name="static")

@@ -35,6 +35,26 @@ class WebConfig(Section):
     static_max_age: float = setting(
         "1h", kind=DURATION, minimum=0, maximum=365 * 86400, help="Cache lifetime of static files."
     )
+    tree_ttl: float = setting(
+        "5m", kind=DURATION, minimum=0.1, maximum=86400, help="How stale the category tree may be."
+    )
+    product_ttl: float = setting(
+        "10m",
+        kind=DURATION,
+        minimum=0.1,
+        maximum=86400,
+        help="How stale a product's title, description and price may be.",
+    )
+    stock_ttl: float = setting(
+        "10s", kind=DURATION, minimum=0.1, maximum=3600, help="How stale stock levels may be."
+    )
+    listing_ttl: float = setting(
+        "1m",
+        kind=DURATION,
+        minimum=0.1,
+        maximum=86400,
+        help="How stale a listing page's order, best sellers and related products may be.",
+    )
     page_max_age: float = setting(
         "5m",
         kind=DURATION,

@@ -1,6 +1,6 @@
 """The life cycle of one ``sleigh-web`` worker process.
 
-open the database pool → build the app → adopt ``LISTEN_FDS`` (or bind)
+open the database pool and the object cache client → build the app → adopt ``LISTEN_FDS`` (or bind)
 → ``READY=1`` (and ``WATCHDOG=1`` pings when systemd asks for them) → serve
 until a stop signal (``SIGHUP`` reloads templates and log settings) →
 ``STOPPING=1`` → drain requests in flight within ``web.shutdown_timeout``
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..daemons.cache.client import from_config
 from ..daemons.control.settings import Settings
 from ..daemons.runtime.logs import setup_logging
 from ..daemons.runtime.notify import Notifier, watchdog_interval
@@ -70,7 +71,8 @@ async def serve(
     """
     notifier = Notifier(environ)
     engine = create_engine(settings.database, settings.home)
-    app = create_app(settings.web, engine)
+    cache = from_config(settings.cache, settings.home, asynchronous=True)
+    app = create_app(settings.web, engine, cache=cache)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.web.shutdown_timeout
     )
@@ -94,6 +96,7 @@ async def serve(
     finally:
         if pinger is not None:
             pinger.cancel()
+        await cache.aclose()
         await engine.dispose()
         if bound_path is not None:
             remove_unix(bound_path)

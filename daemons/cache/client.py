@@ -196,6 +196,20 @@ class CacheClient(_Base):
         raw, px = _key(key), _px(ttl)
         return bool(self._call(lambda: self._redis.pexpire(raw, px)))
 
+    def get_raw(self, key: Key) -> tuple[bytes | None, int]:
+        """The stored bytes under *key* as the daemon serves them, and the
+        milliseconds left (-1: no expiry, -2: absent); for operators."""
+        raw = _key(key)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(raw)
+        pipe.pttl(raw)
+        value, left = self._call(pipe.execute)
+        return value, int(left)
+
+    def flush(self) -> None:
+        """Empty the whole cache."""
+        self._call(self._redis.flushdb)
+
     def ping(self) -> bool:
         """Whether the daemon answers."""
         try:

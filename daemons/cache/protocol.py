@@ -146,7 +146,8 @@ def _scan_arrays(
         stop = start + int(m[2])
         args = [buf[start:stop]]
         for _ in range(count - 1):
-            m = following(buf, stop)
+            # A length past the buffer (even near 2**63) is for the state machine.
+            m = following(buf, stop) if stop <= end else None
             if m is None:
                 break
             start = m.end()

@@ -23,6 +23,7 @@ from ...webapp.db.migrate import current_revision, head_revision, upgrade
 from ...webapp.demo.catalog import LoadReport, load_demo
 from ..runtime.config import ConfigError
 from ..runtime.logs import setup_logging
+from . import cache_cmd
 from . import status as status_mod
 from .settings import Settings, defaults_toml, load_settings
 from .up import run_up
@@ -30,7 +31,7 @@ from .up import run_up
 T = TypeVar("T")
 
 DEMO_PRODUCTS = 100_000
-QUIET_COMMANDS = frozenset({"status", "config", "db"})
+QUIET_COMMANDS = frozenset({"status", "config", "db", "cache"})
 
 
 def _common() -> argparse.ArgumentParser:
@@ -105,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     cfgsub.add_parser(
         "defaults", parents=[common], help="print every option with its default and help"
     ).set_defaults(run=cmd_config_defaults, no_settings=True)
+    cache_cmd.add_parser(sub, common)
     return top
 
 

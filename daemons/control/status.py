@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ...webapp.db import schema
 from ...webapp.db.engine import create_engine, database_url, redacted
 from ...webapp.db.migrate import current_revision, head_revision
+from ..cache.client import CacheClient, CacheClientError
 from .settings import Settings
 from .up import state_file
 
@@ -100,9 +101,38 @@ async def web_status(settings: Settings) -> Component:
     return Component("web", state, address, details)
 
 
+def _cache_info(settings: Settings) -> dict[str, Any]:
+    path = settings.cache.socket_path(settings.home)
+    with CacheClient(path, None, direct=False, timeout=TIMEOUT) as client:
+        return client.info()
+
+
+async def cache_status(settings: Settings) -> Component:
+    address = f"unix:{settings.cache.socket_path(settings.home)}"
+    try:
+        info = await asyncio.to_thread(_cache_info, settings)
+    except CacheClientError as exc:
+        return Component("cache", "down", address, {"error": str(exc)})
+    hits, misses = int(info["keyspace_hits"]), int(info["keyspace_misses"])
+    keyspace = info.get("db0", {})
+    details = {
+        "pid": info["process_id"],
+        "keys": keyspace.get("keys", 0) if isinstance(keyspace, dict) else 0,
+        "hit_ratio": f"{hits / (hits + misses):.3f}" if hits + misses else "-",
+        "map_used": info["lmdb_map_used_ratio"],
+        "evicted": info["evicted_keys"],
+        "clients": info["connected_clients"],
+    }
+    return Component("cache", "up", address, details)
+
+
 async def collect(settings: Settings) -> list[Component]:
     """The status of every component, gathered concurrently."""
-    return list(await asyncio.gather(database_status(settings), web_status(settings)))
+    return list(
+        await asyncio.gather(
+            database_status(settings), cache_status(settings), web_status(settings)
+        )
+    )
 
 
 def as_json(settings: Settings, components: list[Component]) -> str:

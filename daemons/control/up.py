@@ -71,11 +71,19 @@ def bind_web(settings: Settings) -> tuple[socket.socket, Path | None]:
     return bind_tcp(cfg.host, cfg.port), None
 
 
-def web_children(settings: Settings, sock: socket.socket, workers: int) -> list[Child]:
-    argv = [sys.executable, "-m", "sleigh.webapp", "--home", str(settings.home)]
+def _argv(settings: Settings, module: str) -> list[str]:
+    argv = [sys.executable, "-m", module, "--home", str(settings.home)]
     if settings.config_file is not None:
         argv += ["--config", str(settings.config_file)]
-    return [Child(f"web#{i + 1}", argv, [sock]) for i in range(workers)]
+    return argv
+
+
+def children(settings: Settings, web_socket: socket.socket, workers: int) -> list[Child]:
+    """Every process of the shop, in the order they start (and the reverse of
+    the order they stop): the daemons first, then the web workers."""
+    cache = Child("cached", _argv(settings, "sleigh.daemons.cache"))
+    web = _argv(settings, "sleigh.webapp")
+    return [cache, *(Child(f"web#{i + 1}", web, [web_socket]) for i in range(workers))]
 
 
 async def run_up(
@@ -91,12 +99,12 @@ async def run_up(
     await prepare_database(settings, demo_products, out)
     sock, unix_path = bind_web(settings)
     address = describe(sock)
-    children = web_children(settings, sock, workers or settings.web.workers)
+    processes = children(settings, sock, workers or settings.web.workers)
     supervisor = Supervisor(
-        children,
+        processes,
         environ,
         stop_timeout=settings.web.shutdown_timeout + 5,
-        on_restart=lambda: _write_state(settings.home, address, children),
+        on_restart=lambda: _write_state(settings, address, processes),
     )
     status = 0
     with Signals() as signals:
@@ -106,7 +114,7 @@ async def run_up(
         try:
             if not stop.done():
                 await starting
-                _write_state(settings.home, address, children)
+                _write_state(settings, address, processes)
                 print(f"sleigh is up: {address}  (Ctrl-C stops it)", file=out, flush=True)
                 await supervisor.watch(stop)
         except ChildFailed as exc:
@@ -130,13 +138,20 @@ async def run_up(
     return status
 
 
-def _write_state(home: Path, address: str, children: list[Child]) -> None:
-    path = state_file(home)
+def _write_state(settings: Settings, address: str, processes: list[Child]) -> None:
+    path = state_file(settings.home)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "pid": os.getpid(),
         "started": time.time(),
-        "web": {"address": address, "workers": [c.pid for c in children]},
+        "web": {
+            "address": address,
+            "workers": [c.pid for c in processes if c.program == "web"],
+        },
+        "cache": {
+            "address": f"unix:{settings.cache.socket_path(settings.home)}",
+            "pid": next(c.pid for c in processes if c.program == "cached"),
+        },
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state))

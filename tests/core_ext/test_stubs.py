@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["sleigh.core_ext._tokenizer"])
+@pytest.mark.parametrize("module", ["sleigh.core_ext._tokenizer", "sleigh.core_ext._resp"])
 def test_stubtest(module: str) -> None:
     if importlib.util.find_spec(module) is None:
         if os.environ.get("SLEIGH_REQUIRE_EXTENSIONS") == "1":

@@ -1,50 +1,93 @@
-"""The catalog model's in-process TTLs, on a clock the test controls."""
+"""The catalog model reads through a real ``sleigh-cached`` and falls back to the database."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sleigh.daemons.cache.client import AsyncCacheClient
 from sleigh.webapp.db import schema
-from sleigh.webapp.models.catalog import Catalog
+from sleigh.webapp.models.catalog import Catalog, TTLs
+from tests.plugins.cache import CacheDaemon
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+@pytest_asyncio.fixture
+async def cache(cached: CacheDaemon) -> AsyncIterator[AsyncCacheClient]:
+    client = AsyncCacheClient(cached.socket_path, cached.env_path)
+    yield client
+    await client.aclose()
 
-    def __call__(self) -> float:
-        return self.now
+
+async def _set_stock(engine: AsyncEngine, product_id: int, on_hand: int) -> None:
+    inv = schema.inventory.c
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(schema.inventory)
+            .where(inv.product_id == product_id)
+            .values(on_hand=on_hand, reserved=0)
+        )
 
 
-async def test_best_sellers_are_kept_for_their_ttl(demo_engine: AsyncEngine) -> None:
-    clock = Clock()
-    catalog = Catalog(demo_engine, popular_ttl=60, clock=clock)
-    first = await catalog.popular(3)
-    top = first[0]
+async def _eventually(check: object, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("never happened")
+
+
+async def test_parts_come_from_the_cache_until_their_ttl(
+    demo_engine: AsyncEngine, cache: AsyncCacheClient
+) -> None:
+    catalog = Catalog(demo_engine, cache, TTLs(stock=0.3, product=600))
+    [top] = await catalog.popular(1)
+    await _set_stock(demo_engine, top.id, 3)
+    first = await catalog.product(top.id)
+    assert first is not None
     async with demo_engine.begin() as conn:
         await conn.execute(
-            sa.update(schema.products).where(schema.products.c.id == top.id).values(popularity=-1)
+            sa.update(schema.products).where(schema.products.c.id == top.id).values(title="Renamed")
         )
-    clock.now += 59
-    assert (await catalog.popular(3))[0].id == top.id
-    clock.now += 2
-    assert top.id not in [card.id for card in await catalog.popular(3)]
+    await _set_stock(demo_engine, top.id, 0)
+    cached_title = await catalog.product(top.id)
+    assert cached_title is not None and cached_title.title == first.title  # within product TTL
+
+    async def out_of_stock() -> bool:
+        item = await catalog.product(top.id)
+        return item is not None and item.stock_label == "Out of stock"
+
+    await _eventually(out_of_stock)  # the stock part expires after 0.3 s
+    assert await cache.get(f"prod:{top.id}") is not None
+    assert catalog.through.hits > 0 and catalog.through.failures == 0
 
 
-async def test_category_tree_is_reloaded_after_its_ttl(demo_engine: AsyncEngine) -> None:
-    clock = Clock()
-    catalog = Catalog(demo_engine, tree_ttl=300, clock=clock)
-    tree = await catalog.tree()
-    root = tree.roots[0]
-    async with demo_engine.begin() as conn:
-        await conn.execute(
-            sa.update(schema.categories)
-            .where(schema.categories.c.id == root.id)
-            .values(name="Renamed Section")
-        )
-    assert (await catalog.tree()).by_id[root.id].name == root.name
-    clock.now += 301
-    assert (await catalog.tree()).by_id[root.id].name == "Renamed Section"
-    subtree = (await catalog.tree()).subtree_ids(root)
-    assert root.id in subtree and len(subtree) == len(set(subtree)) > 1
+async def test_a_second_worker_reads_what_the_first_cached(
+    demo_engine: AsyncEngine, cache: AsyncCacheClient, cached: CacheDaemon
+) -> None:
+    first = Catalog(demo_engine, cache)
+    tree = await first.tree()
+    listing = await first.listing(tree.roots[0], size=5)
+    second = Catalog(demo_engine, cache)
+    again = await second.listing((await second.tree()).roots[0], size=5)
+    assert [c.id for c in again.products] == [c.id for c in listing.products]
+    assert again.total == listing.total
+    assert second.through.misses == 0  # every part came from the cache
+
+
+async def test_a_dead_cache_means_database_reads(demo_engine: AsyncEngine, tmp_path: Path) -> None:
+    nowhere = AsyncCacheClient(tmp_path / "no.sock", tmp_path / "no-env", timeout=0.2)
+    try:
+        catalog = Catalog(demo_engine, nowhere)
+        [top] = await catalog.popular(1)
+        item = await catalog.product(top.id)
+        assert item is not None and item.title == top.title
+        assert catalog.through.failures > 0
+    finally:
+        await nowhere.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import CATALOG, CONFIG, VIEWS
-from ..models.catalog import SORTS
+from ..models.queries import SORTS
 
 routes = web.RouteTableDef()
 
@@ -31,7 +31,7 @@ async def home(request: web.Request) -> web.Response:
         tree=tree,
         popular=await catalog.popular(8),
         sections=sections,
-        max_age=request.app[CONFIG].page_max_age,
+        max_age=min(request.app[CONFIG].page_max_age, catalog.page_ttl()),
     )
 
 
@@ -60,7 +60,7 @@ async def category(request: web.Request) -> web.Response:
         listing=listing,
         sort=sort,
         sorts={key: label for key, (label, _order) in SORTS.items()},
-        max_age=request.app[CONFIG].page_max_age,
+        max_age=min(request.app[CONFIG].page_max_age, catalog.page_ttl()),
     )
 
 
@@ -82,6 +82,5 @@ async def product(request: web.Request) -> web.Response:
         category=category,
         ancestors=[*tree.ancestors(category), category],
         related=await catalog.related(item),
-        # Stock changes by the second: a proxy may keep this page only briefly.
-        max_age=min(request.app[CONFIG].page_max_age, 30.0),
+        max_age=min(request.app[CONFIG].page_max_age, catalog.page_ttl()),
     )

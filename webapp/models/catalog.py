@@ -1,189 +1,73 @@
-"""The catalog model: categories, listings and products, from the database.
+"""The catalog model: categories, listings and products.
 
-Models know nothing of HTTP. Each value here is immutable and shaped for
-the views; the category tree (small, rarely changed) and best-seller lists
-are kept in process for their TTL, products are read on demand.
+Models know nothing of HTTP. Every read goes cache → database → cache
+(:class:`~sleigh.webapp.models.store.Through`), and a product is split
+into parts that change at different rates, each with its own TTL:
+
+=============  ==========================================  ==============
+key            part                                        TTL ([web])
+=============  ==========================================  ==============
+``cat:tree``   every category                              ``tree_ttl``
+``prod:ID``    title, description, brand, price, ages...   ``product_ttl``
+``inv:ID``     units available                             ``stock_ttl``
+``list:...``   one page of ids of a listing, and total     ``listing_ttl``
+``pop:...``    ids of the best sellers                     ``listing_ttl``
+``rel:ID``     ids of related products                     ``listing_ttl``
+=============  ==========================================  ==============
+
+A page may be cached by a proxy no longer than the shortest TTL of the
+parts it shows (:meth:`Catalog.page_ttl`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..db import schema
+from . import queries
+from .queries import SORTS
+from .store import ObjectCache, Through
+from .values import Category, CategoryTree, Listing, Product, ProductCard, card, product
 
-SORTS: dict[str, tuple[str, Callable[[], Sequence[Any]]]] = {
-    "popular": (
-        "Most popular",
-        lambda: (schema.products.c.popularity.desc(), schema.products.c.id),
-    ),
-    "price": ("Price: low to high", lambda: (schema.products.c.price_cents, schema.products.c.id)),
-    "-price": (
-        "Price: high to low",
-        lambda: (schema.products.c.price_cents.desc(), schema.products.c.id),
-    ),
-    "newest": (
-        "Newest",
-        lambda: (schema.products.c.created_at.desc(), schema.products.c.id.desc()),
-    ),
-}
+__all__ = ["SORTS", "Catalog", "Category", "CategoryTree", "Listing", "Product", "ProductCard"]
 
 
 @dataclass(frozen=True)
-class Category:
-    id: int
-    parent_id: int | None
-    slug: str
-    name: str
-    path: str
-    depth: int
-    children: list[Category] = field(default_factory=list, compare=False, repr=False)
+class TTLs:
+    """Seconds each part may be out of step with the database."""
 
-
-@dataclass(frozen=True)
-class CategoryTree:
-    """Every category, by id and by path, with children in display order."""
-
-    by_id: dict[int, Category]
-    by_path: dict[str, Category]
-    roots: list[Category]
-
-    def ancestors(self, category: Category) -> list[Category]:
-        """From the root down to *category*'s parent."""
-        chain: list[Category] = []
-        node = category
-        while node.parent_id is not None:
-            node = self.by_id[node.parent_id]
-            chain.append(node)
-        return chain[::-1]
-
-    def subtree_ids(self, category: Category) -> list[int]:
-        """*category*'s id and those of all its descendants."""
-        ids, stack = [], [category]
-        while stack:
-            node = stack.pop()
-            ids.append(node.id)
-            stack.extend(node.children)
-        return ids
-
-
-@dataclass(frozen=True)
-class ProductCard:
-    """What a listing shows of one product."""
-
-    id: int
-    sku: str
-    slug: str
-    title: str
-    price_cents: int
-    image: str
-    brand: str
-    available: int
-
-    @property
-    def price(self) -> str:
-        return format_price(self.price_cents)
-
-
-@dataclass(frozen=True)
-class Product(ProductCard):
-    """Everything the product page shows."""
-
-    description: str
-    brand_slug: str
-    category_id: int
-    age_min: int
-    age_max: int
-
-    @property
-    def age_range(self) -> str:
-        if self.age_max >= 99:
-            return f"{self.age_min}+ years"
-        return f"{self.age_min}\u2013{self.age_max} years"
-
-    @property
-    def stock_label(self) -> str:
-        if self.available <= 0:
-            return "Out of stock"
-        if self.available <= 5:
-            return f"Only {self.available} left"
-        return "In stock"
-
-
-@dataclass(frozen=True)
-class Listing:
-    products: list[ProductCard]
-    total: int
-    page: int
-    pages: int
-
-
-def format_price(cents: int) -> str:
-    return f"${cents // 100:,}.{cents % 100:02d}"
-
-
-_CARD_COLUMNS = (
-    schema.products.c.id,
-    schema.products.c.sku,
-    schema.products.c.slug,
-    schema.products.c.title,
-    schema.products.c.price_cents,
-    schema.products.c.image,
-    schema.brands.c.name.label("brand"),
-    (
-        sa.func.coalesce(schema.inventory.c.on_hand, 0)
-        - sa.func.coalesce(schema.inventory.c.reserved, 0)
-    ).label("available"),
-)
-_CARD_FROM = schema.products.join(schema.brands).outerjoin(schema.inventory)
+    tree: float = 300.0
+    product: float = 600.0
+    stock: float = 10.0
+    listing: float = 60.0
 
 
 class Catalog:
     """Reads the catalog for the storefront.
 
-    :param engine: the shop's database.
-    :param tree_ttl: seconds the category tree may be out of date.
-    :param popular_ttl: seconds a best-seller list may be out of date.
-    :param clock: monotonic clock, a parameter so tests control it.
+    :param engine: the shop's database (the truth).
+    :param cache: the host's object cache, or ``None`` to read the database only.
     """
 
     def __init__(
-        self,
-        engine: AsyncEngine,
-        *,
-        tree_ttl: float = 300.0,
-        popular_ttl: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, engine: AsyncEngine, cache: ObjectCache | None = None, ttls: TTLs | None = None
     ) -> None:
         self.engine = engine
-        self.tree_ttl = tree_ttl
-        self.popular_ttl = popular_ttl
-        self._popular: dict[tuple[int, int | None], tuple[float, list[ProductCard]]] = {}
-        self._clock = clock
-        self._tree: CategoryTree | None = None
-        self._tree_at = 0.0
+        self.ttls = ttls or TTLs()
+        self.through = Through(cache)
+
+    def page_ttl(self, *, stock: bool = True) -> float:
+        """The longest a page showing these parts may be cached."""
+        parts = [self.ttls.tree, self.ttls.product, self.ttls.listing]
+        return min([*parts, self.ttls.stock] if stock else parts)
 
     async def tree(self) -> CategoryTree:
-        """The category tree, at most ``tree_ttl`` seconds old."""
-        now = self._clock()
-        if self._tree is None or now - self._tree_at > self.tree_ttl:
-            self._tree = await self._load_tree()
-            self._tree_at = now
-        return self._tree
-
-    async def _load_tree(self) -> CategoryTree:
-        c = schema.categories.c
-        query = sa.select(c.id, c.parent_id, c.slug, c.name, c.path, c.depth).order_by(
-            c.depth, c.sort_order, c.name
+        rows = await self.through.one(
+            "cat:tree", self.ttls.tree, lambda: queries.category_rows(self.engine)
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        by_id = {row.id: Category(**row._mapping) for row in rows}
+        by_id = {row[0]: Category(*row) for row in rows}
         roots = []
         for cat in by_id.values():
             if cat.parent_id is None:
@@ -192,80 +76,61 @@ class Catalog:
                 by_id[cat.parent_id].children.append(cat)
         return CategoryTree(by_id, {cat.path: cat for cat in by_id.values()}, roots)
 
+    async def cards(self, ids: list[int]) -> list[ProductCard]:
+        """Listing cards for *ids*, in order; ids that no longer exist left out."""
+        cores = await self._cores(ids)
+        stock = await self._stock([i for i in ids if i in cores])
+        return [card(cores[i], stock.get(i, 0)) for i in ids if i in cores]
+
+    async def product(self, product_id: int) -> Product | None:
+        """One product with live stock, or ``None``."""
+        cores = await self._cores([product_id])
+        if product_id not in cores:
+            return None
+        stock = await self._stock([product_id])
+        return product(cores[product_id], stock[product_id])
+
     async def listing(
         self, category: Category, *, sort: str = "popular", page: int = 1, size: int = 24
     ) -> Listing:
         """One page of the products in *category* and its descendants."""
         tree = await self.tree()
-        where = schema.products.c.category_id.in_(tree.subtree_ids(category))
-        query = (
-            sa.select(*_CARD_COLUMNS)
-            .select_from(_CARD_FROM)
-            .where(where)
-            .order_by(*SORTS[sort][1]())
-            .limit(size)
-            .offset((page - 1) * size)
+        subtree = tree.subtree_ids(category)
+        key = f"list:{category.id}:{sort}:{page}:{size}"
+        found = await self.through.one(
+            key,
+            self.ttls.listing,
+            lambda: queries.listing(self.engine, subtree, sort, (page - 1) * size, size),
         )
-        count = sa.select(sa.func.count()).select_from(schema.products).where(where)
-        async with self.engine.connect() as conn:
-            total = (await conn.execute(count)).scalar_one()
-            rows = (await conn.execute(query)).all()
-        pages = max(1, -(-total // size))
-        return Listing([ProductCard(**row._mapping) for row in rows], total, page, pages)
+        total = int(found["total"])
+        return Listing(await self.cards(found["ids"]), total, page, max(1, -(-total // size)))
 
     async def popular(self, limit: int = 12, category: Category | None = None) -> list[ProductCard]:
-        """The most popular products, in the whole shop or under *category*.
-
-        Popularity moves slowly: a list is kept for ``popular_ttl`` seconds.
-        """
-        key = (limit, None if category is None else category.id)
-        now = self._clock()
-        hit = self._popular.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        cards = await self._load_popular(limit, category)
-        self._popular[key] = (now + self.popular_ttl, cards)
-        return cards
-
-    async def _load_popular(self, limit: int, category: Category | None) -> list[ProductCard]:
-        query = sa.select(*_CARD_COLUMNS).select_from(_CARD_FROM)
+        """The most popular products, in the whole shop or under *category*."""
+        subtree = None
         if category is not None:
-            tree = await self.tree()
-            query = query.where(schema.products.c.category_id.in_(tree.subtree_ids(category)))
-        query = query.order_by(*SORTS["popular"][1]()).limit(limit)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [ProductCard(**row._mapping) for row in rows]
-
-    async def product(self, product_id: int) -> Product | None:
-        """One product with its brand and live stock, or ``None``."""
-        p = schema.products.c
-        query = (
-            sa.select(
-                *_CARD_COLUMNS,
-                p.description,
-                schema.brands.c.slug.label("brand_slug"),
-                p.category_id,
-                p.age_min,
-                p.age_max,
-            )
-            .select_from(_CARD_FROM)
-            .where(p.id == product_id)
+            subtree = (await self.tree()).subtree_ids(category)
+        key = f"pop:{category.id if category else 'all'}:{limit}"
+        ids = await self.through.one(
+            key, self.ttls.listing, lambda: queries.popular(self.engine, subtree, limit)
         )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else Product(**row._mapping)
+        return await self.cards(ids)
 
-    async def related(self, product: Product, limit: int = 6) -> list[ProductCard]:
-        """Popular products from the same category, *product* excluded."""
-        p = schema.products.c
-        query = (
-            sa.select(*_CARD_COLUMNS)
-            .select_from(_CARD_FROM)
-            .where(p.category_id == product.category_id, p.id != product.id)
-            .order_by(*SORTS["popular"][1]())
-            .limit(limit)
+    async def related(self, item: Product, limit: int = 6) -> list[ProductCard]:
+        """Popular products from the same category, *item* left out."""
+        ids = await self.through.one(
+            f"rel:{item.id}:{limit}",
+            self.ttls.listing,
+            lambda: queries.related(self.engine, item.id, item.category_id, limit),
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [ProductCard(**row._mapping) for row in rows]
+        return await self.cards(ids)
+
+    async def _cores(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        return await self.through.load(
+            "prod:", ids, self.ttls.product, lambda missing: queries.cores(self.engine, missing)
+        )
+
+    async def _stock(self, ids: list[int]) -> dict[int, int]:
+        return await self.through.load(
+            "inv:", ids, self.ttls.stock, lambda missing: queries.stock(self.engine, missing)
+        )

@@ -1,0 +1,19 @@
+"""Stubs for the compiled RESP request parser; its contract: ``sleigh.daemons.cache.protocol``."""
+
+from typing_extensions import disjoint_base
+
+from sleigh.daemons.cache.protocol import ParserState, ProtocolError
+
+__all__ = ["RequestParser"]
+
+@disjoint_base
+class RequestParser:
+    def __init__(self, *, request_max: int, max_args: int) -> None: ...
+    @property
+    def state(self) -> ParserState: ...
+    @property
+    def error(self) -> ProtocolError | None: ...
+    @property
+    def buffered(self) -> int: ...
+    def feed(self, data: bytes) -> None: ...
+    def commands(self) -> list[list[bytes]]: ...

@@ -1,0 +1,99 @@
+"""The catalog's SQL: each function loads one kind of part for many ids at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..db import schema
+
+p = schema.products.c
+
+#: Sort keys shoppers may choose: label and ORDER BY (ids break ties, so pages are stable).
+SORTS: dict[str, tuple[str, Callable[[], Sequence[Any]]]] = {
+    "popular": ("Most popular", lambda: (p.popularity.desc(), p.id)),
+    "price": ("Price: low to high", lambda: (p.price_cents, p.id)),
+    "-price": ("Price: high to low", lambda: (p.price_cents.desc(), p.id)),
+    "newest": ("Newest", lambda: (p.created_at.desc(), p.id.desc())),
+}
+
+
+async def category_rows(engine: AsyncEngine) -> list[list[Any]]:
+    """Every category as ``[id, parent_id, slug, name, path, depth]``, parents first."""
+    c = schema.categories.c
+    query = sa.select(c.id, c.parent_id, c.slug, c.name, c.path, c.depth).order_by(
+        c.depth, c.sort_order, c.name
+    )
+    async with engine.connect() as conn:
+        return [list(row) for row in await conn.execute(query)]
+
+
+async def cores(engine: AsyncEngine, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The core part (all but stock) of each product in *ids* that exists."""
+    b = schema.brands.c
+    query = (
+        sa.select(
+            p.id,
+            p.sku,
+            p.slug,
+            p.title,
+            p.price_cents,
+            p.image,
+            b.name.label("brand"),
+            p.description,
+            b.slug.label("brand_slug"),
+            p.category_id,
+            p.age_min,
+            p.age_max,
+        )
+        .select_from(schema.products.join(schema.brands))
+        .where(p.id.in_(ids))
+    )
+    async with engine.connect() as conn:
+        return {row.id: dict(row._mapping) for row in await conn.execute(query)}
+
+
+async def stock(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:
+    """Units available (on hand less reserved) for each product in *ids*; 0 if unknown."""
+    i = schema.inventory.c
+    query = sa.select(i.product_id, i.on_hand - i.reserved).where(i.product_id.in_(ids))
+    async with engine.connect() as conn:
+        found = {pid: int(n) for pid, n in await conn.execute(query)}
+    return {pid: found.get(pid, 0) for pid in ids}
+
+
+async def listing(
+    engine: AsyncEngine, category_ids: list[int], sort: str, offset: int, size: int
+) -> dict[str, Any]:
+    """One page of product ids under *category_ids*, and the total."""
+    where = p.category_id.in_(category_ids)
+    page = sa.select(p.id).where(where).order_by(*SORTS[sort][1]()).limit(size).offset(offset)
+    count = sa.select(sa.func.count()).select_from(schema.products).where(where)
+    async with engine.connect() as conn:
+        total = (await conn.execute(count)).scalar_one()
+        ids = list((await conn.execute(page)).scalars())
+    return {"ids": ids, "total": total}
+
+
+async def popular(engine: AsyncEngine, category_ids: list[int] | None, limit: int) -> list[int]:
+    """The ids of the most popular products, shop-wide or under *category_ids*."""
+    query = sa.select(p.id).order_by(*SORTS["popular"][1]()).limit(limit)
+    if category_ids is not None:
+        query = query.where(p.category_id.in_(category_ids))
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def related(engine: AsyncEngine, product_id: int, category_id: int, limit: int) -> list[int]:
+    """Popular products of the same category, *product_id* left out."""
+    query = (
+        sa.select(p.id)
+        .where(p.category_id == category_id, p.id != product_id)
+        .order_by(*SORTS["popular"][1]())
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).scalars())

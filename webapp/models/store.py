@@ -1,0 +1,104 @@
+"""Load through the object cache: cache first, then the database, then the cache.
+
+Models ask for objects by key; whatever the cache does not hold is loaded
+from the database in one query and written back with the model's TTL. The
+cache is an accelerator, never the truth: when the daemon cannot be
+reached, models read the database and the shop goes on (logged, at most
+once a minute).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from ...daemons.cache.client import CacheClientError
+
+log = logging.getLogger("sleigh.web.cache")
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class ObjectCache(Protocol):
+    """What models need of :class:`~sleigh.daemons.cache.client.AsyncCacheClient`."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[object | None]: ...
+
+    async def set_many(self, items: Mapping[Any, object], ttl: float) -> None: ...
+
+
+class Through:
+    """Reads objects through *cache* (or straight from the database if ``None``).
+
+    :param clock: monotonic clock for the log rate limit (a parameter for tests).
+    """
+
+    def __init__(
+        self, cache: ObjectCache | None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.cache = cache
+        self._clock = clock
+        self._last_warning = -1e9
+        self.hits = 0
+        self.misses = 0
+        self.failures = 0
+
+    async def load(
+        self,
+        prefix: str,
+        ids: Sequence[K],
+        ttl: float,
+        loader: Callable[[list[K]], Awaitable[dict[K, V]]],
+    ) -> dict[K, V]:
+        """The objects for *ids* (absent ones left out), keyed ``prefix + str(id)``
+        in the cache and kept there *ttl* seconds."""
+        if not ids:
+            return {}
+        found: dict[K, V] = {}
+        missing = list(ids)
+        if self.cache is not None:
+            keys = [f"{prefix}{i}" for i in ids]
+            try:
+                cached = await self.cache.get_many(keys)
+            except CacheClientError as exc:
+                self._warn(exc)
+                cached = [None] * len(keys)
+            missing = []
+            for ident, value in zip(ids, cached, strict=True):
+                if value is None:
+                    missing.append(ident)
+                else:
+                    found[ident] = value  # type: ignore[assignment]
+            self.hits += len(found)
+            self.misses += len(missing)
+        if missing:
+            loaded = await loader(missing)
+            found.update(loaded)
+            await self._store(prefix, loaded, ttl)
+        return found
+
+    async def one(self, key: str, ttl: float, loader: Callable[[], Awaitable[V]]) -> V:
+        """One object under *key*, loaded by *loader* on a miss."""
+
+        async def load_one(_: list[str]) -> dict[str, V]:
+            return {"": await loader()}
+
+        return (await self.load(key, [""], ttl, load_one))[""]
+
+    async def _store(self, prefix: str, loaded: dict[K, V], ttl: float) -> None:
+        if self.cache is None or not loaded:
+            return
+        try:
+            await self.cache.set_many({f"{prefix}{i}": v for i, v in loaded.items()}, ttl)
+        except CacheClientError as exc:
+            self._warn(exc)
+
+    def _warn(self, exc: Exception) -> None:
+        self.failures += 1
+        now = self._clock()
+        if now - self._last_warning >= 60.0:
+            self._last_warning = now
+            log.warning("object cache unavailable, reading the database instead: %s", exc)
