@@ -1,6 +1,6 @@
 """Compare ``sleigh-cached`` with raw LMDB and with Redis, on one machine, in one run.
 
-Workload: ``--keys`` keys ``product:NNNNNNN:detail``, each a ~1 KB product
+Workload: ``--keys`` keys ``prod1:N``, each a ~1 KB product
 part encoded with sleigh's msgpack codec, all with a one-hour TTL; GETs pick
 keys by Zipf popularity (s=1.1, fixed seed, pure-Python sampler). Rows:
 
@@ -38,8 +38,7 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ import redis
 from sleigh.daemons.cache.client import CacheClient
 from sleigh.daemons.cache.codec import decode, encode
 from sleigh.daemons.cache.direct import DirectReader
+from sleigh.webapp.models.values import CORE_FIELDS
 
 TTL_S = 3600
 SEED = 2000
@@ -65,8 +65,9 @@ ROW_REDIS = "Redis GET via redis-py"
 ROW_IDLE = "direct read, no writer"
 ROW_LOADED = "direct read, 10k sets/s writer"
 VALUE_SHAPE = (
-    "{id: int, title: str (31-40 chars), description: str (880-943 chars), price: Decimal,"
-    " stock: int, category_id: int, reviews: int, updated_at: aware UTC datetime}"
+    "the web tier's product core part, as the catalog model caches it (prod1:ID):"
+    " a list in CORE_FIELDS order [id, sku, slug, title (31-40 chars), price_cents,"
+    " image, brand, description (880-943 chars), brand_slug, category_id, age_min, age_max]"
 )
 _BLURB = (
     "sturdy wooden train set with magnetic couplings and a bright painted finish for"
@@ -85,22 +86,28 @@ class BenchError(Exception):
 
 
 def key(i: int) -> bytes:
-    return b"product:%07d:detail" % i
+    return b"prod1:%d" % i
 
 
-def part(i: int) -> dict[str, object]:
+def part(i: int) -> list[object]:
     """The product part cached under :func:`key` ``(i)``; see ``VALUE_SHAPE``."""
     start = (i * 7919) % (len(_TEXT) - 1000)
-    return {
+    title = f"{_WORDS[i % len(_WORDS)].title()} toy model no. {i:07d}"[:40]
+    fields = {
         "id": i,
-        "title": f"{_WORDS[i % len(_WORDS)].title()} toy model no. {i:07d}"[:40],
+        "sku": f"TOY{i:07d}",
+        "slug": title.lower().replace(" ", "-").replace(".", ""),
+        "title": title,
+        "price_cents": i % 10_000 + 99,
+        "image": f"toy-{i % 24:02d}",
+        "brand": "Jolly Toys",
         "description": _TEXT[start : start + 880 + i % 64],
-        "price": Decimal(i % 10_000) / 100 + Decimal("0.99"),
-        "stock": i * 7 % 500,
+        "brand_slug": "jolly-toys",
         "category_id": i % 250,
-        "reviews": i * 13 % 1000,
-        "updated_at": datetime(2000, 12, 1, tzinfo=UTC) + timedelta(seconds=i),
+        "age_min": i % 8,
+        "age_max": 8 + i % 8,
     }
+    return [fields[name] for name in CORE_FIELDS]
 
 
 def zipf_ids(keys: int, count: int, seed: int) -> list[int]:
@@ -624,7 +631,7 @@ def header(args: argparse.Namespace) -> None:
     )
     print("Figures are comparable ONLY within this one run: a shared, noisy 2-core machine.")
     print(f"condition before: {condition()}")
-    print(f"workload: {args.keys:,} keys product:NNNNNNN:detail, TTL {TTL_S} s, values =")
+    print(f"workload: {args.keys:,} keys prod1:N, TTL {TTL_S} s, values =")
     print(f"  sleigh msgpack codec of {VALUE_SHAPE}")
     print(f"  GETs: {args.requests:,} per client row, Zipf s={ZIPF_S} (seed {SEED}); each row")
     print("  is one fresh client process; ops/s from the median of 10 untimed chunks of the")

@@ -62,6 +62,8 @@ class CacheCommandError(CacheClientError):
 
 
 def _key(key: Key) -> bytes:
+    if type(key) is bytes and 0 < len(key) <= LMDB_MAX_KEY:
+        return key  # the hot path: no copy, one check
     raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
     if not 0 < len(raw) <= LMDB_MAX_KEY:
         raise ValueError(f"cache keys are 1 to {LMDB_MAX_KEY} bytes, got {len(raw)}")

@@ -289,8 +289,10 @@ def set_(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
     value = args[2]
     if len(value) > ctx.config.value_max:
         raise ValueTooLarge(ctx.config.value_max)
-    expires, condition, keep_ttl = _set_options(ctx, args[3:])
     ctx.stats.sets += 1
+    if len(args) == 3:
+        return _write(ctx, Set(key, value, NEVER), _reply_ok)
+    expires, condition, keep_ttl = _set_options(ctx, args[3:])
     return _write(ctx, Set(key, value, expires, condition, keep_ttl), _reply_ok)
 
 

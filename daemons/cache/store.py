@@ -12,9 +12,13 @@ value, so a reader never returns an expired entry. ``expiry`` orders every
 key by when it expires, so sweeping and eviction (soonest-to-expire first)
 walk it from the front in small transactions.
 
-LMDB flags: no ``writemap`` (a stray write through the map cannot corrupt
-the file), ``readahead=False`` (reads are random), ``lock=True`` (readers
-in other processes use the reader table). ``cache.sync`` chooses what an
+LMDB flags: ``readahead=False`` (reads are random), ``lock=True`` (readers
+in other processes use the reader table), ``writemap`` only with
+``sync=none`` (commits become stores into the shared file mapping, with no
+``pwrite`` per page: measured 1.45x the SET rate; the pages are the OS's
+as soon as they are written, so a process crash loses nothing; the risk
+writemap adds, a stray write through the map, needs C code touching the
+map, and only LMDB's does). ``cache.sync`` chooses what an
 acknowledged write survives: ``full`` (fsync each commit) an OS crash;
 ``data`` (``MDB_NOMETASYNC``) an OS crash, possibly losing the last
 commit but never the file; ``none`` (``MDB_NOSYNC``) a process crash only:
@@ -482,7 +486,7 @@ def _open_env(path: Path, map_size: int, sync: str, max_readers: int) -> lmdb.En
         max_readers=max_readers,
         sync=sync != "none",
         metasync=sync == "full",
-        writemap=False,
+        writemap=sync == "none",
         readahead=False,
         meminit=False,
         lock=True,

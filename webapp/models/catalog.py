@@ -8,7 +8,7 @@ into parts that change at different rates, each with its own TTL:
 key            part                                        TTL ([web])
 =============  ==========================================  ==============
 ``cat:tree``   every category                              ``tree_ttl``
-``prod:ID``    title, description, brand, price, ages...   ``product_ttl``
+``prod1:ID``   title, description, brand, price, ages...   ``product_ttl``
 ``inv:ID``     units available                             ``stock_ttl``
 ``list:...``   one page of ids of a listing, and total     ``listing_ttl``
 ``pop:...``    ids of the best sellers                     ``listing_ttl``
@@ -29,7 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import queries
 from .queries import SORTS
 from .store import ObjectCache, Through
-from .values import Category, CategoryTree, Listing, Product, ProductCard, card, product
+from .values import (
+    CORE_VERSION,
+    Category,
+    CategoryTree,
+    Listing,
+    Product,
+    ProductCard,
+    card,
+    product,
+)
 
 __all__ = ["SORTS", "Catalog", "Category", "CategoryTree", "Listing", "Product", "ProductCard"]
 
@@ -125,9 +134,12 @@ class Catalog:
         )
         return await self.cards(ids)
 
-    async def _cores(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+    async def _cores(self, ids: list[int]) -> dict[int, list[Any]]:
         return await self.through.load(
-            "prod:", ids, self.ttls.product, lambda missing: queries.cores(self.engine, missing)
+            f"prod{CORE_VERSION}:",
+            ids,
+            self.ttls.product,
+            lambda missing: queries.cores(self.engine, missing),
         )
 
     async def _stock(self, ids: list[int]) -> dict[int, int]:

@@ -31,8 +31,9 @@ async def category_rows(engine: AsyncEngine) -> list[list[Any]]:
         return [list(row) for row in await conn.execute(query)]
 
 
-async def cores(engine: AsyncEngine, ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The core part (all but stock) of each product in *ids* that exists."""
+async def cores(engine: AsyncEngine, ids: list[int]) -> dict[int, list[Any]]:
+    """The core part (all but stock) of each product in *ids* that exists, as a
+    list in ``values.CORE_FIELDS`` order."""
     b = schema.brands.c
     query = (
         sa.select(
@@ -53,7 +54,7 @@ async def cores(engine: AsyncEngine, ids: list[int]) -> dict[int, dict[str, Any]
         .where(p.id.in_(ids))
     )
     async with engine.connect() as conn:
-        return {row.id: dict(row._mapping) for row in await conn.execute(query)}
+        return {row.id: list(row) for row in await conn.execute(query)}
 
 
 async def stock(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,11 @@ class ProductCard:
         return format_price(self.price_cents)
 
 
-#: The fields of a product's core part (everything but live stock), as cached.
+#: The fields of a product's core part (everything but live stock), in the
+#: order the part is cached: a list, not a dict, so the field names are not
+#: stored in every entry (about 100 bytes less) and a direct read decodes it
+#: in a third of the time (measured: 12 fields, ~1 KB: 373 ns against 1137 ns).
+#: Changing this tuple means changing ``CORE_VERSION`` too.
 CORE_FIELDS = (
     "id",
     "sku",
@@ -77,17 +82,19 @@ CORE_FIELDS = (
     "age_min",
     "age_max",
 )
-_CARD_FIELDS = ("id", "sku", "slug", "title", "price_cents", "image", "brand")
+#: Part of the cache key of a core part, so entries of another shape are never read.
+CORE_VERSION = 1
+_CARD_COUNT = 7  # the card's fields are the first seven, in ProductCard's order
 
 
-def card(core: dict[str, Any], available: int) -> ProductCard:
+def card(core: Sequence[Any], available: int) -> ProductCard:
     """A listing card from a product's core part and its stock."""
-    return ProductCard(available=available, **{f: core[f] for f in _CARD_FIELDS})
+    return ProductCard(*core[:_CARD_COUNT], available)  # type: ignore[call-arg]
 
 
-def product(core: dict[str, Any], available: int) -> Product:
+def product(core: Sequence[Any], available: int) -> Product:
     """The product page's value from a product's core part and its stock."""
-    return Product(available=available, **core)
+    return Product(*core[:_CARD_COUNT], available, *core[_CARD_COUNT:])  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)
