@@ -334,3 +334,25 @@ def test_stops_on_sigterm_and_removes_the_socket_it_bound(
     assert daemon.stop() == 0
     assert not sock.exists()
     assert any("STOPPING=1" in n for n in daemon.notifications)
+
+
+def test_second_sigterm_cuts_a_stuck_drain_short(cached_factory: StartCached) -> None:
+    daemon = cached_factory(shutdown_timeout="60s")
+    loader = redis.Redis(unix_socket_path=str(daemon.socket_path))
+    loader.set("big", b"x" * 512 * 1024)
+    loader.close()
+    stuck = socket.socket(socket.AF_UNIX)
+    try:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(str(daemon.socket_path))
+        # Ask for far more than the socket buffers hold, and never read it.
+        stuck.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 200)
+        time.sleep(0.5)
+        daemon.daemon.send_signal(signal.SIGTERM)
+        daemon.daemon.expect("STOPPING=1")
+        time.sleep(0.5)
+        assert daemon.daemon.proc.poll() is None, "it should still be draining the stuck client"
+        daemon.daemon.send_signal(signal.SIGTERM)
+        assert daemon.daemon.wait(10) == 1
+    finally:
+        stuck.close()

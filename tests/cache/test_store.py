@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lmdb
@@ -223,3 +225,46 @@ def test_clean_stop_or_process_crash_keeps_the_data(tmp_path: Path) -> None:
     third, moved = Store.open(path, map_size=8 * 1024**2, sync="none")
     assert moved is None and read(third, b"k") == b"v"
     third.close()
+
+
+def _reader(path: Path) -> subprocess.Popen[str]:
+    """A process that opens the environment, starts a read transaction and sleeps."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import lmdb, sys, time\n"
+            "env = lmdb.open(sys.argv[1], readonly=True, max_dbs=4, lock=True)\n"
+            "txn = env.begin()\n"
+            "print('reading', flush=True)\n"
+            "time.sleep(60)\n",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "reading\n"
+    return proc
+
+
+def test_stale_reader_slots_are_cleared_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "cache"
+    store, _ = Store.open(path, map_size=8 * 1024**2, sync="none")
+    store.apply([Set(b"k", b"v", 0)])
+    store.close()
+    alive, dead = _reader(path), _reader(path)  # a live reader keeps the lock table
+    try:
+        dead.kill()
+        dead.wait(10)
+        with lmdb.open(str(path), max_dbs=4) as env:
+            assert f"{dead.pid:>10}" in env.readers()  # the dead reader's slot is left
+        again, _ = Store.open(path, map_size=8 * 1024**2, sync="none")
+        table = again.env.readers()
+        assert f"{dead.pid:>10}" not in table and f"{alive.pid:>10}" in table
+        again.close()
+    finally:
+        for proc in (alive, dead):
+            proc.kill()
+            proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
