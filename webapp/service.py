@@ -19,9 +19,9 @@ from pathlib import Path
 from aiohttp import web
 
 from ..daemons.cache.client import from_config
+from ..daemons.control.launch import reload_logging
 from ..daemons.control.settings import Settings
-from ..daemons.runtime.logs import setup_logging
-from ..daemons.runtime.notify import Notifier, watchdog_interval
+from ..daemons.runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from .app import create_app
@@ -79,7 +79,7 @@ async def serve(
     await runner.setup()
     listeners, bound_path = open_listeners(settings, environ)
     interval = watchdog_interval(environ)
-    pinger = asyncio.create_task(_keepalive(notifier, interval)) if interval else None
+    pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None
     try:
         for sock in listeners:
             await web.SockSite(runner, sock).start()
@@ -103,27 +103,12 @@ async def serve(
         notifier.close()
 
 
-async def _keepalive(notifier: Notifier, interval: float) -> None:
-    """Tell systemd's watchdog the event loop still turns, every *interval* s."""
-    while True:
-        notifier.watchdog()
-        await asyncio.sleep(interval)
-
-
 def _reload(app: web.Application, reload_settings: Callable[[], Settings] | None) -> None:
     app[VIEWS].reload()
-    if reload_settings is None:
+    if reload_logging(reload_settings, "sleigh-web"):
+        log.info("reloaded templates and logging; other settings apply after a restart")
+    else:
         log.info("reloaded templates")
-        return
-    try:
-        fresh = reload_settings()
-    except Exception as exc:  # a bad file must not stop a serving worker
-        log.error("reload refused, keeping the running configuration: %s", exc)
-        return
-    setup_logging(fresh.logging, program="sleigh-web")
-    log.info(
-        "reloaded templates and logging; listening and database settings apply after a restart"
-    )
 
 
 async def _drain(runner: web.AppRunner, signals: Signals, deadline: float) -> int:

@@ -24,7 +24,8 @@ from .errors import (
     ValueTooLarge,
     WrongArity,
 )
-from .store import NEVER, Condition, Delete, Expire, Flush, ReadView, Set
+from .ops import NEVER, Condition, Delete, Expire, Flush, Set
+from .store import ReadView
 
 if TYPE_CHECKING:
     from .server import Connection, Context

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ... import __version__
+from ..control.launch import reload_logging
 from ..control.settings import Settings
-from ..runtime.logs import setup_logging
-from ..runtime.notify import Notifier, watchdog_interval
+from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
 from ..runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from .config import CacheConfig
@@ -109,13 +109,14 @@ async def serve(
         f"; a broken environment was moved to {moved}" if moved else "",
     )
     interval = watchdog_interval(environ)
-    pinger = asyncio.create_task(_keepalive(notifier, interval)) if interval else None
+    pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None
     try:
         with Signals() as signals:
             notifier.ready(f"serving on {address}")
             while await signals.wait() == RELOAD:
                 notifier.reloading()
-                _reload(reload_settings)
+                if reload_logging(reload_settings, "sleigh-cached"):
+                    log.info("reloaded the log settings; other settings apply after a restart")
                 notifier.ready(f"serving on {address}")
             notifier.stopping()
             return await _stop(ctx, servers, bound, signals)
@@ -153,21 +154,3 @@ async def _stop(
         if conn.transport is not None:
             conn.transport.abort()
     return EXIT_ESCALATED if signals.stops >= 2 else 0
-
-
-async def _keepalive(notifier: Notifier, interval: float) -> None:
-    while True:
-        notifier.watchdog()
-        await asyncio.sleep(interval)
-
-
-def _reload(reload_settings: Callable[[], Settings] | None) -> None:
-    if reload_settings is None:
-        return
-    try:
-        fresh = reload_settings()
-    except Exception as exc:  # a bad file must not stop a serving daemon
-        log.error("reload refused, keeping the running configuration: %s", exc)
-        return
-    setup_logging(fresh.logging, program="sleigh-cached")
-    log.info("reloaded the log settings; other [cache] settings apply after a restart")

@@ -32,71 +32,26 @@ from __future__ import annotations
 import fnmatch
 import logging
 import re
-import shutil
-import struct
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lmdb
 
+from .envfile import FORMAT, boot_id, check_crash, check_format, move_aside, open_env
 from .errors import StoreError, StoreFull
+from .ops import (
+    INDEX,
+    Op,
+    Set,
+    apply_op,
+    expiry_of,
+    now_ms,
+)
 
 log = logging.getLogger("sleigh.cache.store")
-
-HEADER = struct.Struct("<Q")
-_INDEX = struct.Struct(">Q")
-NEVER = 0
-_INDEX_NEVER = 2**64 - 1
-FORMAT = b"1"
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds since the Unix epoch (expiries are absolute)."""
-    return time.time_ns() // 1_000_000
-
-
-def _index_key(expires_ms: int, key: bytes) -> bytes:
-    return _INDEX.pack(expires_ms or _INDEX_NEVER) + key
-
-
-def expiry_of(raw: bytes | memoryview) -> int:
-    """The absolute expiry in an entry's header (0: never)."""
-    return int.from_bytes(raw[:8], "little")
-
-
-Condition = Literal["", "nx", "xx"]
-
-
-@dataclass(frozen=True, slots=True)
-class Set:
-    key: bytes
-    value: bytes
-    expires_ms: int
-    condition: Condition = ""
-    keep_ttl: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    keys: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Expire:
-    key: bytes
-    expires_ms: int  # 0 removes the expiry
-
-
-@dataclass(frozen=True, slots=True)
-class Flush:
-    pass
-
-
-Op = Set | Delete | Expire | Flush
 
 
 @dataclass(frozen=True)
@@ -197,18 +152,18 @@ class Store:
         """
         moved: Path | None = None
         try:
-            env = _open_env(path, map_size, sync, max_readers)
-            _check_format(env)
-            _check_crash(env, sync)
+            env = open_env(path, map_size, sync, max_readers)
+            check_format(env)
+            check_crash(env, sync)
         except (lmdb.Error, StoreError) as exc:
-            moved = _move_aside(path)
+            moved = move_aside(path)
             log.error(
                 "cache environment %s would not open (%s): moved it to %s, starting empty",
                 path,
                 exc,
                 moved,
             )
-            env = _open_env(path, map_size, sync, max_readers)
+            env = open_env(path, map_size, sync, max_readers)
         stale = env.reader_check()
         if stale:
             log.warning("cleared %d stale reader slots left by dead processes", stale)
@@ -223,7 +178,7 @@ class Store:
 
     def _mark(self, *, clean: bool) -> None:
         with self.env.begin(write=True, db=self.meta) as txn:
-            txn.put(b"boot_id", _boot_id())
+            txn.put(b"boot_id", boot_id())
             txn.put(b"clean", b"1" if clean else b"0")
         self.env.sync(True)
 
@@ -334,56 +289,8 @@ class Store:
     def _commit(self, ops: Sequence[Op]) -> list[object]:
         now = self.clock_ms()
         with self.env.begin(write=True) as txn:
-            return [self._one(txn, op, now) for op in ops]
-
-    def _one(self, txn: lmdb.Transaction, op: Op, now: int) -> object:
-        if type(op) is Set:
-            return self._set(txn, op, now)
-        if type(op) is Delete:
-            return sum(self._delete(txn, key, now) for key in op.keys)
-        if type(op) is Expire:
-            return self._expire(txn, op, now)
-        txn.drop(self.data, delete=False)
-        txn.drop(self.expiry, delete=False)
-        return True
-
-    def _set(self, txn: lmdb.Transaction, op: Set, now: int) -> bool:
-        expires = op.expires_ms
-        if op.condition or op.keep_ttl:
-            old = txn.get(op.key, db=self.data)
-            old_expires = expiry_of(old) if old is not None else NEVER
-            present = old is not None and (not old_expires or old_expires > now)
-            if (op.condition == "nx" and present) or (op.condition == "xx" and not present):
-                return False
-            if op.keep_ttl and present:
-                expires = old_expires
-        txn.put(op.key, HEADER.pack(expires) + op.value, db=self.data)
-        if expires:
-            txn.put(_INDEX.pack(expires) + op.key, b"", db=self.expiry)
-        return True
-
-    def _delete(self, txn: lmdb.Transaction, key: bytes, now: int) -> int:
-        old = txn.pop(key, db=self.data)
-        if old is None:
-            return 0
-        expires = expiry_of(old)
-        return 0 if expires and expires <= now else 1
-
-    def _expire(self, txn: lmdb.Transaction, op: Expire, now: int) -> bool:
-        old = txn.get(op.key, db=self.data)
-        if old is None:
-            return False
-        expires = expiry_of(old)
-        if expires and expires <= now:
-            txn.delete(op.key, db=self.data)
-            return False
-        if op.expires_ms and op.expires_ms <= now:
-            txn.delete(op.key, db=self.data)
-            return True
-        txn.put(op.key, HEADER.pack(op.expires_ms) + old[8:], db=self.data)
-        if op.expires_ms:
-            txn.put(_INDEX.pack(op.expires_ms) + op.key, b"", db=self.expiry)
-        return True
+            dbs = (self.data, self.expiry)
+            return [apply_op(txn, dbs, op, now) for op in ops]
 
     # -- housekeeping --------------------------------------------------------
 
@@ -397,7 +304,7 @@ class Store:
             looked = 0
             while found and looked < limit:
                 index_key = cur.key()
-                if _INDEX.unpack_from(index_key)[0] > now:
+                if INDEX.unpack_from(index_key)[0] > now:
                     break
                 removed += self._drop_indexed(txn, index_key)
                 cur.delete()
@@ -413,7 +320,7 @@ class Store:
         dropped here when its time comes."""
         key = index_key[8:]
         raw = txn.get(key, db=self.data)
-        if raw is None or expiry_of(raw) != _INDEX.unpack_from(index_key)[0]:
+        if raw is None or expiry_of(raw) != INDEX.unpack_from(index_key)[0]:
             return 0
         txn.delete(key, db=self.data)
         return 1
@@ -458,7 +365,7 @@ class Store:
                     index_key = cur.key()
                     dropped = self._drop_indexed(txn, index_key)
                     done += dropped
-                    expired += dropped and _INDEX.unpack_from(index_key)[0] <= now
+                    expired += dropped and INDEX.unpack_from(index_key)[0] <= now
                     cur.delete()
                     found = bool(cur.key())  # delete() moved to the next key, if any
                     looked += 1
@@ -474,66 +381,3 @@ class Store:
 
     def over_high_water(self) -> bool:
         return self.usage().fraction > self.high_water
-
-
-def _open_env(path: Path, map_size: int, sync: str, max_readers: int) -> lmdb.Environment:
-    path.mkdir(parents=True, exist_ok=True)
-    return lmdb.open(
-        str(path),
-        map_size=map_size,
-        subdir=True,
-        max_dbs=4,
-        max_readers=max_readers,
-        sync=sync != "none",
-        metasync=sync == "full",
-        writemap=sync == "none",
-        readahead=False,
-        meminit=False,
-        lock=True,
-        mode=0o640,
-    )
-
-
-def _check_format(env: lmdb.Environment) -> None:
-    meta = env.open_db(b"meta")
-    with env.begin(db=meta) as txn:
-        found = txn.get(b"format")
-    if found is not None and found != FORMAT:
-        env.close()
-        raise StoreError(f"format {found!r}, expected {FORMAT!r}")
-
-
-def _boot_id() -> bytes:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_bytes().strip()
-    except OSError:
-        return b"unknown"
-
-
-def _check_crash(env: lmdb.Environment, sync: str) -> None:
-    """Refuse a file the OS may have left unsound.
-
-    Without ``sync=full`` LMDB's pages reach the disk in whatever order the
-    OS writes them, so after an OS crash the file may be torn. An OS crash
-    shows as a new boot id while the last run did not close cleanly.
-    """
-    if sync == "full":
-        return
-    meta = env.open_db(b"meta")
-    with env.begin(db=meta) as txn:
-        boot, clean = txn.get(b"boot_id"), txn.get(b"clean")
-    if boot is not None and boot != _boot_id() and clean != b"1":
-        env.close()
-        raise StoreError("the machine restarted while the cache was open (sync is not full)")
-
-
-def _move_aside(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    target = path.with_name(f"{path.name}.broken-{stamp}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.broken-{stamp}-{n}")
-    if path.exists():
-        shutil.move(str(path), str(target))
-    return target

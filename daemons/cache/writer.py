@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import ShuttingDown, StoreError
-from .store import Op, Store
+from .ops import Op
+from .store import Store
 
 log = logging.getLogger("sleigh.cache.writer")
 

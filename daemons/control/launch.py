@@ -83,3 +83,21 @@ def daemon_main(
     except (SleighError, OSError) as exc:
         logging.getLogger(f"sleigh.{program}").error("cannot start: %s", exc)
         return EXIT_CANNOT_START
+
+
+def reload_logging(reload_settings: Callable[[], Settings] | None, program: str) -> bool:
+    """On SIGHUP: re-read the configuration and apply its log settings.
+
+    A bad file is refused with a log line; the running configuration stays.
+    :returns: whether the new settings were applied.
+    """
+    log = logging.getLogger(f"sleigh.{program}")
+    if reload_settings is None:
+        return False
+    try:
+        fresh = reload_settings()
+    except Exception as exc:  # a bad file must not stop a serving daemon
+        log.error("reload refused, keeping the running configuration: %s", exc)
+        return False
+    setup_logging(fresh.logging, program=program)
+    return True

@@ -13,6 +13,7 @@ never raised, so a vanished manager cannot take a daemon down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -118,3 +119,11 @@ def watchdog_interval(environ: Mapping[str, str], *, pid: int | None = None) -> 
         if not owner.isdigit() or int(owner) != me:
             return None
     return int(usec) / 2_000_000
+
+
+async def keep_watchdog(notifier: Notifier, interval: float) -> None:
+    """Tell systemd's watchdog the event loop still turns, every *interval* seconds
+    (run it as a task; cancel it to stop)."""
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)

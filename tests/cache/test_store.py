@@ -12,7 +12,8 @@ import lmdb
 import pytest
 
 from sleigh.daemons.cache.errors import StoreFull
-from sleigh.daemons.cache.store import Delete, Expire, Flush, Set, Store, expiry_of
+from sleigh.daemons.cache.ops import Delete, Expire, Flush, Set, expiry_of
+from sleigh.daemons.cache.store import Store
 from sleigh.daemons.cache.writer import Writer
 
 
