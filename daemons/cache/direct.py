@@ -44,6 +44,8 @@ from typing import Any, Final, TypeVar
 
 import lmdb
 
+from .readstats import Publisher
+
 __all__ = ["DirectReader", "release_reader", "shared_reader"]
 
 log = logging.getLogger("sleigh.cache.direct")
@@ -106,6 +108,9 @@ class DirectReader:
         self._checked_ns = 0
         self._check_ns = 0
         self._retry_ns = 0
+        self.hits = 0
+        self.misses = 0
+        self._stats = Publisher(self.path)
         _LIVE.add(self)
 
     # -- state ------------------------------------------------------------
@@ -120,6 +125,9 @@ class DirectReader:
 
     def close(self) -> None:
         """Close the environment; a later read opens it again."""
+        if self.hits or self.misses:
+            self._stats.publish(self.hits, self.misses)
+        self._stats.close()
         with self._lock:
             env = self._env
             self._forget()
@@ -134,12 +142,15 @@ class DirectReader:
 
     def _drop_inherited(self) -> None:
         """In a forked child: let go of the parent's handle without touching LMDB."""
+        self.hits = self.misses = 0  # the parent's reads are the parent's to count
         self._forget()
         self._retry_ns = 0
         self._lock = threading.Lock()
 
     def _refresh(self, now: int) -> bool:
         """Slow path: validate or (re)open the handle; whether one is open."""
+        if self.hits or self.misses:
+            self._stats.publish(self.hits, self.misses)
         with self._lock:
             if self._checked_ns <= now < self._check_ns:
                 return True
@@ -218,10 +229,13 @@ class DirectReader:
         try:
             buf = txn.get(key)
             if buf is None:
+                self.misses += 1
                 return None
             expiry = _HEADER.unpack_from(buf)[0]
             if expiry and expiry * _NS_PER_MS <= now:
+                self.misses += 1
                 return None
+            self.hits += 1
             return decode(buf[_HEADER_SIZE:])
         except struct.error:  # shorter than its header: not written by the daemon
             return None
@@ -254,6 +268,9 @@ class DirectReader:
                     append(None)
                 else:
                     append(decode(buf[_HEADER_SIZE:]))
+            found = len(out) - out.count(None)
+            self.hits += found
+            self.misses += len(out) - found
             return out
         finally:
             txn.abort()

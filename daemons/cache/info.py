@@ -8,6 +8,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def _memory(ctx: Context) -> list[tuple[str, object]]:
 
 def _stats(ctx: Context) -> list[tuple[str, object]]:
     s, w = ctx.stats, ctx.writer
+    direct_hits, direct_misses, readers = ctx.direct.collect(Path(ctx.store.env.path()))
     return [
         ("total_connections_received", s.connections_received),
         ("rejected_connections", s.rejected_connections),
@@ -97,6 +99,9 @@ def _stats(ctx: Context) -> list[tuple[str, object]]:
         ("keyspace_misses", s.misses),
         ("expired_keys", ctx.store.expirations),
         ("evicted_keys", ctx.store.evictions),
+        ("sleigh_direct_hits", direct_hits),
+        ("sleigh_direct_misses", direct_misses),
+        ("sleigh_direct_reader_processes", readers),
         ("sleigh_sets", s.sets),
         ("sleigh_deletes", s.deletes),
         ("sleigh_commits", w.commits),

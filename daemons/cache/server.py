@@ -22,6 +22,7 @@ from .config import CacheConfig
 from .errors import CommandError, UnknownCommand, WrongArity
 from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler
 from .info import Stats, info_text
+from .readstats import Totals
 from .store import ReadView, Store
 from .writer import InlineWriter, Writer
 
@@ -50,6 +51,7 @@ class Context:
         self.address = address
         self.started = time.time()
         self.stats = Stats()
+        self.direct = Totals()  # direct reads, counted by the reading processes
         self.connections: dict[int, Connection] = {}
         self.closing = False
         self.drained = asyncio.Event()  # set when closing and the last connection is gone

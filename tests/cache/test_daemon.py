@@ -356,3 +356,25 @@ def test_second_sigterm_cuts_a_stuck_drain_short(cached_factory: StartCached) ->
         assert daemon.daemon.wait(10) == 1
     finally:
         stuck.close()
+
+
+def test_info_counts_direct_reads_of_other_processes(cached: CacheDaemon, r: redis.Redis) -> None:
+    r.set("here", b"x", ex=60)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sleigh.daemons.cache.direct import DirectReader\n"
+        "reader = DirectReader(Path(sys.argv[1]))\n"
+        "found = [reader.get(b'here') for _ in range(7)]\n"
+        "found += [reader.get(b'gone') for _ in range(3)]\n"
+        "reader.close()\n"
+        "sys.exit(0 if found.count(b'x') == 7 else 1)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(cached.env_path)], timeout=60)
+    assert done.returncode == 0
+    stats = r.info("stats")
+    assert stats["sleigh_direct_hits"] == 7
+    assert stats["sleigh_direct_misses"] == 3
+    assert stats["sleigh_direct_reader_processes"] == 0  # that process is gone
+    again = r.info("stats")
+    assert again["sleigh_direct_hits"] == 7  # folded into the total, counted once
