@@ -113,7 +113,8 @@ async def cache_status(settings: Settings) -> Component:
         info = await asyncio.to_thread(_cache_info, settings)
     except CacheClientError as exc:
         return Component("cache", "down", address, {"error": str(exc)})
-    hits, misses = int(info["keyspace_hits"]), int(info["keyspace_misses"])
+    hits = int(info["keyspace_hits"]) + int(info["sleigh_direct_hits"])
+    misses = int(info["keyspace_misses"]) + int(info["sleigh_direct_misses"])
     keyspace = info.get("db0", {})
     details = {
         "pid": info["process_id"],
