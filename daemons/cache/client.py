@@ -142,8 +142,11 @@ class CacheClient(_Base):
     def get(self, key: Key) -> object | None:
         """The value stored under *key*, or ``None`` on a miss."""
         raw = _key(key)
-        if self._reader is not None:
-            return self._reader.get_decoded(raw, self._decode)
+        reader = self._reader
+        if reader is not None:
+            value = reader.get_decoded(raw, self._decode)
+            if value is not None or reader.is_open:
+                return value  # a hit, or a true miss; else the file is not here: ask the daemon
         try:
             return self._decoded(self._redis.get(raw))
         except redis.RedisError as exc:
@@ -154,8 +157,11 @@ class CacheClient(_Base):
         raws = [_key(k) for k in keys]
         if not raws:
             return []
-        if self._reader is not None:
-            return self._reader.get_many_decoded(raws, self._decode)
+        reader = self._reader
+        if reader is not None:
+            values = reader.get_many_decoded(raws, self._decode)
+            if reader.is_open:
+                return values
         try:
             found = self._redis.mget(raws)
         except redis.RedisError as exc:
@@ -264,8 +270,11 @@ class AsyncCacheClient(_Base):
     async def get(self, key: Key) -> object | None:
         """See :meth:`CacheClient.get`."""
         raw = _key(key)
-        if self._reader is not None:
-            return self._reader.get_decoded(raw, self._decode)
+        reader = self._reader
+        if reader is not None:
+            value = reader.get_decoded(raw, self._decode)
+            if value is not None or reader.is_open:
+                return value
         return self._decoded(await self._call(self._redis.get(raw)))
 
     async def get_many(self, keys: Sequence[Key]) -> list[object | None]:
@@ -273,8 +282,11 @@ class AsyncCacheClient(_Base):
         raws = [_key(k) for k in keys]
         if not raws:
             return []
-        if self._reader is not None:
-            return self._reader.get_many_decoded(raws, self._decode)
+        reader = self._reader
+        if reader is not None:
+            values = reader.get_many_decoded(raws, self._decode)
+            if reader.is_open:
+                return values
         found = await self._call(self._redis.mget(raws))
         return [self._decoded(raw) for raw in found]
 

@@ -116,6 +116,12 @@ class DirectReader:
     # -- state ------------------------------------------------------------
 
     @property
+    def is_open(self) -> bool:
+        """Whether the environment is open now (no check, no I/O: for a miss's
+        caller to tell "not in the cache" from "no cache file here")."""
+        return self._env is not None
+
+    @property
     def available(self) -> bool:
         """Whether the environment exists and is open (tries to open it, paced)."""
         now = self._now_ns()

@@ -199,7 +199,8 @@ def test_unreachable_daemon_raises_cache_unavailable(nowhere: Path) -> None:
         with pytest.raises(CacheUnavailable):
             c.delete("k")
         assert not c.ping()
-        assert c.get("k") is None  # direct read of a missing environment: a miss
+        with pytest.raises(CacheUnavailable):  # no file here, no daemon there
+            c.get("k")
 
 
 async def test_async_unreachable_daemon_raises_cache_unavailable(nowhere: Path) -> None:
@@ -214,3 +215,16 @@ async def test_async_unreachable_daemon_raises_cache_unavailable(nowhere: Path) 
             await c.get("")
     finally:
         await c.aclose()
+
+
+def test_reads_go_to_the_daemon_when_the_file_is_not_here(
+    cached: CacheDaemon, tmp_path: Path
+) -> None:
+    """A client on another host (no LMDB file at env_path) still reads, over the socket."""
+    with CacheClient(cached.socket_path, cached.env_path) as writer:
+        writer.set("remote", {"n": 1}, ttl=60)
+    elsewhere = tmp_path / "not-this-host"
+    with CacheClient(cached.socket_path, elsewhere) as client:
+        assert client.get("remote") == {"n": 1}
+        assert client.get_many(["remote", "nope"]) == [{"n": 1}, None]
+        assert client.get("nope") is None
