@@ -118,6 +118,7 @@ class Connection(asyncio.Protocol):
             reason = "shutting down" if ctx.closing else "max number of clients reached"
             self.transport.write(p.error(f"ERR {reason}"))
             self.transport.close()
+            self.closing = True
             return
         ctx.connections[self.id] = self
 
@@ -135,10 +136,12 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self.closing:
+        if self.transport is not None and not self.closing and len(self.slots) <= MAX_SLOTS:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # after QUIT, a protocol error or a refusal nothing more is read
         started = time.perf_counter()
         parser = self.parser
         parser.feed(data)
@@ -263,7 +266,9 @@ class Connection(asyncio.Protocol):
 
     def _broken(self, exc: p.ProtocolError) -> None:
         self.ctx.stats.protocol_errors += 1
-        log.info("closing connection %d: %s", self.id, exc)
+        log.debug(
+            "closing connection %d: %s", self.id, exc
+        )  # counted in INFO; a flood must not flood the log
         self.slots.append(p.error(str(exc)))
         self.closing = True
         if self.transport is not None:
