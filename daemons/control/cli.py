@@ -25,7 +25,7 @@ from ..runtime.config import ConfigError
 from ..runtime.logs import setup_logging
 from . import cache_cmd
 from . import status as status_mod
-from .settings import Settings, defaults_toml, load_settings
+from .settings import Settings, defaults_toml, load_settings, toml_value
 from .up import run_up
 
 T = TypeVar("T")
@@ -182,7 +182,7 @@ def cmd_config_check(
         print(f"[{section}]")
         for key, value in values.items():
             origin = settings.sources.get(f"{section}.{key}", "default")
-            print(f"{key} = {json.dumps(value)}  # {origin}")
+            print(f"{key} = {toml_value(value)}  # {origin}")
         print()
     return 0
 
@@ -217,6 +217,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         print(f"sleigh {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -110,12 +110,13 @@ def defaults_toml() -> str:
                 bounds.append(f"max {spec.kind.show(spec.maximum)}")
             extra = f" ({', '.join(bounds)})" if bounds else ""
             lines.append(f"# {spec.help} [{spec.kind.name}{extra}]")
-            lines.append(f"# {key} = {_toml_value(spec.kind.show(default))}")
+            lines.append(f"# {key} = {toml_value(spec.kind.show(default))}")
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml_value(text: str) -> str:
+def toml_value(text: str) -> str:
+    """A rendered option value as TOML: numbers and booleans bare, the rest quoted."""
     if text in ("true", "false") or re.fullmatch(r"-?(0|[1-9][0-9]*)", text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
