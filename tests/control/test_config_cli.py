@@ -118,3 +118,17 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = sleigh(*command, "--help")
     assert result.returncode == 0
     assert result.stdout.startswith("usage: sleigh")
+
+
+def test_effective_settings_read_back_as_a_config_file(tmp_path: Path) -> None:
+    source = tmp_path / "in.toml"
+    source.write_text("[web]\nport = 9090\n[cache]\nmap_size = '64MiB'\nsocket_mode = '0600'\n")
+    shown = sleigh("config", "check", str(source))
+    assert shown.returncode == 0, shown.stderr
+    again = tmp_path / "again.toml"
+    again.write_text(re.sub(r"  # .*$", "", shown.stdout, flags=re.MULTILINE))
+    first = load_settings(source, {})
+    second = load_settings(again, {})
+    for a, b in zip(first.sections(), second.sections(), strict=True):
+        assert render(a) == render(b)
+    assert second.web.port == 9090 and second.cache.socket_mode == 0o600
