@@ -75,7 +75,7 @@ def _write(ctx: Context, op: object, reply: Callable[[object], bytes]) -> Pendin
     return Pending(ctx.writer.submit(op), reply)  # type: ignore[arg-type]
 
 
-def _reply_ok(result: object) -> bytes:
+def reply_ok(result: object) -> bytes:
     if isinstance(result, CacheError):
         return p.error(str(result))
     return p.OK if result else p.NULL_BULK
@@ -292,9 +292,9 @@ def set_(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
         raise ValueTooLarge(ctx.config.value_max)
     ctx.stats.sets += 1
     if len(args) == 3:
-        return _write(ctx, Set(key, value, NEVER), _reply_ok)
+        return _write(ctx, Set(key, value, NEVER), reply_ok)
     expires, condition, keep_ttl = _set_options(ctx, args[3:])
-    return _write(ctx, Set(key, value, expires, condition, keep_ttl), _reply_ok)
+    return _write(ctx, Set(key, value, expires, condition, keep_ttl), reply_ok)
 
 
 def _set_options(ctx: Context, options: Args) -> tuple[int, Condition, bool]:
@@ -358,7 +358,7 @@ def _expire_command(unit: bytes) -> WriteHandler:
 def flushdb(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
     if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"SYNC", b"ASYNC")):
         raise SyntaxErr()
-    return _write(ctx, Flush(), _reply_ok)
+    return _write(ctx, Flush(), reply_ok)
 
 
 COMMANDS: dict[bytes, Command] = {

@@ -192,6 +192,21 @@ class Store:
         """
         return ReadView(self.env.begin(buffers=True), self.data, self.clock_ms())
 
+    def get_reply(self, key: bytes, null: bytes) -> bytes:
+        """``GET key`` as a RESP bulk reply (*null* on a miss), in one short read
+        transaction, without a :class:`ReadView`: the fast path of the server."""
+        txn = self.env.begin(db=self.data, buffers=True)
+        try:
+            raw = txn.get(key)
+            if raw is None:
+                return null
+            expires = int.from_bytes(raw[:8], "little")
+            if expires and expires <= self.clock_ms():
+                return null
+            return b"$%d\r\n%b\r\n" % (len(raw) - 8, raw[8:])
+        finally:
+            txn.abort()
+
     @contextmanager
     def reading(self) -> Iterator[ReadView]:
         view = self.view()
