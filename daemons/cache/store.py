@@ -203,7 +203,7 @@ class Store:
             expires = int.from_bytes(raw[:8], "little")
             if expires and expires <= self.clock_ms():
                 return null
-            return b"$%d\r\n%b\r\n" % (len(raw) - 8, raw[8:])
+            return b"$%d\r\n%b\r\n" % (len(raw) - 8, raw[8:])  # type: ignore[str-format]
         finally:
             txn.abort()
 
