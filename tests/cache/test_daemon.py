@@ -378,3 +378,28 @@ def test_info_counts_direct_reads_of_other_processes(cached: CacheDaemon, r: red
     assert stats["sleigh_direct_reader_processes"] == 0  # that process is gone
     again = r.info("stats")
     assert again["sleigh_direct_hits"] == 7  # folded into the total, counted once
+
+
+def test_the_python_parser_twin_serves_the_same(
+    daemon_factory: DaemonFactory, tmp_path: Path
+) -> None:
+    daemon = daemon_factory.start(
+        [sys.executable, "-m", "sleigh.daemons.cache", "--home", str(tmp_path / "home")],
+        env={"SLEIGH_NO_EXTENSIONS": "1", "SLEIGH_CACHE_MAP_SIZE": "16MiB"},
+    )
+    assert isinstance(daemon.address, Path)
+    client = redis.Redis(unix_socket_path=str(daemon.address))
+    pipe = client.pipeline(transaction=False)
+    pipe.set("a", b"1", ex=60).get("a").mget("a", "b").delete("a").get("a")
+    assert pipe.execute() == [True, b"1", [b"1", None], 1, None]
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        command(client, "LPUSH", "l", "x")
+    client.close()
+    check = subprocess.run(
+        [sys.executable, "-c", "import sleigh.daemons.cache.protocol as p; print(p.NATIVE_PARSER)"],
+        env={**os.environ, "SLEIGH_NO_EXTENSIONS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.stdout.strip() == "False"
