@@ -17,12 +17,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
+from . import fastpath
 from . import protocol as p
 from .config import CacheConfig
 from .errors import CommandError, UnknownCommand, WrongArity
-from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler, reply_ok
+from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler
 from .info import Stats, info_text
-from .ops import NEVER, Set
 from .readstats import Totals
 from .store import ReadView, Store
 from .writer import InlineWriter, Writer
@@ -31,7 +31,6 @@ log = logging.getLogger("sleigh.cache.server")
 
 #: Reply slots a connection may have waiting before it stops reading.
 MAX_SLOTS = 50_000
-_TTL_UNITS = {b"EX": 1000, b"PX": 1}
 
 
 class Context:
@@ -153,9 +152,9 @@ class Connection(asyncio.Protocol):
             self._broken(exc)
             return
         if (
-            len(commands) == 1
+            commands
             and not self.slots
-            and (self._fast_get(commands[0]) or self._fast_set(commands[0]))
+            and (fastpath.answer_gets(self, commands) or fastpath.submit_sets(self, commands))
         ):
             self.ctx.stats.observe(time.perf_counter() - started)
         elif commands:
@@ -166,50 +165,6 @@ class Connection(asyncio.Protocol):
             self._broken(parser.error)
 
     # -- dispatch ------------------------------------------------------------
-
-    def _fast_get(self, args: list[bytes]) -> bool:
-        """The hottest path of a cache: one GET, nothing of this connection
-        waiting. Answered straight from the store; the same reply the GET
-        handler gives. False if *args* is anything else."""
-        if len(args) != 2 or args[0].upper() != b"GET":
-            return False
-        ctx = self.ctx
-        ctx.stats.commands += 1
-        reply = ctx.store.get_reply(args[1], self.null)
-        if reply is self.null:
-            ctx.stats.misses += 1
-        else:
-            ctx.stats.hits += 1
-        if self.transport is not None:
-            self.transport.write(reply)
-        return True
-
-    def _fast_set(self, args: list[bytes]) -> bool:
-        """One plain ``SET key value [EX s|PX ms]``, nothing of this connection
-        waiting: submitted at once, answered when it commits. False for any
-        other shape (or a value the handler must refuse), which takes the
-        general path and its checks."""
-        if len(args) == 3:
-            ttl_ms = 0
-        elif len(args) == 5 and args[4].isdigit() and args[3].upper() in _TTL_UNITS:
-            ttl_ms = int(args[4]) * _TTL_UNITS[args[3].upper()]
-            if not 0 < ttl_ms <= 2**53:
-                return False
-        else:
-            return False
-        ctx = self.ctx
-        key, value = args[1], args[2]
-        if args[0].upper() != b"SET" or not 0 < len(key) <= ctx.config.key_max:
-            return False
-        if len(value) > ctx.config.value_max:
-            return False
-        ctx.stats.commands += 1
-        ctx.stats.sets += 1
-        expires = ctx.store.clock_ms() + ttl_ms if ttl_ms else NEVER
-        future = ctx.writer.submit(Set(key, value, expires))
-        self.slots.append(Pending(future, reply_ok))
-        future.add_done_callback(self._committed)
-        return True
 
     def _run(self, commands: list[list[bytes]]) -> None:
         view: ReadView | None = None
@@ -241,7 +196,7 @@ class Connection(asyncio.Protocol):
             if view is not None:
                 view.close()
         if last_pending is not None:
-            last_pending.future.add_done_callback(self._committed)
+            last_pending.future.add_done_callback(self.committed)
         self._flush()
 
     def _waiting(self) -> bool:
@@ -267,7 +222,7 @@ class Connection(asyncio.Protocol):
         except CommandError as exc:
             return p.error(str(exc))
 
-    def _committed(self, future: asyncio.Future[Any]) -> None:
+    def committed(self, future: asyncio.Future[Any]) -> None:
         self._flush()
 
     def _flush(self) -> None:
@@ -279,7 +234,7 @@ class Connection(asyncio.Protocol):
                 out.append(slot)
             elif type(slot) is Pending:
                 if not slot.future.done():
-                    slot.future.add_done_callback(self._committed)
+                    slot.future.add_done_callback(self.committed)
                     break
                 reply = slot.reply(slot.future.result())
                 out.append(self.null if reply is p.NULL_BULK else reply)

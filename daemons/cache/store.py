@@ -193,8 +193,8 @@ class Store:
         return ReadView(self.env.begin(buffers=True), self.data, self.clock_ms())
 
     def get_reply(self, key: bytes, null: bytes) -> bytes:
-        """``GET key`` as a RESP bulk reply (*null* on a miss), in one short read
-        transaction, without a :class:`ReadView`: the fast path of the server."""
+        """:meth:`get_replies` for one key (the unpipelined client's shape, kept
+        apart because it is the hottest path and a list costs 0.5 µs of it)."""
         txn = self.env.begin(db=self.data, buffers=True)
         try:
             raw = txn.get(key)
@@ -206,6 +206,29 @@ class Store:
             return b"$%d\r\n%b\r\n" % (len(raw) - 8, raw[8:])  # type: ignore[str-format]
         finally:
             txn.abort()
+
+    def get_replies(self, keys: list[bytes], null: bytes) -> list[bytes]:
+        """``GET`` of each key as a RESP bulk reply (*null* on a miss), in one
+        short read transaction, without a :class:`ReadView`: the server's fast path."""
+        now = self.clock_ms()
+        replies = []
+        txn = self.env.begin(db=self.data, buffers=True)
+        try:
+            get = txn.get
+            for key in keys:
+                raw = get(key)
+                if raw is None:
+                    replies.append(null)
+                    continue
+                expires = int.from_bytes(raw[:8], "little")
+                if expires and expires <= now:
+                    replies.append(null)
+                else:
+                    # %b takes the buffer at run time; typeshed knows only bytes.
+                    replies.append(b"$%d\r\n%b\r\n" % (len(raw) - 8, raw[8:]))  # type: ignore[str-format]
+        finally:
+            txn.abort()
+        return replies
 
     @contextmanager
     def reading(self) -> Iterator[ReadView]:

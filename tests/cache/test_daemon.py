@@ -390,7 +390,11 @@ def test_the_python_parser_twin_serves_the_same(
     assert isinstance(daemon.address, Path)
     client = redis.Redis(unix_socket_path=str(daemon.address))
     pipe = client.pipeline(transaction=False)
-    pipe.set("a", b"1", ex=60).get("a").mget("a", "b").delete("a").get("a")
+    pipe.set("a", b"1", ex=60)
+    pipe.get("a")
+    pipe.mget("a", "b")
+    pipe.delete("a")
+    pipe.get("a")
     assert pipe.execute() == [True, b"1", [b"1", None], 1, None]
     with pytest.raises(redis.ResponseError, match="unknown command"):
         command(client, "LPUSH", "l", "x")
@@ -403,3 +407,26 @@ def test_the_python_parser_twin_serves_the_same(
         timeout=60,
     )
     assert check.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_batches_of_plain_gets_and_sets(cached: CacheDaemon, protocol: int) -> None:
+    client = redis.Redis(unix_socket_path=str(cached.socket_path), protocol=protocol)
+    sets = client.pipeline(transaction=False)
+    for i in range(50):
+        sets.set(f"k{i}", str(i).encode(), px=100 if i % 10 == 0 else 60_000)
+    assert sets.execute() == [True] * 50
+    gets = client.pipeline(transaction=False)
+    for i in range(60):
+        gets.get(f"k{i}")
+    assert gets.execute() == [str(i).encode() if i < 50 else None for i in range(60)]
+    deadline = time.monotonic() + 5
+    while client.get("k0") is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    again = client.pipeline(transaction=False)
+    for i in range(0, 50, 5):
+        again.get(f"k{i}")
+    assert again.execute() == [None if i % 10 == 0 else str(i).encode() for i in range(0, 50, 5)]
+    stats = client.info("stats")
+    assert stats["keyspace_hits"] >= 55 and stats["keyspace_misses"] >= 15
+    client.close()
