@@ -46,17 +46,24 @@ def answer_gets(conn: Connection, commands: list[list[bytes]]) -> bool:
 def submit_sets(conn: Connection, commands: list[list[bytes]]) -> bool:
     """Submit a batch made only of plain SETs; each is answered when it commits."""
     ctx = conn.ctx
+    if len(commands) == 1:  # an unpipelined client
+        op = _plain_set(conn, commands[0])
+        if op is None:
+            return False
+        future = ctx.writer.submit(op)
+        conn.slots.append(Pending(future, reply_ok))
+        future.add_done_callback(conn.committed)
+        ctx.stats.commands += 1
+        ctx.stats.sets += 1
+        return True
     ops = [_plain_set(conn, args) for args in commands]
     if None in ops:
         return False
     submit = ctx.writer.submit
     slots = conn.slots
-    future = None
-    for op in ops:
-        future = submit(op)  # type: ignore[arg-type]
-        slots.append(Pending(future, reply_ok))
-    assert future is not None
-    future.add_done_callback(conn.committed)  # the last resolves last: one flush
+    for plain in ops:
+        slots.append(Pending(submit(plain), reply_ok))  # type: ignore[arg-type]
+    slots[-1].future.add_done_callback(conn.committed)  # type: ignore[union-attr]  # last: one flush
     ctx.stats.commands += len(ops)
     ctx.stats.sets += len(ops)
     return True
