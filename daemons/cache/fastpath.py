@@ -50,9 +50,7 @@ def submit_sets(conn: Connection, commands: list[list[bytes]]) -> bool:
         op = _plain_set(conn, commands[0])
         if op is None:
             return False
-        future = ctx.writer.submit(op)
-        conn.slots.append(Pending(future, reply_ok))
-        future.add_done_callback(conn.committed)
+        conn.slots.append(Pending(ctx.writer.submit(op, conn.flush), reply_ok))
         ctx.stats.commands += 1
         ctx.stats.sets += 1
         return True
@@ -61,9 +59,9 @@ def submit_sets(conn: Connection, commands: list[list[bytes]]) -> bool:
         return False
     submit = ctx.writer.submit
     slots = conn.slots
+    flush = conn.flush
     for plain in ops:
-        slots.append(Pending(submit(plain), reply_ok))  # type: ignore[arg-type]
-    slots[-1].future.add_done_callback(conn.committed)  # type: ignore[union-attr]  # last: one flush
+        slots.append(Pending(submit(plain, flush), reply_ok))  # type: ignore[arg-type]
     ctx.stats.commands += len(ops)
     ctx.stats.sets += len(ops)
     return True

@@ -222,6 +222,10 @@ class Connection(asyncio.Protocol):
         except CommandError as exc:
             return p.error(str(exc))
 
+    def flush(self) -> None:
+        """Send what is ready now (a writer's waiter: its writes committed)."""
+        self._flush()
+
     def committed(self, future: asyncio.Future[Any]) -> None:
         self._flush()
 

@@ -34,6 +34,8 @@ log = logging.getLogger("sleigh.cache.writer")
 
 #: Called in the writer thread after each commit with the ops and their results.
 CommitHook = Callable[[Sequence[Op], Sequence[object]], None]
+#: Called in the loop once the writes it waits for have their results.
+Waiter = Callable[[], None]
 
 
 class _Group:
@@ -93,7 +95,7 @@ class InlineWriter(_Group):
 
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
         super().__init__(store, loop, **options)
-        self._queue: list[tuple[Op, asyncio.Future[object]]] = []
+        self._queue: list[tuple[Op, asyncio.Future[object], Waiter | None]] = []
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
 
@@ -104,12 +106,15 @@ class InlineWriter(_Group):
     def start(self) -> None:
         self._timer = self.loop.call_later(self.sweep_interval, self._sweep)
 
-    def submit(self, op: Op) -> asyncio.Future[object]:
+    def submit(self, op: Op, waiter: Waiter | None = None) -> asyncio.Future[object]:
+        """Queue *op*; see :meth:`Writer.submit`."""
         future: asyncio.Future[object] = self.loop.create_future()
         if self._closing:
             future.set_result(ShuttingDown())
+            if waiter is not None:
+                self.loop.call_soon(waiter)
             return future
-        self._queue.append((op, future))
+        self._queue.append((op, future, waiter))
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._commit)
@@ -123,7 +128,7 @@ class InlineWriter(_Group):
             self._scheduled = True
             self.loop.call_soon(self._commit)
         if batch:
-            _resolve([f for _, f in batch], self._apply([op for op, _ in batch]))
+            _resolve(batch, self._apply([op for op, _, _ in batch]))
 
     def _sweep(self) -> None:
         self._housekeeping()
@@ -144,7 +149,7 @@ class Writer(_Group):
 
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
         super().__init__(store, loop, **options)
-        self._queue: deque[tuple[Op, asyncio.Future[object]]] = deque()
+        self._queue: deque[tuple[Op, asyncio.Future[object], Waiter | None]] = deque()
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="cache-writer", daemon=True)
 
@@ -155,14 +160,21 @@ class Writer(_Group):
     def pending(self) -> int:
         return len(self._queue)
 
-    def submit(self, op: Op) -> asyncio.Future[object]:
-        """Queue *op*; the future's result is the op's result (or a CommandError instance)."""
+    def submit(self, op: Op, waiter: Waiter | None = None) -> asyncio.Future[object]:
+        """Queue *op*; the future's result is the op's result (or a CommandError instance).
+
+        :param waiter: called in the loop right after the group's futures got
+            their results (once per group however many of its writes it waits
+            for): cheaper than a done callback per future.
+        """
         future: asyncio.Future[object] = self.loop.create_future()
         if self._closing:
             future.set_result(ShuttingDown())
+            if waiter is not None:
+                self.loop.call_soon(waiter)
             return future
         with self._cond:
-            self._queue.append((op, future))
+            self._queue.append((op, future, waiter))
             if len(self._queue) == 1:
                 self._cond.notify()
         return future
@@ -199,10 +211,9 @@ class Writer(_Group):
             if done:
                 return
 
-    def _commit(self, batch: list[tuple[Op, asyncio.Future[object]]]) -> None:
-        results = self._apply([op for op, _ in batch])
-        futures = [future for _, future in batch]
-        self.loop.call_soon_threadsafe(_resolve, futures, results)
+    def _commit(self, batch: list[tuple[Op, asyncio.Future[object], Waiter | None]]) -> None:
+        results = self._apply([op for op, _, _ in batch])
+        self.loop.call_soon_threadsafe(_resolve, batch, results)
 
 
 def make_writer(
@@ -214,7 +225,14 @@ def make_writer(
     )
 
 
-def _resolve(futures: list[asyncio.Future[object]], results: Sequence[object]) -> None:
-    for future, result in zip(futures, results, strict=True):
+def _resolve(
+    batch: Sequence[tuple[Op, asyncio.Future[object], Waiter | None]], results: Sequence[object]
+) -> None:
+    waiters: dict[Waiter, None] = {}
+    for (_, future, waiter), result in zip(batch, results, strict=True):
         if not future.done():
             future.set_result(result)
+        if waiter is not None:
+            waiters[waiter] = None
+    for waiter in waiters:
+        waiter()
