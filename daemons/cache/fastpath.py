@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .handlers import Pending, reply_ok
 from .ops import NEVER, Set
 
 if TYPE_CHECKING:
@@ -50,18 +49,18 @@ def submit_sets(conn: Connection, commands: list[list[bytes]]) -> bool:
         op = _plain_set(conn, commands[0])
         if op is None:
             return False
-        conn.slots.append(Pending(ctx.writer.submit(op, conn.flush), reply_ok))
+        conn.slots.append(ctx.writer.submit_ticket(op, conn.flush))
         ctx.stats.commands += 1
         ctx.stats.sets += 1
         return True
     ops = [_plain_set(conn, args) for args in commands]
     if None in ops:
         return False
-    submit = ctx.writer.submit
+    submit = ctx.writer.submit_ticket
     slots = conn.slots
     flush = conn.flush
     for plain in ops:
-        slots.append(Pending(submit(plain, flush), reply_ok))  # type: ignore[arg-type]
+        slots.append(submit(plain, flush))  # type: ignore[arg-type]
     ctx.stats.commands += len(ops)
     ctx.stats.sets += len(ops)
     return True

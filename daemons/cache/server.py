@@ -21,11 +21,11 @@ from . import fastpath
 from . import protocol as p
 from .config import CacheConfig
 from .errors import CommandError, UnknownCommand, WrongArity
-from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler
+from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler, reply_ok
 from .info import Stats, info_text
 from .readstats import Totals
 from .store import ReadView, Store
-from .writer import InlineWriter, Writer
+from .writer import InlineWriter, Ticket, Writer
 
 log = logging.getLogger("sleigh.cache.server")
 
@@ -75,7 +75,7 @@ class _Deferred:
         self.args = args
 
 
-Slot = bytes | Pending | _Deferred
+Slot = bytes | Pending | Ticket | _Deferred
 
 
 class Connection(asyncio.Protocol):
@@ -222,6 +222,9 @@ class Connection(asyncio.Protocol):
         except CommandError as exc:
             return p.error(str(exc))
 
+    def _nulled(self, reply: bytes) -> bytes:
+        return self.null if reply is p.NULL_BULK else reply
+
     def flush(self) -> None:
         """Send what is ready now (a writer's waiter: its writes committed)."""
         self._flush()
@@ -236,12 +239,16 @@ class Connection(asyncio.Protocol):
             slot = slots[0]
             if type(slot) is bytes:
                 out.append(slot)
+            elif type(slot) is Ticket:
+                if not slot.done:
+                    break  # its writer calls flush() when it is
+                result = slot.result
+                out.append(p.OK if result is True else self._nulled(reply_ok(result)))
             elif type(slot) is Pending:
                 if not slot.future.done():
                     slot.future.add_done_callback(self.committed)
                     break
-                reply = slot.reply(slot.future.result())
-                out.append(self.null if reply is p.NULL_BULK else reply)
+                out.append(self._nulled(slot.reply(slot.future.result())))
             elif isinstance(slot, _Deferred) and slot.command.write:
                 slots[0] = self._write(slot.command, slot.args)
                 continue  # answer it now, or wait for its commit
