@@ -22,7 +22,8 @@ _TTL_UNITS = {b"EX": 1000, b"PX": 1}
 def answer_gets(conn: Connection, commands: list[list[bytes]]) -> bool:
     """Answer a batch made only of ``GET key``, from one read transaction, in one write."""
     for args in commands:
-        if len(args) != 2 or args[0].upper() != b"GET":
+        # Most clients send upper case: compare before folding.
+        if len(args) != 2 or (args[0] != b"GET" and args[0].upper() != b"GET"):
             return False
     ctx = conn.ctx
     null = conn.null
@@ -77,7 +78,7 @@ def _plain_set(conn: Connection, args: list[bytes]) -> Set | None:
         return None
     config = conn.ctx.config
     key, value = args[1], args[2]
-    if args[0].upper() != b"SET" or not 0 < len(key) <= config.key_max:
+    if (args[0] != b"SET" and args[0].upper() != b"SET") or not 0 < len(key) <= config.key_max:
         return None
     if len(value) > config.value_max:
         return None

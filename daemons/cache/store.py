@@ -201,7 +201,7 @@ class Store:
             raw = txn.get(key)
             if raw is None:
                 return null
-            expires = int.from_bytes(raw[:8], "little")
+            expires = HEADER.unpack_from(raw)[0]
             if expires and expires <= self.clock_ms():
                 return null
             return b"$%d\r\n%b\r\n" % (len(raw) - 8, raw[8:])  # type: ignore[str-format]
@@ -216,12 +216,13 @@ class Store:
         txn = self.env.begin(db=self.data, buffers=True)
         try:
             get = txn.get
+            expiry = HEADER.unpack_from
             for key in keys:
                 raw = get(key)
                 if raw is None:
                     replies.append(null)
                     continue
-                expires = int.from_bytes(raw[:8], "little")
+                expires = expiry(raw)[0]
                 if expires and expires <= now:
                     replies.append(null)
                 else:
