@@ -430,3 +430,45 @@ def test_batches_of_plain_gets_and_sets(cached: CacheDaemon, protocol: int) -> N
     stats = client.info("stats")
     assert stats["keyspace_hits"] >= 55 and stats["keyspace_misses"] >= 15
     client.close()
+
+
+def test_serves_a_handed_over_tcp_socket_and_quit_closes(
+    daemon_factory: DaemonFactory, tmp_path: Path
+) -> None:
+    daemon = daemon_factory.start(
+        [sys.executable, "-m", "sleigh.daemons.cache", "--home", str(tmp_path / "home")],
+        env={"SLEIGH_CACHE_MAP_SIZE": "16MiB"},
+        tcp=True,
+    )
+    assert isinstance(daemon.address, tuple)
+    host, port = daemon.address
+    client = redis.Redis(host=host, port=port)
+    assert client.set("over-tcp", b"yes") and client.get("over-tcp") == b"yes"
+    client.close()
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(b"PING\r\nQUIT\r\nPING\r\n")
+        assert _read_until_closed(raw) == b"+PONG\r\n+OK\r\n"
+
+
+def test_sleigh_cache_commands(cached: CacheDaemon, r: redis.Redis) -> None:
+    r.set("greeting", b"\x92\xa5hello\x01", ex=60)  # msgpack of ["hello", 1]
+    r.set("other", b"x")
+    env = {**os.environ, "SLEIGH_CACHE_SOCKET": str(cached.socket_path)}
+
+    def sleigh(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "sleigh.daemons.control", "--home", str(cached.home)]
+        return subprocess.run(
+            [*argv, "cache", *args], capture_output=True, text=True, timeout=60, env=env
+        )
+
+    stats = sleigh("stats")
+    assert stats.returncode == 0 and "keyspace_hits" in stats.stdout
+    shown = sleigh("get", "greeting")
+    assert shown.returncode == 0 and '"hello"' in shown.stdout and "expires in" in shown.stdout
+    assert sleigh("get", "missing").returncode == 1
+    deleted = sleigh("del", "other", "missing")
+    assert deleted.returncode == 0 and "deleted 1 of 2" in deleted.stdout
+    refused = sleigh("flush")  # no terminal and no --yes: refused, nothing flushed
+    assert refused.returncode == 2 and r.exists("greeting") == 1
+    assert sleigh("flush", "--yes").returncode == 0
+    assert r.dbsize() == 0
