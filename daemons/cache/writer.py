@@ -81,6 +81,26 @@ class _Group:
         self.largest_group = 0
         self.commit_seconds = 0.0
 
+    def submit(self, op: Op, waiter: Waiter | None = None) -> asyncio.Future[object]:
+        """Queue *op*; the future's result is the op's result (or a CommandError instance).
+
+        :param waiter: called in the loop right after the group's futures got
+            their results (once per group however many of its writes it waits
+            for): cheaper than a done callback per future.
+        """
+        future: asyncio.Future[object] = self.loop.create_future()
+        self._enqueue(op, future, waiter)
+        return future
+
+    def submit_ticket(self, op: Op, waiter: Waiter) -> Ticket:
+        """Queue *op*; its result lands in the ticket, then *waiter* is called."""
+        ticket = Ticket()
+        self._enqueue(op, ticket, waiter)
+        return ticket
+
+    def _enqueue(self, op: Op, target: Target, waiter: Waiter | None) -> None:
+        raise NotImplementedError
+
     def _apply(self, ops: list[Op]) -> Sequence[object]:
         started = time.perf_counter()
         try:
@@ -123,18 +143,6 @@ class InlineWriter(_Group):
 
     def start(self) -> None:
         self._timer = self.loop.call_later(self.sweep_interval, self._sweep)
-
-    def submit(self, op: Op, waiter: Waiter | None = None) -> asyncio.Future[object]:
-        """Queue *op*; see :meth:`Writer.submit`."""
-        future: asyncio.Future[object] = self.loop.create_future()
-        self._enqueue(op, future, waiter)
-        return future
-
-    def submit_ticket(self, op: Op, waiter: Waiter) -> Ticket:
-        """Queue *op*; its result lands in the ticket, then *waiter* is called."""
-        ticket = Ticket()
-        self._enqueue(op, ticket, waiter)
-        return ticket
 
     def _enqueue(self, op: Op, target: Target, waiter: Waiter | None) -> None:
         if self._closing:
@@ -184,23 +192,6 @@ class Writer(_Group):
     @property
     def pending(self) -> int:
         return len(self._queue)
-
-    def submit(self, op: Op, waiter: Waiter | None = None) -> asyncio.Future[object]:
-        """Queue *op*; the future's result is the op's result (or a CommandError instance).
-
-        :param waiter: called in the loop right after the group's futures got
-            their results (once per group however many of its writes it waits
-            for): cheaper than a done callback per future.
-        """
-        future: asyncio.Future[object] = self.loop.create_future()
-        self._enqueue(op, future, waiter)
-        return future
-
-    def submit_ticket(self, op: Op, waiter: Waiter) -> Ticket:
-        """Queue *op*; its result lands in the ticket, then *waiter* is called."""
-        ticket = Ticket()
-        self._enqueue(op, ticket, waiter)
-        return ticket
 
     def _enqueue(self, op: Op, target: Target, waiter: Waiter | None) -> None:
         if self._closing:
