@@ -56,6 +56,43 @@ def _address(sockets: list[socket.socket]) -> str:
     return ", ".join(names)
 
 
+def open_store(cfg: CacheConfig, home: Path) -> Store:
+    """The LMDB environment, opened (a broken one moved aside, and said so)."""
+    store, moved = Store.open(
+        cfg.env_path(home),
+        map_size=cfg.map_size,
+        sync=cfg.sync,
+        max_readers=cfg.max_readers,
+        high_water=cfg.high_water,
+        low_water=cfg.low_water,
+    )
+    usage = store.usage()
+    log.info(
+        "opened %s (%d entries, %.1f%% of %d MiB map, sync=%s%s)",
+        store.env.path(),
+        usage.entries,
+        usage.fraction * 100,
+        usage.map_size // 1024**2,
+        cfg.sync,
+        f"; a broken environment was moved to {moved}" if moved else "",
+    )
+    return store
+
+
+async def listen(ctx: Context, sockets: list[socket.socket]) -> list[asyncio.AbstractServer]:
+    """Serve RESP on every socket."""
+    loop = asyncio.get_running_loop()
+    factory = connection_factory(ctx)
+    servers: list[asyncio.AbstractServer] = []
+    for sock in sockets:
+        if sock.family == socket.AF_UNIX:
+            servers.append(await loop.create_unix_server(factory, sock=sock))
+        else:
+            servers.append(await loop.create_server(factory, sock=sock))
+    log.info("serving on %s", ctx.address)
+    return servers
+
+
 async def serve(
     settings: Settings,
     environ: Mapping[str, str],
@@ -63,19 +100,11 @@ async def serve(
 ) -> int:
     """Run the cache daemon until it is told to stop; the exit status."""
     cfg = settings.cache
-    loop = asyncio.get_running_loop()
     notifier = Notifier(environ)
-    store, moved = Store.open(
-        cfg.env_path(settings.home),
-        map_size=cfg.map_size,
-        sync=cfg.sync,
-        max_readers=cfg.max_readers,
-        high_water=cfg.high_water,
-        low_water=cfg.low_water,
-    )
+    store = open_store(cfg, settings.home)
     writer = make_writer(
         store,
-        loop,
+        asyncio.get_running_loop(),
         sync=cfg.sync,
         max_batch=cfg.max_batch,
         sweep_interval=cfg.sweep_interval,
@@ -88,37 +117,13 @@ async def serve(
         await writer.close()
         store.close()
         raise
-    address = _address(sockets)
-    ctx = Context(cfg, store, writer, version=__version__, address=address)
-    factory = connection_factory(ctx)
-    servers: list[asyncio.AbstractServer] = []
-    for sock in sockets:
-        if sock.family == socket.AF_UNIX:
-            servers.append(await loop.create_unix_server(factory, sock=sock))
-        else:
-            servers.append(await loop.create_server(factory, sock=sock))
-    usage = store.usage()
-    log.info(
-        "serving %s on %s (%d entries, %.1f%% of %d MiB map, sync=%s%s)",
-        store.env.path(),
-        address,
-        usage.entries,
-        usage.fraction * 100,
-        usage.map_size // 1024**2,
-        cfg.sync,
-        f"; a broken environment was moved to {moved}" if moved else "",
-    )
+    ctx = Context(cfg, store, writer, version=__version__, address=_address(sockets))
+    servers = await listen(ctx, sockets)
     interval = watchdog_interval(environ)
     pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None
     try:
         with Signals() as signals:
-            notifier.ready(f"serving on {address}")
-            while await signals.wait() == RELOAD:
-                notifier.reloading()
-                if reload_logging(reload_settings, "sleigh-cached"):
-                    log.info("reloaded the log settings; other settings apply after a restart")
-                notifier.ready(f"serving on {address}")
-            notifier.stopping()
+            await _until_stop(signals, notifier, ctx.address, reload_settings)
             return await _stop(ctx, servers, bound, signals)
     finally:
         if pinger is not None:
@@ -126,6 +131,22 @@ async def serve(
         store.close()
         notifier.close()
         log.info("stopped")
+
+
+async def _until_stop(
+    signals: Signals,
+    notifier: Notifier,
+    address: str,
+    reload_settings: Callable[[], Settings] | None,
+) -> None:
+    """READY=1, then serve SIGHUPs until a stop signal; STOPPING=1."""
+    notifier.ready(f"serving on {address}")
+    while await signals.wait() == RELOAD:
+        notifier.reloading()
+        if reload_logging(reload_settings, "sleigh-cached"):
+            log.info("reloaded the log settings; other settings apply after a restart")
+        notifier.ready(f"serving on {address}")
+    notifier.stopping()
 
 
 async def _stop(
