@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -100,12 +100,32 @@ async def run_up(
     sock, unix_path = bind_web(settings)
     address = describe(sock)
     processes = children(settings, sock, workers or settings.web.workers)
+
+    def record() -> None:
+        _write_state(settings, address, processes)
+
     supervisor = Supervisor(
         processes,
         environ,
         stop_timeout=settings.web.shutdown_timeout + 5,
-        on_restart=lambda: _write_state(settings, address, processes),
+        on_restart=record,
     )
+    try:
+        status = await _supervise(supervisor, record, address, out)
+    finally:
+        sock.close()
+        if unix_path is not None:
+            remove_unix(unix_path)
+        with contextlib.suppress(FileNotFoundError):
+            state_file(settings.home).unlink()
+    print("stopped", file=out, flush=True)
+    return status
+
+
+async def _supervise(
+    supervisor: Supervisor, record: Callable[[], None], address: str, out: TextIO
+) -> int:
+    """Start every child, watch them until a stop signal, stop them; the exit status."""
     status = 0
     with Signals() as signals:
         stop = asyncio.ensure_future(signals.wait())
@@ -114,7 +134,7 @@ async def run_up(
         try:
             if not stop.done():
                 await starting
-                _write_state(settings, address, processes)
+                record()
                 print(f"sleigh is up: {address}  (Ctrl-C stops it)", file=out, flush=True)
                 await supervisor.watch(stop)
         except ChildFailed as exc:
@@ -127,14 +147,8 @@ async def run_up(
                 await starting
             print("stopping...", file=out, flush=True)
             statuses = await supervisor.stop()
-            sock.close()
-            if unix_path is not None:
-                remove_unix(unix_path)
-            with contextlib.suppress(FileNotFoundError):
-                state_file(settings.home).unlink()
     if any(code not in (0, None) for code in statuses.values()):
         status = status or 1
-    print("stopped", file=out, flush=True)
     return status
 
 
