@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..runtime.config import DURATION, FLOAT, MODE, PATH, SIZE, Section, choice, setting
+from ..runtime.paths import under
 
 #: LMDB's largest key with the default page size (``mdb_env_get_maxkeysize``).
 LMDB_MAX_KEY = 511
@@ -85,13 +86,8 @@ class CacheConfig(Section):
 
     def env_path(self, home: Path) -> Path:
         """The LMDB directory, resolved against *home*."""
-        return _under(home, self.path, Path("cache"))
+        return under(home, self.path, Path("cache"))
 
     def socket_path(self, home: Path) -> Path:
         """The Unix socket, resolved against *home*."""
-        return _under(home, self.socket, Path("run") / "cached.sock")
-
-
-def _under(home: Path, value: Path | None, default: Path) -> Path:
-    chosen = default if value is None else value
-    return chosen if chosen.is_absolute() else home / chosen
+        return under(home, self.socket, Path("run") / "cached.sock")

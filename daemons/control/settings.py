@@ -16,6 +16,7 @@ from typing import Any
 from ...webapp.config import WebConfig
 from ...webapp.db.config import DatabaseConfig
 from ..cache.config import CacheConfig
+from ..replicator.config import ReplicatorConfig
 from ..runtime.config import (
     ConfigError,
     Section,
@@ -26,11 +27,21 @@ from ..runtime.config import (
     specs,
 )
 from ..runtime.logs import LoggingConfig
+from ..search.config import SearchConfig
+from ..throttle.config import ThrottleConfig
 
 __all__ = ["SECTIONS", "Settings", "load_settings"]
 
 #: Every section a config file may hold, in the order they are shown.
-SECTIONS: tuple[type[Section], ...] = (WebConfig, CacheConfig, DatabaseConfig, LoggingConfig)
+SECTIONS: tuple[type[Section], ...] = (
+    WebConfig,
+    CacheConfig,
+    ReplicatorConfig,
+    SearchConfig,
+    ThrottleConfig,
+    DatabaseConfig,
+    LoggingConfig,
+)
 
 DEFAULT_HOME = Path("var")
 
@@ -43,6 +54,9 @@ class Settings:
     config_file: Path | None
     web: WebConfig
     cache: CacheConfig
+    replicator: ReplicatorConfig
+    search: SearchConfig
+    throttle: ThrottleConfig
     database: DatabaseConfig
     logging: LoggingConfig
     #: ``"section.key" -> "default" | "file" | "SLEIGH_..."``: where each value came from.

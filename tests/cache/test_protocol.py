@@ -185,13 +185,13 @@ def test_binary_safe_and_empty_arguments(parser_cls: ParserFactory) -> None:
 
 
 def test_requests_packed_by_redis_py(parser_cls: ParserFactory) -> None:
-    # redis-py's own request encoder (untyped), cutting values over 6000 bytes into their own chunk.
-    encoder = Encoder("utf-8", "strict", False)  # type: ignore[no-untyped-call]
+    # redis-py's own request encoder, cutting values over 6000 bytes into their own chunk.
+    encoder = Encoder("utf-8", "strict", False)
     packer = PythonRespSerializer(6000, encoder.encode)
     big = bytes(range(256)) * 40
     chunks: list[bytes] = [
-        *packer.pack("SET", "clé", big, "EX", 10),  # type: ignore[no-untyped-call]
-        *packer.pack("MGET", "a", "b"),  # type: ignore[no-untyped-call]
+        *packer.pack("SET", "clé", big, "EX", 10),
+        *packer.pack("MGET", "a", "b"),
     ]
     assert len(chunks) > 2  # the big value came apart from its headers
     assert feed_all(parser(parser_cls, request_max=20_000), *chunks) == [

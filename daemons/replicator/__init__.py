@@ -1,0 +1,1 @@
+"""sleigh-mcastd: keeps every host's cache in step over IP multicast."""

@@ -1,0 +1,1 @@
+"""sleigh-searchd: conditions in, sorted product ids out, from an inverted index."""

@@ -1,0 +1,1 @@
+"""sleigh-throttled: request limits (GCRA) kept in compact, replayable logs."""
