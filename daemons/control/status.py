@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +16,11 @@ from ...webapp.db import schema
 from ...webapp.db.engine import create_engine, database_url, redacted
 from ...webapp.db.migrate import current_revision, head_revision
 from ..cache.client import CacheClient, CacheClientError
+from .component import Component
 from .settings import Settings
 from .up import state_file
 
 TIMEOUT = 3.0
-
-
-@dataclass
-class Component:
-    name: str
-    state: str  # "up", "down" or "degraded"
-    address: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "up"
 
 
 async def database_status(settings: Settings) -> Component:
