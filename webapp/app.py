@@ -9,10 +9,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import middleware
 from .config import WebConfig
-from .controllers import catalog, health, images
-from .keys import CATALOG, CONFIG, ENGINE, VIEWS
+from .controllers import account, cart, catalog, checkout, health, images
+from .keys import ACCOUNTS, CARTS, CATALOG, CHECKOUT, CONFIG, ENGINE, RESET, VIEWS
+from .models.cart import Carts
 from .models.catalog import Catalog, TTLs
+from .models.customers import Customers
+from .models.orders import Orders
 from .models.store import ObjectCache
+from .security.forms import TOKENS, CsrfTokens
+from .security.headers import add_security_headers
+from .security.keys import Keys, Signer
+from .security.sealed import Sealer
+from .security.sessions import STORE, SessionStore, sessions
+from .services.checkout import Checkout
+from .services.mail import ConsoleMailer, Mailer
+from .services.payments import PaymentProvider, SandboxProvider
 from .views import Views, cache_headers
 
 STATIC = Path(__file__).parent / "static"
@@ -24,15 +35,22 @@ def create_app(
     *,
     cache: ObjectCache | None = None,
     views: Views | None = None,
+    keys: Keys | None = None,
+    payments: PaymentProvider | None = None,
+    mailer: Mailer | None = None,
 ) -> web.Application:
     """Build the storefront application.
 
     :param config: the ``[web]`` section.
     :param engine: the shop database; the caller owns it and disposes of it.
     :param cache: the host's object cache (the caller owns it), or ``None``.
+    :param keys: the secret keys for cookies and forms (``None``: a random key,
+        good for this process only).
+    :param payments: the payment provider (``None``: the sandbox).
+    :param mailer: where mail goes (``None``: the log).
     """
     app = web.Application(
-        middlewares=[middleware.request_id, middleware.errors],
+        middlewares=[middleware.request_id, middleware.errors, sessions(config.cookie_secure)],
         client_max_size=config.max_body,
     )
     app[CONFIG] = config
@@ -40,7 +58,21 @@ def create_app(
     app[VIEWS] = views or Views()
     ttls = TTLs(config.tree_ttl, config.product_ttl, config.stock_ttl, config.listing_ttl)
     app[CATALOG] = Catalog(engine, cache, ttls)
-    for table in (catalog.routes, health.routes, images.routes):
+    app[CARTS] = Carts(engine, cache, app[CATALOG], config.cart_ttl)
+    keys = keys or Keys.random()
+    app[STORE] = SessionStore(engine, cache, keys, ttl=config.session_ttl)
+    app[TOKENS] = CsrfTokens(keys)
+    app[ACCOUNTS] = Customers(engine)
+    app[RESET] = Signer(keys, "password-reset")
+    app[CHECKOUT] = Checkout(
+        orders=Orders(engine),
+        payments=payments or SandboxProvider(slow_seconds=config.sandbox_slow),
+        mailer=mailer or ConsoleMailer(),
+        sealer=Sealer(keys, "checkout"),
+        max_age=config.checkout_ttl,
+    )
+    routes = (catalog, cart, checkout, account, health, images)
+    for table in (module.routes for module in routes):
         app.router.add_routes(table)
     app.router.add_static("/static", STATIC, name="static")
 
@@ -49,4 +81,5 @@ def create_app(
             cache_headers(response, config.static_max_age)
 
     app.on_response_prepare.append(static_cache)
+    app.on_response_prepare.append(add_security_headers)
     return app

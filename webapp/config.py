@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ..daemons.runtime.config import DURATION, PATH, SIZE, Section, setting
+from ..daemons.runtime.config import DURATION, PATH, SIZE, Section, choice, setting
+from ..daemons.runtime.paths import under
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,62 @@ class WebConfig(Section):
         maximum=86400,
         help="Longest time a proxy may cache a catalog page (the shortest data TTL wins).",
     )
+    key_file: Path | None = setting(
+        None,
+        kind=PATH,
+        help="Secret keys for cookies and forms, one a line, the first signs (empty:"
+        " SLEIGH_HOME/secrets/web.keys, created if missing; every app host needs the same).",
+    )
+    session_ttl: float = setting(
+        "30d",
+        kind=DURATION,
+        minimum=60,
+        maximum=366 * 86400,
+        help="How long an idle session (and the cart it names) is kept.",
+    )
+    cart_ttl: float = setting(
+        "1h", kind=DURATION, minimum=1, maximum=86400, help="How long a cart stays in the cache."
+    )
+    cookie_secure: str = setting(
+        "auto",
+        kind=choice("auto", "always", "never"),
+        help="Mark cookies Secure: always, never, or auto (when the request came over TLS,"
+        " directly or per X-Forwarded-Proto).",
+    )
+    checkout_ttl: float = setting(
+        "30m",
+        kind=DURATION,
+        minimum=60,
+        maximum=86400,
+        help="How long a checkout review page stays good before the details are asked again.",
+    )
+    reset_ttl: float = setting(
+        "1h",
+        kind=DURATION,
+        minimum=60,
+        maximum=7 * 86400,
+        help="How long a password-reset link works (once).",
+    )
+    mail: str = setting(
+        "file",
+        kind=choice("file", "console"),
+        help="Where mail goes: file (.eml files in mail_dir) or console (the log).",
+    )
+    mail_dir: Path | None = setting(
+        None, kind=PATH, help="Directory for mail=file (empty: SLEIGH_HOME/mail)."
+    )
+    sandbox_slow: float = setting(
+        "3s",
+        kind=DURATION,
+        minimum=0,
+        maximum=120,
+        help="How long the sandbox payment provider's slow test card takes to answer.",
+    )
+
+    def mail_path(self, home: Path) -> Path:
+        """The mail directory, resolved against *home*."""
+        return under(home, self.mail_dir, Path("mail"))
+
+    def key_path(self, home: Path) -> Path:
+        """The key file, resolved against *home*."""
+        return under(home, self.key_file, Path("secrets") / "web.keys")

@@ -6,10 +6,19 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .config import WebConfig
+from .models.cart import Carts
 from .models.catalog import Catalog
+from .models.customers import Customers
+from .security.keys import Signer
+from .services.checkout import Checkout
 from .views import Views
 
 CONFIG = web.AppKey("config", WebConfig)
 ENGINE = web.AppKey("engine", AsyncEngine)
 CATALOG = web.AppKey("catalog", Catalog)
 VIEWS = web.AppKey("views", Views)
+CARTS = web.AppKey("carts", Carts)
+CHECKOUT = web.AppKey("checkout", Checkout)
+ACCOUNTS = web.AppKey("accounts", Customers)
+#: Signs the tokens of password-reset links.
+RESET = web.AppKey("reset_signer", Signer)

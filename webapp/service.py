@@ -27,6 +27,8 @@ from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_un
 from .app import create_app
 from .db.engine import create_engine
 from .keys import VIEWS
+from .security.keys import ensure_key_file, load_keys
+from .services.mail import ConsoleMailer, FileMailer
 
 log = logging.getLogger("sleigh.web")
 
@@ -70,9 +72,17 @@ async def serve(
     :param reload_settings: re-reads the configuration on ``SIGHUP``.
     """
     notifier = Notifier(environ)
+    key_path = settings.web.key_path(settings.home)
+    ensure_key_file(key_path)
+    keys = load_keys(key_path)
     engine = create_engine(settings.database, settings.home)
     cache = from_config(settings.cache, settings.home, asynchronous=True)
-    app = create_app(settings.web, engine, cache=cache)
+    mailer = (
+        FileMailer(settings.web.mail_path(settings.home))
+        if settings.web.mail == "file"
+        else ConsoleMailer()
+    )
+    app = create_app(settings.web, engine, cache=cache, keys=keys, mailer=mailer)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.web.shutdown_timeout
     )

@@ -176,7 +176,10 @@ def _parse_duration(raw: object) -> float:
 def _show_duration(value: float) -> str:
     if value and value < 1:
         return f"{value * 1000:g}ms"
-    return f"{value:g}s"
+    for unit, factor in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= factor and value % factor == 0:
+            return f"{int(value // factor)}{unit}"
+    return f"{value:.6f}".rstrip("0").rstrip(".") + "s"
 
 
 def _parse_path(raw: object) -> Path | None:

@@ -134,6 +134,10 @@ class Catalog:
         )
         return await self.cards(ids)
 
+    async def forget_stock(self, ids: list[int]) -> None:
+        """Drop cached stock levels that just changed (an order, a sell-out)."""
+        await self.through.forget("inv:", ids)
+
     async def _cores(self, ids: list[int]) -> dict[int, list[Any]]:
         return await self.through.load(
             f"prod{CORE_VERSION}:",

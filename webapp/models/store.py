@@ -29,6 +29,12 @@ class ObjectCache(Protocol):
 
     async def set_many(self, items: Mapping[Any, object], ttl: float) -> None: ...
 
+    async def get(self, key: str) -> object | None: ...
+
+    async def set(self, key: str, obj: object, ttl: float, *, local: bool = False) -> None: ...
+
+    async def delete(self, *keys: str) -> int: ...
+
 
 class Through:
     """Reads objects through *cache* (or straight from the database if ``None``).
@@ -77,7 +83,7 @@ class Through:
         if missing:
             loaded = await loader(missing)
             found.update(loaded)
-            await self._store(prefix, loaded, ttl)
+            await self.store(prefix, loaded, ttl)
         return found
 
     async def one(self, key: str, ttl: float, loader: Callable[[], Awaitable[V]]) -> V:
@@ -88,11 +94,21 @@ class Through:
 
         return (await self.load(key, [""], ttl, load_one))[""]
 
-    async def _store(self, prefix: str, loaded: dict[K, V], ttl: float) -> None:
+    async def store(self, prefix: str, loaded: Mapping[K, V], ttl: float) -> None:
+        """Put *loaded* in the cache (after the database was written)."""
         if self.cache is None or not loaded:
             return
         try:
             await self.cache.set_many({f"{prefix}{i}": v for i, v in loaded.items()}, ttl)
+        except CacheClientError as exc:
+            self._warn(exc)
+
+    async def forget(self, prefix: str, ids: Sequence[K]) -> None:
+        """Drop *ids* from the cache (the database no longer has them as cached)."""
+        if self.cache is None or not ids:
+            return
+        try:
+            await self.cache.delete(*(f"{prefix}{i}" for i in ids))
         except CacheClientError as exc:
             self._warn(exc)
 

@@ -8,6 +8,7 @@
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
 <link rel="stylesheet" href="/static/style.css">
+<script src="/static/site.js" defer></script>
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
@@ -23,6 +24,7 @@
     </ul>
   </nav>
   % endif
+  <p class="you" id="you" data-fragment="/fragment/header"><a class="cart-link" href="/cart">Cart</a> <a href="/account">Your account</a></p>
 </header>
 <main id="main" tabindex="-1">
 ${self.body()}

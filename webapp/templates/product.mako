@@ -18,6 +18,14 @@
     <p class="brand">by ${product.brand}</p>
     <p class="price">${product.price}</p>
     <p class="stock${' out' if product.available <= 0 else ''}">${product.stock_label}</p>
+    % if product.available > 0:
+    <form method="post" action="/cart/add" class="add">
+      <input type="hidden" name="product" value="${product.id}">
+      <label for="quantity">Quantity</label>
+      <input id="quantity" name="quantity" type="number" inputmode="numeric" min="1" max="99" value="1">
+      <button type="submit">Add to cart</button>
+    </form>
+    % endif
     <dl>
       <dt>Ages</dt><dd>${product.age_range}</dd>
       <dt>Item</dt><dd>${product.sku}</dd>

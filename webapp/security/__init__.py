@@ -1,0 +1,1 @@
+"""Don't trust the client: signed cookies, CSRF tokens, security headers."""

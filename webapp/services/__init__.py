@@ -1,0 +1,1 @@
+"""The shop's outside world behind interfaces: payment providers and mail."""
