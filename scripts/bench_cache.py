@@ -1,6 +1,6 @@
 """Compare ``sleigh-cached`` with raw LMDB and with Redis, on one machine, in one run.
 
-Workload: ``--keys`` keys ``prod1:N``, each a ~1 KB product
+Workload: ``--keys`` keys ``prod:N``, each a ~1 KB product
 part encoded with sleigh's msgpack codec, all with a one-hour TTL; GETs pick
 keys by Zipf popularity (s=1.1, fixed seed, pure-Python sampler). Rows:
 
@@ -48,7 +48,6 @@ import redis
 from sleigh.daemons.cache.client import CacheClient
 from sleigh.daemons.cache.codec import decode, encode
 from sleigh.daemons.cache.direct import DirectReader
-from sleigh.webapp.models.values import CORE_FIELDS
 
 TTL_S = 3600
 SEED = 2000
@@ -64,10 +63,25 @@ ROW_SOCKET = "sleigh GET via redis-py"
 ROW_REDIS = "Redis GET via redis-py"
 ROW_IDLE = "direct read, no writer"
 ROW_LOADED = "direct read, 10k sets/s writer"
+#: The fields of one cached product record, in the order they are stored.
+FIELDS = (
+    "id",
+    "sku",
+    "slug",
+    "title",
+    "price_cents",
+    "image",
+    "brand",
+    "description",
+    "brand_slug",
+    "category_id",
+    "age_min",
+    "age_max",
+)
 VALUE_SHAPE = (
-    "the web tier's product core part, as the catalog model caches it (prod1:ID):"
-    " a list in CORE_FIELDS order [id, sku, slug, title (31-40 chars), price_cents,"
-    " image, brand, description (880-943 chars), brand_slug, category_id, age_min, age_max]"
+    "a whole product record as a list (field names not stored): [id, sku, slug, title"
+    " (31-40 chars), price_cents, image, brand, description (880-943 chars), brand_slug,"
+    " category_id, age_min, age_max], about 1 KB"
 )
 _BLURB = (
     "sturdy wooden train set with magnetic couplings and a bright painted finish for"
@@ -86,7 +100,7 @@ class BenchError(Exception):
 
 
 def key(i: int) -> bytes:
-    return b"prod1:%d" % i
+    return b"prod:%d" % i
 
 
 def part(i: int) -> list[object]:
@@ -107,7 +121,7 @@ def part(i: int) -> list[object]:
         "age_min": i % 8,
         "age_max": 8 + i % 8,
     }
-    return [fields[name] for name in CORE_FIELDS]
+    return [fields[name] for name in FIELDS]
 
 
 def zipf_ids(keys: int, count: int, seed: int) -> list[int]:
@@ -631,7 +645,7 @@ def header(args: argparse.Namespace) -> None:
     )
     print("Figures are comparable ONLY within this one run: a shared, noisy 2-core machine.")
     print(f"condition before: {condition()}")
-    print(f"workload: {args.keys:,} keys prod1:N, TTL {TTL_S} s, values =")
+    print(f"workload: {args.keys:,} keys prod:N, TTL {TTL_S} s, values =")
     print(f"  sleigh msgpack codec of {VALUE_SHAPE}")
     print(f"  GETs: {args.requests:,} per client row, Zipf s={ZIPF_S} (seed {SEED}); each row")
     print("  is one fresh client process; ops/s from the median of 10 untimed chunks of the")

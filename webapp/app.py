@@ -50,13 +50,20 @@ def create_app(
     :param mailer: where mail goes (``None``: the log).
     """
     app = web.Application(
-        middlewares=[middleware.request_id, middleware.errors, sessions(config.cookie_secure)],
+        middlewares=[
+            middleware.request_id,
+            middleware.errors,
+            middleware.freshness,
+            sessions(config.cookie_secure),
+        ],
         client_max_size=config.max_body,
     )
     app[CONFIG] = config
     app[ENGINE] = engine
-    app[VIEWS] = views or Views()
-    ttls = TTLs(config.tree_ttl, config.product_ttl, config.stock_ttl, config.listing_ttl)
+    app[VIEWS] = views or Views(page_max_age=config.page_max_age)
+    ttls = TTLs(
+        config.tree_ttl, config.product_ttl, config.stock_ttl, config.listing_ttl, config.price_ttl
+    )
     app[CATALOG] = Catalog(engine, cache, ttls)
     app[CARTS] = Carts(engine, cache, app[CATALOG], config.cart_ttl)
     keys = keys or Keys.random()

@@ -40,11 +40,14 @@ class WebConfig(Section):
         "5m", kind=DURATION, minimum=0.1, maximum=86400, help="How stale the category tree may be."
     )
     product_ttl: float = setting(
-        "10m",
+        "6h",
         kind=DURATION,
         minimum=0.1,
-        maximum=86400,
-        help="How stale a product's title, description and price may be.",
+        maximum=7 * 86400,
+        help="How stale a product's title, description, images, brand and ages may be.",
+    )
+    price_ttl: float = setting(
+        "5m", kind=DURATION, minimum=0.1, maximum=86400, help="How stale a price may be."
     )
     stock_ttl: float = setting(
         "10s", kind=DURATION, minimum=0.1, maximum=3600, help="How stale stock levels may be."

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .keys import VIEWS
+from .models.freshness import collecting
 from .views import REQUEST_ID
 
 log = logging.getLogger("sleigh.web")
@@ -40,6 +41,13 @@ async def request_id(request: web.Request, handler: Handler) -> web.StreamRespon
         raise
     response.headers["X-Request-Id"] = rid
     return response
+
+
+@web.middleware
+async def freshness(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Collect the TTLs of the data the request loads (for the page's cache headers)."""
+    with collecting():
+        return await handler(request)
 
 
 @web.middleware

@@ -2,17 +2,29 @@
 
 Every template receives ``request_id`` and whatever the controller passes;
 the data each template receives is listed at the top of the template.
+
+A page that is the same for everyone (``public=True``) may be cached by
+proxies for the shortest TTL of the data it shows (collected as models
+load, see :mod:`.models.freshness`), capped by ``[web] page_max_age``.
+Time is cut into windows of that length: ``Last-Modified`` is the start of
+the current window and the page expires at its end, so every proxy and
+browser agrees, and a conditional GET with ``If-Modified-Since`` inside
+the window gets ``304 Not Modified`` without the page being rendered.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from email.utils import formatdate
+from collections.abc import Callable
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from mako.lookup import TemplateLookup
+
+from .models.freshness import current
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -23,9 +35,18 @@ REQUEST_ID = web.RequestKey("request_id", str)
 class Views:
     """Renders templates into responses, with the caching headers a page allows."""
 
-    def __init__(self, directories: list[Path] | None = None, *, check_files: bool = False) -> None:
+    def __init__(
+        self,
+        directories: list[Path] | None = None,
+        *,
+        check_files: bool = False,
+        page_max_age: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._directories = [str(d) for d in (directories or [TEMPLATES])]
         self._check_files = check_files
+        self.page_max_age = page_max_age
+        self._clock = clock
         self.lookup = self._make_lookup()
 
     def _make_lookup(self) -> TemplateLookup:
@@ -51,19 +72,50 @@ class Views:
         name: str,
         *,
         status: int = 200,
-        max_age: float | None = None,
+        public: bool = False,
         **context: Any,
     ) -> web.Response:
         """Render *name* as an HTML response.
 
-        :param max_age: seconds a shared cache may keep the page (the
-            shortest TTL of the data it shows); ``None`` marks the page private.
+        :param public: the page is the same for everyone, so proxies may cache
+            it (see the module docstring); else it is private.
         """
-        context.setdefault("title", "sleigh")
-        body = self.render_text(name, request_id=request.get(REQUEST_ID, ""), **context)
-        response = web.Response(text=body, status=status, content_type="text/html")
-        cache_headers(response, max_age)
+        window = self.window() if public and status == 200 else None
+        if window is not None and not_modified_since(request, window[0]):
+            response = web.Response(status=304)
+        else:
+            context.setdefault("title", "sleigh")
+            body = self.render_text(name, request_id=request.get(REQUEST_ID, ""), **context)
+            response = web.Response(text=body, status=status, content_type="text/html")
+        if window is None:
+            cache_headers(response, None)
+        else:
+            start, end = window
+            cache_headers(response, end - self._clock())
+            response.headers["Last-Modified"] = formatdate(start, usegmt=True)
         return response
+
+    def window(self) -> tuple[float, float] | None:
+        """The current freshness window of a public page: (start, end); ``None``: private."""
+        collected = current()
+        ttl = min(self.page_max_age, collected.ttl if collected is not None else math.inf)
+        if ttl < 1:
+            return None
+        span = int(ttl)
+        start = float(int(self._clock()) // span * span)
+        return start, start + span
+
+
+def not_modified_since(request: web.Request, start: float) -> bool:
+    """Whether the client's copy (``If-Modified-Since``) is from this window."""
+    raw = request.headers.get("If-Modified-Since")
+    if not raw or request.method not in ("GET", "HEAD"):
+        return False
+    try:
+        since = parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+    return since >= start
 
 
 def cache_headers(response: web.StreamResponse, max_age: float | None) -> None:
@@ -71,6 +123,6 @@ def cache_headers(response: web.StreamResponse, max_age: float | None) -> None:
     if max_age is None or max_age <= 0:
         response.headers["Cache-Control"] = "private, no-store"
         return
-    seconds = int(max_age)
+    seconds = max(1, int(max_age))
     response.headers["Cache-Control"] = f"public, max-age={seconds}"
     response.headers["Expires"] = formatdate(time.time() + seconds, usegmt=True)

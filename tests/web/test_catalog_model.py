@@ -64,7 +64,8 @@ async def test_parts_come_from_the_cache_until_their_ttl(
         return item is not None and item.stock_label == "Out of stock"
 
     await _eventually(out_of_stock)  # the stock part expires after 0.3 s
-    assert await cache.get(f"prod1:{top.id}") is not None
+    assert await cache.get(f"info2:{top.id}") is not None
+    assert await cache.get(f"desc:{top.id}") is not None
     assert catalog.through.hits > 0 and catalog.through.failures == 0
 
 

@@ -31,7 +31,7 @@ async def home(request: web.Request) -> web.Response:
         tree=tree,
         popular=await catalog.popular(8),
         sections=sections,
-        max_age=min(request.app[CONFIG].page_max_age, catalog.page_ttl()),
+        public=True,
     )
 
 
@@ -60,7 +60,7 @@ async def category(request: web.Request) -> web.Response:
         listing=listing,
         sort=sort,
         sorts={key: label for key, (label, _order) in SORTS.items()},
-        max_age=min(request.app[CONFIG].page_max_age, catalog.page_ttl()),
+        public=True,
     )
 
 
@@ -82,5 +82,5 @@ async def product(request: web.Request) -> web.Response:
         category=category,
         ancestors=[*tree.ancestors(category), category],
         related=await catalog.related(item),
-        max_age=min(request.app[CONFIG].page_max_age, catalog.page_ttl()),
+        public=True,
     )

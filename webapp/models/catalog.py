@@ -8,15 +8,18 @@ into parts that change at different rates, each with its own TTL:
 key            part                                        TTL ([web])
 =============  ==========================================  ==============
 ``cat:tree``   every category                              ``tree_ttl``
-``prod1:ID``   title, description, brand, price, ages...   ``product_ttl``
+``info2:ID``   title, image, brand, category, ages, SKU    ``product_ttl``
+``desc:ID``    the description (product pages only)        ``product_ttl``
+``price:ID``   the price in cents                          ``price_ttl``
 ``inv:ID``     units available                             ``stock_ttl``
 ``list:...``   one page of ids of a listing, and total     ``listing_ttl``
 ``pop:...``    ids of the best sellers                     ``listing_ttl``
 ``rel:ID``     ids of related products                     ``listing_ttl``
 =============  ==========================================  ==============
 
-A page may be cached by a proxy no longer than the shortest TTL of the
-parts it shows (:meth:`Catalog.page_ttl`).
+Each page loads only the parts it shows (a listing never loads a
+description), and every load notes its TTL (:mod:`.freshness`): a page
+may be cached by a proxy no longer than the shortest of them.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from . import queries
 from .queries import SORTS
 from .store import ObjectCache, Through
 from .values import (
-    CORE_VERSION,
+    INFO_VERSION,
     Category,
     CategoryTree,
     Listing,
@@ -48,9 +51,10 @@ class TTLs:
     """Seconds each part may be out of step with the database."""
 
     tree: float = 300.0
-    product: float = 600.0
+    product: float = 21600.0
     stock: float = 10.0
     listing: float = 60.0
+    price: float = 300.0
 
 
 class Catalog:
@@ -67,11 +71,6 @@ class Catalog:
         self.ttls = ttls or TTLs()
         self.through = Through(cache)
 
-    def page_ttl(self, *, stock: bool = True) -> float:
-        """The longest a page showing these parts may be cached."""
-        parts = [self.ttls.tree, self.ttls.product, self.ttls.listing]
-        return min([*parts, self.ttls.stock] if stock else parts)
-
     async def tree(self) -> CategoryTree:
         rows = await self.through.one(
             "cat:tree", self.ttls.tree, lambda: queries.category_rows(self.engine)
@@ -87,17 +86,29 @@ class Catalog:
 
     async def cards(self, ids: list[int]) -> list[ProductCard]:
         """Listing cards for *ids*, in order; ids that no longer exist left out."""
-        cores = await self._cores(ids)
-        stock = await self._stock([i for i in ids if i in cores])
-        return [card(cores[i], stock.get(i, 0)) for i in ids if i in cores]
+        infos = await self._infos(ids)
+        found = [i for i in ids if i in infos]
+        prices = await self._prices(found)
+        stock = await self._stock(found)
+        return [card(infos[i], prices[i], stock.get(i, 0)) for i in found if i in prices]
 
     async def product(self, product_id: int) -> Product | None:
-        """One product with live stock, or ``None``."""
-        cores = await self._cores([product_id])
-        if product_id not in cores:
+        """One product, every part of it, with live stock; or ``None``."""
+        ids = [product_id]
+        infos = await self._infos(ids)
+        prices = await self._prices(ids)
+        descriptions = await self.through.load(
+            "desc:",
+            ids,
+            self.ttls.product,
+            lambda missing: queries.descriptions(self.engine, missing),
+        )
+        if product_id not in infos or product_id not in prices:
             return None
-        stock = await self._stock([product_id])
-        return product(cores[product_id], stock[product_id])
+        stock = await self._stock(ids)
+        return product(
+            infos[product_id], prices[product_id], stock[product_id], descriptions[product_id]
+        )
 
     async def listing(
         self, category: Category, *, sort: str = "popular", page: int = 1, size: int = 24
@@ -138,12 +149,25 @@ class Catalog:
         """Drop cached stock levels that just changed (an order, a sell-out)."""
         await self.through.forget("inv:", ids)
 
-    async def _cores(self, ids: list[int]) -> dict[int, list[Any]]:
+    async def _infos(self, ids: list[int]) -> dict[int, list[Any]]:
         return await self.through.load(
-            f"prod{CORE_VERSION}:",
+            f"info{INFO_VERSION}:",
             ids,
             self.ttls.product,
-            lambda missing: queries.cores(self.engine, missing),
+            lambda missing: queries.infos(self.engine, missing),
+        )
+
+    async def _descriptions(self, ids: list[int]) -> dict[int, str]:
+        return await self.through.load(
+            "desc:",
+            ids,
+            self.ttls.product,
+            lambda missing: queries.descriptions(self.engine, missing),
+        )
+
+    async def _prices(self, ids: list[int]) -> dict[int, int]:
+        return await self.through.load(
+            "price:", ids, self.ttls.price, lambda missing: queries.prices(self.engine, missing)
         )
 
     async def _stock(self, ids: list[int]) -> dict[int, int]:

@@ -31,9 +31,9 @@ async def category_rows(engine: AsyncEngine) -> list[list[Any]]:
         return [list(row) for row in await conn.execute(query)]
 
 
-async def cores(engine: AsyncEngine, ids: list[int]) -> dict[int, list[Any]]:
-    """The core part (all but stock) of each product in *ids* that exists, as a
-    list in ``values.CORE_FIELDS`` order."""
+async def infos(engine: AsyncEngine, ids: list[int]) -> dict[int, list[Any]]:
+    """The info part of each product in *ids* that exists, as a list in
+    ``values.INFO_FIELDS`` order."""
     b = schema.brands.c
     query = (
         sa.select(
@@ -41,10 +41,8 @@ async def cores(engine: AsyncEngine, ids: list[int]) -> dict[int, list[Any]]:
             p.sku,
             p.slug,
             p.title,
-            p.price_cents,
             p.image,
             b.name.label("brand"),
-            p.description,
             b.slug.label("brand_slug"),
             p.category_id,
             p.age_min,
@@ -55,6 +53,20 @@ async def cores(engine: AsyncEngine, ids: list[int]) -> dict[int, list[Any]]:
     )
     async with engine.connect() as conn:
         return {row.id: list(row) for row in await conn.execute(query)}
+
+
+async def prices(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:
+    """The price in cents of each product in *ids* that exists."""
+    query = sa.select(p.id, p.price_cents).where(p.id.in_(ids))
+    async with engine.connect() as conn:
+        return {row.id: row.price_cents for row in await conn.execute(query)}
+
+
+async def descriptions(engine: AsyncEngine, ids: list[int]) -> dict[int, str]:
+    """The description of each product in *ids* that exists."""
+    query = sa.select(p.id, p.description).where(p.id.in_(ids))
+    async with engine.connect() as conn:
+        return {row.id: row.description for row in await conn.execute(query)}
 
 
 async def stock(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ...daemons.cache.client import CacheClientError
+from .freshness import note
 
 log = logging.getLogger("sleigh.web.cache")
 
@@ -63,6 +64,7 @@ class Through:
         in the cache and kept there *ttl* seconds."""
         if not ids:
             return {}
+        note(ttl)
         found: dict[K, V] = {}
         missing = list(ids)
         if self.cache is not None:
