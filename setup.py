@@ -18,7 +18,13 @@ setup(
     package_data={
         "sleigh": ["py.typed"],
         "sleigh.core_ext": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
-        "sleigh.webapp": ["templates/*.mako", "templates/*/*.mako", "static/*", "static/*/*"],
+        "sleigh.webapp": [
+            "templates/*.mako",
+            "templates/*/*.mako",
+            "templates/sections/*/*.mako",
+            "static/*",
+            "static/*/*",
+        ],
         "sleigh.webapp.db": ["migrations/*.ini", "migrations/*.mako", "migrations/*.py"],
         "sleigh.webapp.db.migrations": ["versions/*.py", "script.py.mako"],
     },

@@ -15,6 +15,7 @@ the window gets ``304 Not Modified`` without the page being rendered.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from email.utils import formatdate, parsedate_to_datetime
@@ -27,6 +28,7 @@ from mako.lookup import TemplateLookup
 from .models.freshness import current
 
 TEMPLATES = Path(__file__).parent / "templates"
+_SECTION = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 #: The id of the request, set by the request-id middleware, shown on error pages.
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -43,15 +45,19 @@ class Views:
         page_max_age: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._directories = [str(d) for d in (directories or [TEMPLATES])]
+        self._directories = [Path(d) for d in (directories or [TEMPLATES])]
         self._check_files = check_files
         self.page_max_age = page_max_age
         self._clock = clock
-        self.lookup = self._make_lookup()
+        self.lookup = self._make_lookup(None)
+        self._sections: dict[str, TemplateLookup] = {}
 
-    def _make_lookup(self) -> TemplateLookup:
+    def _make_lookup(self, section: str | None) -> TemplateLookup:
+        directories = [str(d) for d in self._directories]
+        if section is not None:
+            directories = [str(d / "sections" / section) for d in self._directories] + directories
         return TemplateLookup(
-            directories=self._directories,
+            directories=directories,
             default_filters=["str", "h"],
             strict_undefined=True,
             input_encoding="utf-8",
@@ -60,11 +66,22 @@ class Views:
 
     def reload(self) -> None:
         """Forget every compiled template; the next render reads the files again."""
-        self.lookup = self._make_lookup()
+        self.lookup = self._make_lookup(None)
+        self._sections.clear()
 
-    def render_text(self, name: str, **context: Any) -> str:
-        """Render template *name* with *context* to a string."""
-        return str(self.lookup.get_template(name).render(**context))
+    def section_lookup(self, section: str | None) -> TemplateLookup:
+        """The lookup of a section: its own directory first (``sections/<slug>/`` under
+        each template directory), then the shop's templates."""
+        if section is None or not _SECTION.fullmatch(section):
+            return self.lookup
+        if section not in self._sections:
+            self._sections[section] = self._make_lookup(section)
+        return self._sections[section]
+
+    def render_text(self, name: str, *, section: str | None = None, **context: Any) -> str:
+        """Render template *name* with *context* to a string, as *section* looks."""
+        template = self.section_lookup(section).get_template(name)
+        return str(template.render(section=section, **context))
 
     def render(
         self,
@@ -73,19 +90,23 @@ class Views:
         *,
         status: int = 200,
         public: bool = False,
+        section: str | None = None,
         **context: Any,
     ) -> web.Response:
         """Render *name* as an HTML response.
 
         :param public: the page is the same for everyone, so proxies may cache
             it (see the module docstring); else it is private.
+        :param section: the slug of the shop section the page belongs to, whose
+            templates override the shop's (``templates/sections/<slug>/``).
         """
         window = self.window() if public and status == 200 else None
         if window is not None and not_modified_since(request, window[0]):
             response = web.Response(status=304)
         else:
             context.setdefault("title", "sleigh")
-            body = self.render_text(name, request_id=request.get(REQUEST_ID, ""), **context)
+            rid = request.get(REQUEST_ID, "")
+            body = self.render_text(name, section=section, request_id=rid, **context)
             response = web.Response(text=body, status=status, content_type="text/html")
         if window is None:
             cache_headers(response, None)

@@ -100,3 +100,19 @@ def test_windows(ttls: list[float], now: float, window: tuple[float, float] | No
         for ttl in ttls:
             note(ttl)
         assert views.window() == window
+
+
+async def test_a_section_overrides_templates_of_its_own(
+    shop: Client, demo_engine: AsyncEngine
+) -> None:
+    prod = schema.products.c
+    async with demo_engine.connect() as conn:
+        query = sa.select(sa.func.min(prod.id)).where(prod.sku.like("BK%"))
+        book = (await conn.execute(query)).scalar_one()
+    toy = await first_id(demo_engine)
+    book_page = await (await shop.get(f"/p/{book}")).text()
+    assert "Publisher" in book_page and 'class="section-books"' in book_page
+    assert "stories to read together" in book_page
+    toy_page = await (await shop.get(f"/p/{toy}")).text()
+    assert "Publisher" not in toy_page and "Brand" in toy_page
+    assert "Publisher" not in await (await shop.get("/")).text()

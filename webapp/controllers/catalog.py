@@ -53,6 +53,7 @@ async def category(request: web.Request) -> web.Response:
     return request.app[VIEWS].render(
         request,
         "category.mako",
+        section=(tree.ancestors(node) or [node])[0].slug,
         title=node.name,
         tree=tree,
         category=node,
@@ -76,6 +77,7 @@ async def product(request: web.Request) -> web.Response:
     return request.app[VIEWS].render(
         request,
         "product.mako",
+        section=(tree.ancestors(category) or [category])[0].slug,
         title=item.title,
         tree=tree,
         product=item,

@@ -1,5 +1,6 @@
 ## base.mako: the page frame every page inherits.
-## Receives: title (str), request_id (str); optionally tree (CategoryTree) for the navigation.
+## Receives: title (str), request_id (str), section (str or None: the shop section's slug,
+## whose templates in sections/<slug>/ override these); optionally tree (CategoryTree).
 <%! from urllib.parse import quote %>
 <!doctype html>
 <html lang="en">
@@ -10,7 +11,7 @@
 <link rel="stylesheet" href="/static/style.css">
 <script src="/static/site.js" defer></script>
 </head>
-<body>
+<body class="section-${section or 'shop'}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="site">
   <a class="logo" href="/">sleigh<span> toys &middot; books &middot; games</span></a>
@@ -26,6 +27,7 @@
   % endif
   <p class="you" id="you" data-fragment="/fragment/header"><a class="cart-link" href="/cart">Cart</a> <a href="/account">Your account</a></p>
 </header>
+<%include file="_section_banner.mako"/>
 <main id="main" tabindex="-1">
 ${self.body()}
 </main>

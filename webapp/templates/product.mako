@@ -26,10 +26,7 @@
       <button type="submit">Add to cart</button>
     </form>
     % endif
-    <dl>
-      <dt>Ages</dt><dd>${product.age_range}</dd>
-      <dt>Item</dt><dd>${product.sku}</dd>
-    </dl>
+    <%include file="_product_facts.mako" args="product=product"/>
     <p class="description">${product.description}</p>
   </div>
 </article>
