@@ -19,13 +19,12 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sleigh.webapp.app import create_app
 from sleigh.webapp.config import WebConfig
 from sleigh.webapp.db import schema
-
-playwright_api = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("SLEIGH_TEST_REQUIRE_BROWSER") != "1":
@@ -64,7 +63,7 @@ async def server(demo_engine: AsyncEngine) -> AsyncIterator[str]:
         await server.close()
 
 
-async def tab_to(page: playwright_api.Page, selector: str, limit: int = 80) -> None:
+async def tab_to(page: Page, selector: str, limit: int = 80) -> None:
     """Press Tab until *selector* has the focus."""
     for _ in range(limit):
         await page.keyboard.press("Tab")
@@ -73,13 +72,13 @@ async def tab_to(page: playwright_api.Page, selector: str, limit: int = 80) -> N
     raise AssertionError(f"{selector} cannot be reached with Tab")
 
 
-async def fill(page: playwright_api.Page, fields: dict[str, str]) -> None:
+async def fill(page: Page, fields: dict[str, str]) -> None:
     for name, text in fields.items():
         await tab_to(page, f"[name={name}]")
         await page.keyboard.type(text)
 
 
-async def snap(page: playwright_api.Page, out: Path, name: str, viewport: str) -> None:
+async def snap(page: Page, out: Path, name: str, viewport: str) -> None:
     await page.screenshot(path=str(out / f"{viewport}-{name}.png"), full_page=True)
     overflow = await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -101,7 +100,7 @@ async def test_a_purchase_with_the_keyboard_only(
     out = artifacts
     product = await product_in_stock(demo_engine)
     width, height = VIEWPORTS[viewport]
-    async with playwright_api.async_playwright() as pw:
+    async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
             page = await browser.new_page(viewport={"width": width, "height": height})
