@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import middleware
 from .config import WebConfig
 from .controllers import account, cart, catalog, checkout, health, images
-from .keys import ACCOUNTS, CARTS, CATALOG, CHECKOUT, CONFIG, ENGINE, RESET, VIEWS
+from .keys import ACCOUNTS, CARTS, CATALOG, CHECKOUT, CONFIG, ENGINE, HEALTH, RESET, VIEWS
 from .models.cart import Carts
 from .models.catalog import Catalog, TTLs
 from .models.customers import Customers
@@ -59,6 +59,9 @@ def create_app(
         client_max_size=config.max_body,
     )
     app[CONFIG] = config
+    app[HEALTH] = {}
+    if cache is not None:
+        app[HEALTH]["cache"] = cache.ping
     app[ENGINE] = engine
     app[VIEWS] = views or Views(page_max_age=config.page_max_age)
     ttls = TTLs(

@@ -88,6 +88,9 @@ class WebConfig(Section):
         help="Mark cookies Secure: always, never, or auto (when the request came over TLS,"
         " directly or per X-Forwarded-Proto).",
     )
+    access_log: bool = setting(
+        True, help="Log every request (logger sleigh.web.access): client, request, status, time."
+    )
     checkout_ttl: float = setting(
         "30m",
         kind=DURATION,

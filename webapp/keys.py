@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,3 +24,5 @@ CHECKOUT = web.AppKey("checkout", Checkout)
 ACCOUNTS = web.AppKey("accounts", Customers)
 #: Signs the tokens of password-reset links.
 RESET = web.AppKey("reset_signer", Signer)
+#: Daemons ``/healthz`` checks: name -> a coroutine function that raises if it is down.
+HEALTH = web.AppKey("health_checks", dict[str, Callable[[], Awaitable[object]]])

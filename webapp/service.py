@@ -31,6 +31,9 @@ from .security.keys import ensure_key_file, load_keys
 from .services.mail import ConsoleMailer, FileMailer
 
 log = logging.getLogger("sleigh.web")
+access_log = logging.getLogger("sleigh.web.access")
+#: Client, request line, status, bytes, seconds, request id.
+ACCESS_FORMAT = '%a "%r" %s %b %Tf %{X-Request-Id}o'
 
 #: Exit status when a second signal cut the drain short.
 EXIT_ESCALATED = 1
@@ -84,7 +87,11 @@ async def serve(
     )
     app = create_app(settings.web, engine, cache=cache, keys=keys, mailer=mailer)
     runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=settings.web.shutdown_timeout
+        app,
+        handle_signals=False,
+        access_log=access_log if settings.web.access_log else None,
+        access_log_format=ACCESS_FORMAT,
+        shutdown_timeout=settings.web.shutdown_timeout,
     )
     await runner.setup()
     listeners, bound_path = open_listeners(settings, environ)

@@ -36,6 +36,8 @@ class ObjectCache(Protocol):
 
     async def delete(self, *keys: str) -> int: ...
 
+    async def ping(self) -> bool: ...
+
 
 class Through:
     """Reads objects through *cache* (or straight from the database if ``None``).
