@@ -209,8 +209,9 @@ async def addresses(request: web.Request) -> web.Response:
     if session.customer_id is None:
         return see_other("/account/signin?next=/account")
     accounts = request.app[ACCOUNTS]
-    if form.get("delete", "").isdigit():
-        await accounts.delete_address(session.customer_id, int(form["delete"]))
+    delete = form.get("delete", "")
+    if delete.isascii() and delete.isdigit():
+        await accounts.delete_address(session.customer_id, int(delete))
         session.set(NOTICE, "The address was removed.")
         return see_other("/account")
     parsed = parse_checkout({**form, "email": "a@b.co", "shipping": "standard"})

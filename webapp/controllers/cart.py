@@ -29,7 +29,7 @@ def see_other(location: str) -> web.Response:
 
 def _number(form: Mapping[str, object], name: str, low: int, high: int) -> int:
     raw = str(form.get(name, "")).strip()
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}.")
     return int(raw)
 

@@ -14,7 +14,7 @@ def _int_param(request: web.Request, name: str, default: int, maximum: int) -> i
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from 1 to {maximum}")
     return int(raw)
 
