@@ -355,7 +355,7 @@ class Stream:
         for a, b, _key in sorted(spans):
             if a <= covered:
                 covered = max(covered, b + 1)
-        return [key for _a, _b, key in spans], covered > last
+        return list(dict.fromkeys(key for _a, _b, key in spans)), covered > last
 
 
 def _subtract(ranges: list[Range], cover: list[tuple[int, int, float]]) -> list[Range]:

@@ -168,7 +168,10 @@ class Sender:
         else:
             return None
         self._refill(now)
-        return now + max(0.0, size - self._tokens) / self.config.rate
+        if self._tokens >= size:
+            return now
+        # At least a microsecond: a shorter wait may not move a float clock at all.
+        return now + max((size - self._tokens) / self.config.rate, 1e-6)
 
     # -- repair --------------------------------------------------------------------------
     def on_nak(self, nak: Nak, now: float) -> list[bytes]:
