@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -10,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from sleigh.daemons.cache.client import CacheClient
+from sleigh.daemons.control import replication_cmd
+from sleigh.daemons.control.settings import load_settings
 from sleigh.daemons.replicator.stats import fetch
 from tests.plugins.cache import CacheDaemon, StartCached
 from tests.plugins.daemons import Daemon, DaemonFactory, short_tmpdir
@@ -107,3 +112,19 @@ def test_secret_must_exist_and_be_private(tmp_path: Path) -> None:
     write_secret(tmp_path / "replicator.secret", secret=b"short")
     short = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert short.returncode == 3 and "at least 16" in short.stderr
+
+
+async def test_status_and_command_of_a_running_daemon(
+    cluster: list[Host], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, _ = cluster
+    settings = load_settings(None, {"SLEIGH_REPLICATOR_SOCKET": str(a.stats_path)}, home=tmp_path)
+    component = await replication_cmd.status(settings)
+    assert component.state == "up", component.details
+    assert component.details["alive"] == 1 and component.details["rejected"] == 0
+    args = argparse.Namespace(json=True)
+    assert await asyncio.to_thread(replication_cmd.cmd_status, args, settings, {}) == 0
+    assert json.loads(capsys.readouterr().out)["sender"] == component.details["sender"]
+    args = argparse.Namespace(json=False)
+    assert await asyncio.to_thread(replication_cmd.cmd_status, args, settings, {}) == 0
+    assert "alive" in capsys.readouterr().out
