@@ -104,6 +104,7 @@ MAX_SEQUENCE = 2**64 - 1
 
 _HEADER = struct.Struct(">4sBBHIQQ")
 _DATA = struct.Struct(">QIIIBHQ")
+_DATA_FRAME = struct.Struct(">4sBBHIQQ" + "QIIIBHQ")  # the header and the DATA body at once
 _NAK = struct.Struct(">QH")
 _RANGE = struct.Struct(">QQ")
 _HEARTBEAT = struct.Struct(">QQQ")
@@ -131,12 +132,14 @@ class Op(enum.IntEnum):
     INVALIDATE = 5  # delete the key: its value was too large to send, or may be wrong
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CacheOp:
     """One cache write, as published by ``sleigh-cached`` and applied by receivers.
 
     :param expiry_ms: absolute expiry in ms since the epoch, 0 for none.
     :param origin: the sender id the write came from (0: this host).
+
+    Not frozen, for speed (one is made per write); treat it as immutable.
     """
 
     op: Op
@@ -184,9 +187,12 @@ class Malformed(WireError):
     reason = "malformed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Data:
-    """One DATA fragment; ``chunk`` is its part of the value (offset implied by order)."""
+    """One DATA fragment; ``chunk`` is its part of the value (offset implied by order).
+
+    Not frozen, for speed (one is made per datagram); treat it as immutable.
+    """
 
     sender: int
     timestamp_ms: int
@@ -257,13 +263,23 @@ def encode_data(
     secret: bytes, cluster: int, sender: int, now: float, frag: Data | Fragment
 ) -> bytes:
     """One signed DATA datagram for *frag*, stamped with *now* (repairs are re-stamped)."""
-    body = _DATA.pack(
-        frag.sequence, frag.index, frag.count, frag.length, frag.op, len(frag.key), frag.expiry_ms
+    head = _DATA_FRAME.pack(
+        MAGIC,
+        VERSION,
+        FrameType.DATA,
+        0,
+        cluster,
+        sender,
+        int(now * 1000),
+        frag.sequence,
+        frag.index,
+        frag.count,
+        frag.length,
+        frag.op,
+        len(frag.key),
+        frag.expiry_ms,
     )
-    return _seal(
-        secret,
-        b"".join((_header(FrameType.DATA, cluster, sender, now), body, frag.key, frag.chunk)),
-    )
+    return _seal(secret, b"".join((head, frag.key, frag.chunk)))
 
 
 def encode_nak(
@@ -298,9 +314,12 @@ def max_nak_ranges(mtu_payload: int) -> int:
     return (mtu_payload - HEADER_SIZE - _NAK.size - TAG_SIZE) // _RANGE.size
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fragment:
-    """A DATA fragment before it is signed (no sender or timestamp yet)."""
+    """A DATA fragment before it is signed (no sender or timestamp yet).
+
+    *size* is the whole datagram's size once signed.
+    """
 
     sequence: int
     index: int
@@ -310,6 +329,7 @@ class Fragment:
     key: bytes
     expiry_ms: int
     chunk: bytes
+    size: int
 
 
 def fragment(op: CacheOp, first_sequence: int, mtu_payload: int) -> list[Fragment]:
@@ -325,19 +345,24 @@ def fragment(op: CacheOp, first_sequence: int, mtu_payload: int) -> list[Fragmen
         raise ValueError(f"a key of {len(op.key)} bytes does not fit a {mtu_payload}-byte datagram")
     value = op.value if op.op is Op.SET else b""
     count = max(1, -(-len(value) // room))
-    return [
-        Fragment(
-            first_sequence + i,
-            i,
-            count,
-            len(value),
-            op.op,
-            op.key,
-            op.expiry_ms,
-            value[i * room : (i + 1) * room],
+    base = DATA_OVERHEAD + len(op.key)
+    frags = []
+    for i in range(count):
+        chunk = value[i * room : (i + 1) * room]
+        frags.append(
+            Fragment(
+                first_sequence + i,
+                i,
+                count,
+                len(value),
+                op.op,
+                op.key,
+                op.expiry_ms,
+                chunk,
+                base + len(chunk),
+            )
         )
-        for i in range(count)
-    ]
+    return frags
 
 
 def decode(
@@ -362,19 +387,19 @@ def decode(
         raise BadVersion(f"wire version {version}, this daemon speaks {VERSION}")
     if their_cluster != cluster:
         raise WrongCluster(f"cluster {their_cluster}, this daemon is in {cluster}")
-    signed = datagram[:-TAG_SIZE]
+    signed = memoryview(datagram)[:-TAG_SIZE]
     expect = hmac.digest(secret, signed, "sha256")[:TAG_SIZE]
     if not hmac.compare_digest(expect, datagram[-TAG_SIZE:]):
         raise BadMac("tag does not match the cluster secret")
     if abs(stamp / 1000 - now) > window:
         raise Stale(f"timestamp {stamp} ms is {stamp / 1000 - now:+.3f} s from the local clock")
-    return _parse_body(kind, sender, stamp, memoryview(signed)[HEADER_SIZE:])
+    if kind == FrameType.DATA:
+        return _parse_data(sender, stamp, datagram)
+    return _parse_body(kind, sender, stamp, signed[HEADER_SIZE:])
 
 
 def _parse_body(kind: int, sender: int, stamp: int, body: memoryview) -> Frame:
     try:
-        if kind == FrameType.DATA:
-            return _parse_data(sender, stamp, body)
         if kind == FrameType.NAK:
             return _parse_nak(sender, stamp, body)
         if kind == FrameType.HEARTBEAT and len(body) == _HEARTBEAT.size:
@@ -387,17 +412,23 @@ def _parse_body(kind: int, sender: int, stamp: int, body: memoryview) -> Frame:
     raise Malformed(f"unknown type {kind} or wrong body size {len(body)}")
 
 
-def _parse_data(sender: int, stamp: int, body: memoryview) -> Data:
-    seq, index, count, length, op, key_len, expiry = _DATA.unpack_from(body)
-    rest = body[_DATA.size :]
-    if key_len > len(rest) or not (index < count) or seq < 1 or index >= seq:
-        raise ValueError("inconsistent sequence, fragment or key length")
-    chunk = bytes(rest[key_len:])
-    if len(chunk) > length:
-        raise ValueError("fragment longer than the value")
-    return Data(
-        sender, stamp, seq, index, count, length, Op(op), bytes(rest[:key_len]), expiry, chunk
-    )
+_OPS = {int(op): op for op in Op}
+_KEY_AT = HEADER_SIZE + _DATA.size
+
+
+def _parse_data(sender: int, stamp: int, datagram: bytes) -> Data:
+    """The DATA body of a datagram whose header and tag were checked."""
+    if len(datagram) < _KEY_AT + TAG_SIZE:
+        raise Malformed("DATA body shorter than its fixed part")
+    seq, index, count, length, op, key_len, expiry = _DATA.unpack_from(datagram, HEADER_SIZE)
+    chunk_at = _KEY_AT + key_len
+    end = len(datagram) - TAG_SIZE
+    if chunk_at > end or index >= count or seq < 1 or index >= seq or op not in _OPS:
+        raise Malformed("DATA with an inconsistent sequence, fragment, operation or key length")
+    if end - chunk_at > length:
+        raise Malformed("DATA fragment longer than its value")
+    key, chunk = datagram[_KEY_AT:chunk_at], datagram[chunk_at:end]
+    return Data(sender, stamp, seq, index, count, length, _OPS[op], key, expiry, chunk)
 
 
 def _parse_nak(sender: int, stamp: int, body: memoryview) -> Nak:

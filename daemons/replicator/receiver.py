@@ -14,7 +14,9 @@ started after this daemon did (give or take ``timestamp_window`` of clock
 skew), every sequence from 1 is ours to receive; otherwise we join at the
 present (the earliest datagram already held, or the heartbeat's highest
 sequence + 1), because replaying an older sender's history could bring
-back values that newer writes by other hosts replaced.
+back values that newer writes by other hosts replaced. Either way nothing
+below the heartbeat's *low* is asked for: what the sender dropped before we
+heard of it was never ours to lose.
 
 Repair: a gap (the next sequence missing while later ones are known, from
 data or a heartbeat's *high*) schedules a NAK after a random delay in
@@ -110,6 +112,9 @@ class Stream:
     def on_data(self, d: Data, now: float, out: Output) -> None:
         """Take one DATA datagram; deliver what is now in order."""
         seq = d.sequence
+        if seq == self.next and seq > self.high and d.count == 1 and not self._pending:
+            self._in_order(d, out)  # the common case, in short
+            return
         if not self.joined:
             if seq not in self._pending and len(self._pending) < self.config.receive_window:
                 self._pending[seq] = d
@@ -128,6 +133,20 @@ class Stream:
         self._saw(seq, now)
         self._deliver(out)
         self._check_gap(now)
+
+    def _in_order(self, d: Data, out: Output) -> None:
+        """A one-fragment operation that is exactly the next expected, with no gap."""
+        self.stats.received += 1
+        self.high = d.sequence
+        self.next = d.sequence + 1
+        self._known.clear()
+        self._nak_at = None
+        self._asm, self._chunks, self._skipping = None, [], False
+        if len(d.chunk) != (d.length if d.op is Op.SET else 0):
+            out.apply.append(CacheOp(Op.INVALIDATE, d.key, origin=self.sender))
+            return
+        out.apply.append(CacheOp(d.op, d.key, d.chunk, d.expiry_ms, self.sender))
+        self.stats.ops += 1
 
     def on_heartbeat(self, hb: Heartbeat, now: float, out: Output) -> None:
         """Learn the sender's highest and lowest held sequences; join on the first."""
@@ -203,6 +222,8 @@ class Stream:
             start = 1
         else:
             start = min([hb.high + 1, *self._pending])
+        # What the sender dropped before we first heard of it was never ours to lose.
+        start = max(start, hb.low)
         self._pending = {s: d for s, d in self._pending.items() if s >= start}
         self.joined = True
         self.next = start

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from .config import ReplicatorConfig
 from .protocol import (
-    DATA_OVERHEAD,
     CacheOp,
     Fragment,
     Nak,
@@ -127,7 +126,7 @@ class Sender:
         frags = fragment(op, self._next_sequence, self.config.mtu_payload)
         self._next_sequence += len(frags)
         self._queue.extend(frags)
-        self._queued_bytes += sum(_size(f) for f in frags)
+        self._queued_bytes += sum(f.size for f in frags)
         self.stats.ops += 1
         return self.due(now)
 
@@ -140,18 +139,19 @@ class Sender:
             if frag is None:  # dropped from the buffer since it was asked for
                 self._repair_queued.discard(self._repairs.popleft())
                 continue
-            if not self._take(_size(frag)):
+            if not self._take(frag.size):
                 return out
             self._repair_queued.discard(self._repairs.popleft())
             self._repaired_at[frag.sequence] = now
             out.append(self._sign(frag, now))
             self.stats.repairs += 1
-        while self._queue and self._take(_size(self._queue[0])):
-            frag = self._queue.popleft()
-            size = _size(frag)
-            self._queued_bytes -= size
-            out.append(self._sign(frag, now))
-            self._hold(frag, size)
+        queue, sign, hold = self._queue, self._sign, self._hold
+        while queue and self._tokens >= queue[0].size:
+            frag = queue.popleft()
+            self._tokens -= frag.size
+            self._queued_bytes -= frag.size
+            out.append(sign(frag, now))
+            hold(frag)
             self._sent_high = frag.sequence
             self.stats.datagrams += 1
         if out:
@@ -162,9 +162,9 @@ class Sender:
     def next_due(self, now: float) -> float | None:
         """When :meth:`due` will have something to send, or ``None`` if nothing is queued."""
         if self._repairs and self._repairs[0] in self._held:
-            size = _size(self._held[self._repairs[0]])
+            size = self._held[self._repairs[0]].size
         elif self._queue:
-            size = _size(self._queue[0])
+            size = self._queue[0].size
         else:
             return None
         self._refill(now)
@@ -245,15 +245,11 @@ class Sender:
         self.stats.bytes += len(data)
         return data
 
-    def _hold(self, frag: Fragment, size: int) -> None:
+    def _hold(self, frag: Fragment) -> None:
         self._held[frag.sequence] = frag
-        self._held_bytes += size
+        self._held_bytes += frag.size
         limit = self.config.retransmit_buffer
         while self._held_bytes > limit:
             seq, old = self._held.popitem(last=False)
-            self._held_bytes -= _size(old)
+            self._held_bytes -= old.size
             self._repaired_at.pop(seq, None)
-
-
-def _size(frag: Fragment) -> int:
-    return DATA_OVERHEAD + len(frag.key) + len(frag.chunk)
