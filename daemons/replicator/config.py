@@ -100,7 +100,7 @@ class ReplicatorConfig(Section):
         "0.5ms", kind=DURATION, minimum=0, maximum=1, help="Least random delay before a NAK."
     )
     nak_delay_max: float = setting(
-        "5ms",
+        "3ms",
         kind=DURATION,
         minimum=0,
         maximum=1,
@@ -108,7 +108,7 @@ class ReplicatorConfig(Section):
         " suppress the others'.",
     )
     nak_retry: float = setting(
-        "10ms",
+        "5ms",
         kind=DURATION,
         minimum=0.0001,
         maximum=10,

@@ -169,6 +169,7 @@ class Stream:
         """Another receiver NAKed this stream: hold our own NAK for those ranges."""
         until = now + self.config.nak_retry
         overlaps = False
+        self._suppressed = [s for s in self._suppressed if s[2] > now]
         for first, last in nak.ranges:
             self._suppressed.append((first, last, until))
             overlaps = overlaps or (self.joined and first <= self.high and last >= self.next)

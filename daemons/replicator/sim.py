@@ -26,7 +26,7 @@ from .engine import Node
 from .events import Event, Output
 from .protocol import CacheOp, Op
 
-__all__ = ["LinkModel", "Network", "SimHost"]
+__all__ = ["LinkModel", "Network", "SimHost", "Trial", "convergence_trial"]
 
 #: A virtual epoch (2023-11-14), so timestamps look like real ones.
 EPOCH = 1_700_000_000.0
@@ -103,7 +103,8 @@ class Network:
         self.rng = random.Random(seed)
         self.datagrams = 0  # datagrams put on the wire
         self.largest = 0  # largest datagram seen
-        self.last_data_sent = start  # when the last write's datagrams went out
+        self.last_data_sent = start  # when the last DATA datagram (new or repair) went out
+        self.last_write = start  # when a host last took a local write
         self._queue: list[tuple[float, int, _Action]] = []
         self._order = 0
         self._tick_at: dict[str, float] = {}
@@ -152,6 +153,7 @@ class Network:
         """A local client writes *op* on host *name* now."""
         host = self.hosts[name]
         host.apply(op)
+        self.last_write = self.now
         self._handle(host, host.node.publish(op, self.now))
 
     def inject(self, name: str, datagram: bytes) -> Output:
@@ -239,3 +241,52 @@ class Network:
                 self._handle(dst, dst.node.receive(datagram, self.now))
 
         return deliver
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One :func:`convergence_trial`: how long after the last write every cache agreed."""
+
+    converged_after: float  # virtual seconds from the last write; inf if it never did
+    writes: int
+    datagrams: int  # on the wire, every kind, repairs included
+    repairs: int
+    naks: int  # NAKs the writer received
+    unrecoverable: int  # gaps reported by all receivers
+
+
+def convergence_trial(
+    config: ReplicatorConfig,
+    link: LinkModel,
+    *,
+    seed: int,
+    hosts: int = 3,
+    writes: int = 1000,
+    rate: float = 10_000.0,
+    value_size: int = 1000,
+    limit: float = 5.0,
+) -> Trial:
+    """One host writes *writes* values of *value_size* bytes at *rate* a second; the rest follow.
+
+    :returns: when, after the last write, every receiver's cache equalled the writer's.
+    """
+    net = Network(config, seed=seed, link=link)
+    members = [net.add_host(f"h{i}") for i in range(hosts)]
+    net.run(0.05)
+    rng = random.Random(seed)
+    for i in range(writes):
+        net.write("h0", CacheOp(Op.SET, b"key:%d" % (i % 5000), rng.randbytes(value_size)))
+        net.run(1.0 / rate)
+    writer = members[0]
+    start = net.last_write
+    took = net.run_until_true(lambda: all(h.cache == writer.cache for h in members), limit, 0.0005)
+    sender = writer.node.sender.stats
+    gaps = sum(p.stream.stats.gaps for h in members for p in h.node.peers.values())
+    return Trial(
+        net.now - start if took < limit else float("inf"),
+        writes,
+        net.datagrams,
+        sender.repairs,
+        sender.naks,
+        gaps,
+    )

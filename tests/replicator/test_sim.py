@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sleigh.daemons.replicator.config import ReplicatorConfig
 from sleigh.daemons.replicator.events import PeerChanged, PeerState, Unrecoverable
 from sleigh.daemons.replicator.protocol import CacheOp, Op
-from sleigh.daemons.replicator.sim import LinkModel, Network, SimHost
+from sleigh.daemons.replicator.sim import LinkModel, Network, SimHost, convergence_trial
 
 BASE = ReplicatorConfig()
 MESSY = {"duplicate": 0.02, "reorder": 0.05, "jitter": 0.0005}
@@ -160,7 +160,7 @@ def _naks_for_correlated_loss(config: ReplicatorConfig) -> tuple[int, int, int]:
 
 def test_multicast_naks_suppress_each_other() -> None:
     sent, suppressed, heard = _naks_for_correlated_loss(BASE)
-    assert suppressed > 0 and heard == sent
+    assert suppressed > 0 and 0 < heard <= sent  # NAKs cross the same lossy network
     # Without the random delay nobody hears another's NAK before sending its own.
     at_once = dataclasses.replace(BASE, nak_delay_min=0, nak_delay_max=0)
     sent_at_once, _, _ = _naks_for_correlated_loss(at_once)
@@ -290,3 +290,25 @@ def test_any_seed_and_loss_rate_converges(
     _write_many(net, "h0", 150, seed=seed)
     _settle(net, hosts, hosts[0])
     assert all(not _unrecoverable(h) for h in hosts)
+
+
+@pytest.mark.parametrize("where", ["receivers", "sender"])
+def test_twenty_percent_loss_converges_within_100_virtual_ms_of_the_last_write(where: str) -> None:
+    link = LinkModel(loss=0.2) if where == "receivers" else LinkModel(sender_loss=0.2)
+    for seed in range(3):
+        trial = convergence_trial(BASE, link, seed=seed, writes=500, rate=10_000)
+        assert trial.converged_after < 0.1 and trial.unrecoverable == 0
+        assert trial.repairs > 0
+
+
+def test_foreign_naks_do_not_pile_up_at_a_receiver_without_gaps() -> None:
+    net, hosts = _cluster(3, LinkModel(), seed=14)
+    for episode in range(20):  # h1 misses a burst and NAKs it; h2 missed nothing
+        net.block("h0", "h1")
+        _write_many(net, "h0", 5, seed=episode, flush=False)
+        net.unblock("h0", "h1")
+        _settle(net, hosts, hosts[0])
+    sid = hosts[0].node.sender_id
+    stream = hosts[2].node.peers[sid].stream
+    assert stream.stats.naks == 0 and hosts[1].node.peers[sid].stream.stats.naks >= 20
+    assert len(stream._suppressed) < 5
