@@ -22,7 +22,9 @@ a peer is *joined* when first heard, *alive* once its stream is placed,
 *silent* after ``peer_silent`` without a datagram, *gone* after
 ``peer_gone`` or a LEAVE; a gone peer's stream is forgotten (whatever was
 missing is given up), and its id is refused for ``timestamp_window`` so a
-replayed datagram cannot start it again. A restarted daemon has a new
+replayed datagram cannot start it again (counted as ``departed``). A
+replay of a live sender's datagram is a duplicate (counted per peer) and
+one older than the window is ``stale``. A restarted daemon has a new
 sender id, hence a new stream.
 """
 
@@ -90,7 +92,8 @@ class Node:
         self.started = now
         self.sender = Sender(config, secret, sender_id, now)
         self.peers: dict[int, Peer] = {}
-        #: Datagrams dropped, by reason (:attr:`.protocol.WireError.reason`, ``replayed``).
+        #: Datagrams dropped, by reason (:attr:`.protocol.WireError.reason`, or ``departed``:
+        #: from a sender that said LEAVE or went silent for ``peer_gone``).
         self.rejected: Counter[str] = Counter()
         self.own = 0  # our own datagrams looped back by the kernel
         self._secret = secret
@@ -118,8 +121,8 @@ class Node:
         if frame.sender == self.sender_id:
             self.own += 1
             return out
-        if frame.sender in self._departed:
-            self.rejected["replayed"] += 1
+        if frame.sender in self._departed:  # a straggler or a replay from a sender that left
+            self.rejected["departed"] += 1
             return out
         self._dispatch(frame, now, out)
         return out

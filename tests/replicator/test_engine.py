@@ -84,13 +84,13 @@ def test_a_replayed_datagram_is_applied_once() -> None:
     assert b.peers[0xA].stream.stats.duplicates == 1
 
 
-def test_a_departed_senders_datagrams_are_refused_as_replays() -> None:
+def test_a_departed_senders_datagrams_are_refused() -> None:
     a, b = _pair()
     (datagram,) = a.publish(CacheOp(Op.SET, b"k", b"v"), EPOCH).send
     out = b.receive(a.leave(EPOCH).send[0], EPOCH)
     assert PeerChanged(0xA, PeerState.ALIVE, PeerState.GONE) in out.events
     assert b.receive(datagram, EPOCH + 0.01).apply == []
-    assert b.rejected["replayed"] == 1
+    assert b.rejected["departed"] == 1
 
 
 def test_own_datagrams_looped_back_are_ignored() -> None:

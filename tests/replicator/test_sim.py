@@ -13,7 +13,7 @@ import dataclasses
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sleigh.daemons.replicator.config import ReplicatorConfig
@@ -312,3 +312,32 @@ def test_foreign_naks_do_not_pile_up_at_a_receiver_without_gaps() -> None:
     stream = hosts[2].node.peers[sid].stream
     assert stream.stats.naks == 0 and hosts[1].node.peers[sid].stream.stats.naks >= 20
     assert len(stream._suppressed) < 5
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(seed=1, loss=0.1, outages=[(300, 1.5), (50, 0.0)])  # longer than the buffer
+@example(seed=2, loss=0.2, outages=[(100, 0.5)])  # shorter than the buffer
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    loss=st.floats(0.0, 0.2),
+    outages=st.lists(st.tuples(st.integers(0, 300), st.floats(0.0, 1.5)), max_size=3),
+)
+def test_after_any_partitions_a_receiver_is_equal_or_reported_and_consistent(
+    seed: int, loss: float, outages: list[tuple[int, float]]
+) -> None:
+    """With ``gap_policy = flush`` a receiver never serves a value the writer does not hold."""
+    # The buffer holds ~0.25 s of these writes: plenty for repair, less than some outages.
+    cfg = dataclasses.replace(BASE, retransmit_buffer=256 * 1024, give_up=1.0)
+    net, hosts = _cluster(3, LinkModel(loss=loss, jitter=0.0003, duplicate=0.02), seed, cfg)
+    for episode, (writes, outage) in enumerate(outages):
+        net.partition(["h0"], ["h1"])
+        _write_many(net, "h0", writes, seed=episode, gap=0.001, sizes=(10, 800, 5000))
+        net.run(outage)
+        net.heal()
+        _write_many(net, "h0", 20, seed=episode + 100, gap=0.001)
+    net.run(cfg.give_up * 2)
+    for host in hosts[1:]:
+        assert _consistent(host, hosts[0])
+        if not _unrecoverable(host):
+            assert host.cache == hosts[0].cache
+    assert not _unrecoverable(hosts[2])  # never cut off
