@@ -61,7 +61,17 @@ import hmac
 import struct
 from dataclasses import dataclass
 
-from .errors import ReplicatorError
+from .errors import (
+    BadMac,
+    BadMagic,
+    BadVersion,
+    Malformed,
+    Oversized,
+    Stale,
+    Truncated,
+    WireError,
+    WrongCluster,
+)
 
 __all__ = [
     "DATA_OVERHEAD",
@@ -147,44 +157,6 @@ class CacheOp:
     value: bytes = b""
     expiry_ms: int = 0
     origin: int = 0
-
-
-class WireError(ReplicatorError):
-    """A datagram that is dropped and counted under :attr:`reason`, never applied."""
-
-    reason = "malformed"
-
-
-class Oversized(WireError):
-    reason = "oversized"
-
-
-class Truncated(WireError):
-    reason = "truncated"
-
-
-class BadMagic(WireError):
-    reason = "bad_magic"
-
-
-class BadVersion(WireError):
-    reason = "bad_version"
-
-
-class WrongCluster(WireError):
-    reason = "wrong_cluster"
-
-
-class BadMac(WireError):
-    reason = "bad_mac"
-
-
-class Stale(WireError):
-    reason = "stale"
-
-
-class Malformed(WireError):
-    reason = "malformed"
 
 
 @dataclass(slots=True)
