@@ -106,6 +106,7 @@ class Stream:
         self._skipping = True  # until a fragment 0 starts an operation
         self._known: deque[tuple[int, float]] = deque()  # (u, t): sequences <= u known since t
         self._nak_at: float | None = None
+        self._fresh = False  # sequences newly found missing since the NAK was scheduled
         self._suppressed: list[tuple[int, int, float]] = []
 
     # -- input ---------------------------------------------------------------------------
@@ -235,7 +236,10 @@ class Stream:
 
     def _saw(self, seq: int, now: float) -> None:
         if seq > self.high:
-            self.stats.missed += max(0, seq - max(self.high, self.next - 1) - 1)
+            missed = seq - max(self.high, self.next - 1) - 1
+            if missed > 0:
+                self.stats.missed += missed
+                self._fresh = True
             self.high = seq
             self._known.append((seq, now))
 
@@ -285,8 +289,11 @@ class Stream:
     def _check_gap(self, now: float) -> None:
         if not self._gap():
             self._nak_at = None
-        elif self._nak_at is None:
-            self._nak_at = now + self._jitter()
+        elif self._nak_at is None or self._fresh:
+            # A new loss is asked for soon, not after the retry of older ones.
+            soon = now + self._jitter()
+            self._nak_at = soon if self._nak_at is None else min(self._nak_at, soon)
+        self._fresh = False
 
     def _jitter(self) -> float:
         return self._rng.uniform(self.config.nak_delay_min, self.config.nak_delay_max)

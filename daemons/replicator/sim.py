@@ -275,11 +275,12 @@ def convergence_trial(
     net.run(0.05)
     rng = random.Random(seed)
     for i in range(writes):
+        if i:
+            net.run(1.0 / rate)
         net.write("h0", CacheOp(Op.SET, b"key:%d" % (i % 5000), rng.randbytes(value_size)))
-        net.run(1.0 / rate)
     writer = members[0]
     start = net.last_write
-    took = net.run_until_true(lambda: all(h.cache == writer.cache for h in members), limit, 0.0005)
+    took = net.run_until_true(lambda: all(h.cache == writer.cache for h in members), limit, 0.0001)
     sender = writer.node.sender.stats
     gaps = sum(p.stream.stats.gaps for h in members for p in h.node.peers.values())
     return Trial(
