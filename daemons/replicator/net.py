@@ -32,8 +32,8 @@ log = logging.getLogger("sleigh.replicator.net")
 #: Linux's SO_RCVBUFFORCE / SO_SNDBUFFORCE (typeshed lacks them): root may pass rmem_max.
 SO_RCVBUFFORCE = int(getattr(socket, "SO_RCVBUFFORCE", 33))
 SO_SNDBUFFORCE = int(getattr(socket, "SO_SNDBUFFORCE", 32))
-#: How often the receive thread looks whether it should stop (seconds).
-POLL = 0.2
+#: How long stopping waits for the receive thread (seconds).
+JOIN = 1.0
 
 
 def _buffer(sock: socket.socket, option: int, force: int, size: int) -> int:
@@ -60,7 +60,8 @@ def open_receiver(cfg: ReplicatorConfig) -> socket.socket:
         sock.bind((cfg.group, cfg.port))
         membership = socket.inet_aton(cfg.group) + socket.inet_aton(cfg.interface)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
-        sock.settimeout(POLL)
+        # Blocking without a timeout: with one, every recv is a poll() and a recv().
+        sock.setblocking(True)
     except OSError as exc:
         sock.close()
         raise OSError(
@@ -117,14 +118,14 @@ class ReceiveThread:
     def _run(self) -> None:
         recv, limit = self.sock.recv, self.limit
         queue, clock = self._queue, time.time
-        while not self._stop.is_set():
+        while True:
             try:
                 data = recv(limit)
-            except TimeoutError:
-                continue
             except OSError as exc:
                 if not self._stop.is_set():
                     log.error("receiving failed: %s", exc)
+                return
+            if self._stop.is_set():
                 return
             queue.append((data, clock()))
             self.datagrams += 1
@@ -144,9 +145,15 @@ class ReceiveThread:
             self.deliver(batch)
 
     def stop(self) -> None:
-        """Stop the thread (within :data:`POLL`) and deliver what it queued."""
+        """Stop the thread and deliver what it queued.
+
+        ``shutdown`` wakes a ``recv`` blocked on a UDP socket (Linux says
+        ENOTCONN for an unconnected one, and wakes it all the same).
+        """
         self._stop.set()
-        self._thread.join(POLL * 5)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(JOIN)
         self._drain()
 
 
