@@ -114,12 +114,15 @@ def decode(frame: bytes) -> Message:
 
 
 def _write(entry: object) -> Write:
-    if not (isinstance(entry, list) and len(entry) == 4):
+    if type(entry) is not list or len(entry) != 4:
         raise FeedError("a feed write is [kind, key, value, expiry]")
     kind, key, value, expires = entry
-    if kind not in KINDS or not isinstance(key, bytes) or not isinstance(expires, int):
+    if type(key) is not bytes or type(expires) is not int or expires < 0:
         raise FeedError("bad feed write")
-    if (kind == SET) != isinstance(value, bytes) or expires < 0:
+    if kind == SET:
+        if type(value) is not bytes:
+            raise FeedError("a feed SET carries a value")
+    elif kind not in KINDS or value is not None:
         raise FeedError("bad feed write")
     return Write(kind, key, value, expires)
 

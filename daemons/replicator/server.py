@@ -207,9 +207,12 @@ class Replicator:
             log.warning("unreadable message on the cache's feed: %s", exc)
             return
         c.feed_messages += 1
-        if self._feed_seq is not None and message.seq != self._feed_seq + 1:
+        last = self._feed_seq
+        if last is not None and message.seq > last + 1:
             c.feed_gaps += 1
-            log.warning("the cache's feed skipped from %d to %d", self._feed_seq, message.seq)
+            log.warning("the cache's feed skipped from %d to %d", last, message.seq)
+        elif last is not None and message.seq <= last:
+            log.info("the cache restarted (its feed began again at %d)", message.seq)
         self._feed_seq = message.seq
         for write in message.writes:
             if write.key.startswith(PROBE_PREFIX):
