@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import random
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sleigh.daemons.replicator.config import ReplicatorConfig
 from sleigh.daemons.replicator.engine import Node
 from sleigh.daemons.replicator.events import Output, PeerChanged, PeerState, Unrecoverable
 from sleigh.daemons.replicator.protocol import (
+    HEADER_SIZE,
+    TAG_SIZE,
     CacheOp,
     Data,
     Op,
@@ -201,3 +208,116 @@ def test_snapshot_is_plain_json() -> None:
     assert peer["ops"] == 50 and peer["lag"] == 0
     assert set(peer) >= {"lag_seconds", "missed", "recovered", "naks", "gaps", "lost"}
     assert snap["sent"]["heartbeats"] > 0 and snap["rejected"] == {}
+
+
+def _resign(body: bytes) -> bytes:
+    return body + hmac.digest(SECRET, body, "sha256")[:TAG_SIZE]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    junk=st.binary(max_size=1300),
+    kind=st.sampled_from([1, 2, 3, 4, 9]),
+    signed=st.booleans(),
+    later=st.floats(0, 5),
+)
+def test_no_datagram_makes_the_node_raise(
+    junk: bytes, kind: int, signed: bool, later: float
+) -> None:
+    """Random bytes, and random bodies under a valid header and MAC, are dropped or applied."""
+    _a, b = _pair()
+    header = encode_heartbeat(SECRET, CFG.cluster_id, 0xA, EPOCH, 0, 0, 0)[:HEADER_SIZE]
+    datagram = _resign(header[:5] + bytes([kind]) + header[6:] + junk) if signed else junk
+    out = b.receive(datagram, EPOCH + 0.001)
+    out.extend(b.tick(EPOCH + later))
+    out.extend(b.tick(b.next_deadline(EPOCH + later)))
+    assert all(len(d) <= CFG.mtu_payload for d in out.send)
+    json.dumps(b.snapshot(EPOCH + later))
+
+
+def test_a_nak_for_an_absurd_range_costs_only_what_is_held() -> None:
+    a, _b = _pair()
+    for i in range(10):
+        a.publish(CacheOp(Op.SET, b"k%d" % i, b"v"), EPOCH)
+    nak = encode_nak(SECRET, CFG.cluster_id, 0xB, EPOCH, 0xA, [(1, 2**64 - 1)])
+    assert len(a.receive(nak, EPOCH + 0.01).send) == 10
+
+
+def test_data_heard_before_the_first_heartbeat_waits_for_it() -> None:
+    a = Node(CFG, SECRET, sender_id=0xA, now=EPOCH, rng=random.Random(1))
+    b = Node(CFG, SECRET, sender_id=0xB, now=EPOCH, rng=random.Random(2))
+    beat = a.tick(EPOCH).send
+    sent = [a.publish(CacheOp(Op.SET, b"k%d" % i, b"v"), EPOCH).send[0] for i in range(3)]
+    out = Output()
+    for datagram in sent[1:]:
+        b.receive(datagram, EPOCH, out)
+    assert out.apply == [] and b.peers[0xA].state is PeerState.JOINED
+    for datagram in beat:
+        b.receive(datagram, EPOCH + 0.001, out)
+    assert out.apply == []  # 1 is missing: the stream started after b did, so 1 is b's
+    b.receive(sent[0], EPOCH + 0.002, out)
+    assert [op.key for op in out.apply] == [b"k0", b"k1", b"k2"]
+
+
+def test_past_the_receive_window_datagrams_are_dropped_then_repaired() -> None:
+    cfg = dataclasses.replace(CFG, receive_window=64)
+    net = Network(cfg, seed=3, link=LinkModel())
+    a, b = net.add_host("a"), net.add_host("b")
+    net.run(0.05)
+    net.block("a", "b")
+    net.write("a", CacheOp(Op.SET, b"first", b"v"))
+    net.unblock("a", "b")
+    for i in range(200):
+        net.write("a", CacheOp(Op.SET, b"k%d" % i, b"v" * 100))
+    net.run(0.5)
+    assert b.cache == a.cache
+    stream = b.node.peers[a.node.sender_id].stream
+    assert stream.stats.beyond_window > 0 and stream.stats.gaps == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.lists(
+        st.tuples(
+            st.integers(1, 40),  # sequence
+            st.integers(0, 5),  # fragment index
+            st.sampled_from([1, 2, 3, 2**32 - 1]),  # fragment count
+            st.integers(0, 3000),  # value length
+            st.integers(0, 6),  # operation
+            st.binary(max_size=8),  # key
+            st.binary(max_size=40),  # chunk
+        ),
+        max_size=30,
+    ),
+    beat=st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+)
+def test_well_signed_but_inconsistent_data_never_breaks_a_stream(
+    frames: list[tuple[int, int, int, int, int, bytes, bytes]], beat: tuple[int, int]
+) -> None:
+    """A member with a bug sends nonsense: it is dropped or invalidated, and nothing raises."""
+    _a, b = _pair()
+    head = struct.Struct(">4sBBHIQQQIIIBHQ")
+    out = Output()
+    b.receive(encode_heartbeat(SECRET, CFG.cluster_id, 0xA, EPOCH, *beat, 0), EPOCH, out)
+    for seq, index, count, length, op, key, chunk in frames:
+        fixed = head.pack(
+            b"SLRP",
+            1,
+            1,
+            0,
+            CFG.cluster_id,
+            0xA,
+            int(EPOCH * 1000),
+            seq,
+            index,
+            count,
+            length,
+            op,
+            len(key),
+            0,
+        )
+        b.receive(_resign(fixed + key + chunk), EPOCH, out)
+    for step in (0.01, 1.0, 3.0):
+        out.extend(b.tick(EPOCH + step))
+    assert all(op.op in Op for op in out.apply)
+    json.dumps(b.snapshot(EPOCH + 3))
