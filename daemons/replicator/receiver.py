@@ -314,7 +314,7 @@ class Stream:
     def _send_nak(self, now: float, out: Output) -> None:
         self._suppressed = [s for s in self._suppressed if s[2] > now and s[1] >= self.next]
         limit = min(self.high, self.next + self.config.receive_window - 1)
-        ranges = _subtract(self._missing(limit), self._suppressed)[: self._max_ranges]
+        ranges = _subtract(self._missing(limit), self._suppressed, self._max_ranges)
         if ranges:
             out.send.append(self._make_nak(self.sender, ranges, now))
             self.stats.naks += 1
@@ -361,7 +361,7 @@ class Stream:
             self.next = last + 1
         self._deliver(out)
         event = Unrecoverable(self.sender, lost[0][0], lost[-1][1], tuple(keys), unnamed, flushed)
-        log.warning(
+        log.info(
             "sender %016x: sequences %d-%d unrecoverable (%d keys invalidated%s)",
             self.sender,
             event.first,
@@ -387,18 +387,30 @@ class Stream:
         return list(dict.fromkeys(key for _a, _b, key in spans)), covered > last
 
 
-def _subtract(ranges: list[Range], cover: list[tuple[int, int, float]]) -> list[Range]:
-    """*ranges* without the parts inside any of *cover*'s ``(first, last, _)``."""
-    result = ranges
-    for c_first, c_last, _until in cover:
-        nxt: list[Range] = []
-        for a, b in result:
-            if c_last < a or c_first > b:
-                nxt.append((a, b))
-                continue
-            if a < c_first:
-                nxt.append((a, c_first - 1))
-            if b > c_last:
-                nxt.append((c_last + 1, b))
-        result = nxt
+def _subtract(ranges: list[Range], cover: list[tuple[int, int, float]], limit: int) -> list[Range]:
+    """The first *limit* parts of *ranges* outside every ``(first, last, _)`` of *cover*.
+
+    *ranges* are ascending and disjoint; *cover* may overlap and come in any order.
+    """
+    merged: list[list[int]] = []
+    for first, last, _until in sorted(cover):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    result: list[Range] = []
+    j = 0
+    for a, b in ranges:
+        while j < len(merged) and merged[j][1] < a:
+            j += 1
+        cur, k = a, j
+        while k < len(merged) and merged[k][0] <= b and cur <= b:
+            if merged[k][0] > cur:
+                result.append((cur, merged[k][0] - 1))
+            cur = max(cur, merged[k][1] + 1)
+            k += 1
+        if cur <= b:
+            result.append((cur, b))
+        if len(result) >= limit:
+            return result[:limit]
     return result

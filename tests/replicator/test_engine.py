@@ -24,6 +24,7 @@ from sleigh.daemons.replicator.protocol import (
     encode_heartbeat,
     encode_nak,
 )
+from sleigh.daemons.replicator.receiver import _subtract
 from sleigh.daemons.replicator.sim import EPOCH, LinkModel, Network
 
 SECRET = b"sim-cluster-secret-0123456789abcdef"
@@ -321,3 +322,29 @@ def test_well_signed_but_inconsistent_data_never_breaks_a_stream(
         out.extend(b.tick(EPOCH + step))
     assert all(op.op in Op for op in out.apply)
     json.dumps(b.snapshot(EPOCH + 3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    missing=st.sets(st.integers(1, 60)),
+    cover=st.lists(st.tuples(st.integers(1, 60), st.integers(0, 10)), max_size=8),
+    limit=st.integers(1, 10),
+)
+def test_suppressed_ranges_are_subtracted_exactly(
+    missing: set[int], cover: list[tuple[int, int]], limit: int
+) -> None:
+    ranges: list[tuple[int, int]] = []
+    for seq in sorted(missing):
+        if ranges and ranges[-1][1] == seq - 1:
+            ranges[-1] = (ranges[-1][0], seq)
+        else:
+            ranges.append((seq, seq))
+    spans = [(first, first + width, 0.0) for first, width in cover]
+    covered = {s for first, last, _ in spans for s in range(first, last + 1)}
+    want: list[tuple[int, int]] = []
+    for seq in sorted(missing - covered):
+        if want and want[-1][1] == seq - 1:
+            want[-1] = (want[-1][0], seq)
+        else:
+            want.append((seq, seq))
+    assert _subtract(ranges, spans, limit) == want[:limit]
