@@ -118,6 +118,11 @@ class Node:
             self.rejected[exc.reason] += 1
             log.debug("dropped a datagram: %s", exc)
             return out
+        peer = self.peers.get(frame.sender)
+        if type(frame) is Data and peer is not None and peer.state is PeerState.ALIVE:
+            peer.last_heard = now  # the common case, in short
+            peer.stream.on_data(frame, now, out)
+            return out
         if frame.sender == self.sender_id:
             self.own += 1
             return out
