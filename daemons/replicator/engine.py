@@ -6,7 +6,8 @@ protocol decision. The daemon's loop is, in outline::
     node = Node(cfg, secret, sender_id=secrets.randbits(64) or 1, now=time.time(),
                 rng=random.Random())
     on a local write:   out = node.publish(op, time.time())
-    on a datagram:      out = node.receive(datagram, time.time())
+    on a datagram:      out = node.receive(datagram, time.time())   (or, for a batch,
+                        node.receive(datagram, when, out) into one Output)
     at node.next_deadline():  out = node.tick(time.time())
     each time:          send out.send to the group; apply out.apply in order
                         (marked replicated); log out.events
@@ -14,7 +15,9 @@ protocol decision. The daemon's loop is, in outline::
                         then send node.leave(time.time()).send
 
 ``now`` is seconds since the epoch (``time.time()``): datagrams carry it
-as their timestamp, and the same value drives the node's timers.
+as their timestamp, and the same value drives the node's timers, so a
+step of the wall clock moves them too (a step back delays them by as much;
+run NTP, which slews).
 
 A node is a sender (:class:`.sender.Sender`) and a receiver of every other
 member's stream (:class:`.receiver.Stream`), and it keeps the membership:

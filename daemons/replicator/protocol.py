@@ -7,27 +7,29 @@ Every datagram is one frame: a common header, a body that depends on the
 type, and an HMAC-SHA256 tag over everything before it, keyed with the
 cluster secret. Integers are big-endian and unsigned::
 
-     0               4       5       6               8
-    +---------------+-------+-------+---------------+
-    | magic "SLRP"  |version| type  | flags (0)     |
-    +---------------+-------+-------+---------------+
-    | cluster id (4)| sender id (8)                 |   sender id: random per daemon
-    +---------------+-------------------------------+   start; 0 is never used
-    | timestamp, ms since the epoch (8)             |
-    +-----------------------------------------------+   offset 28
-    | body (see below)                              |
-    +-----------------------------------------------+
-    | tag: HMAC-SHA256(secret, all of the above)[:16]|
-    +-----------------------------------------------+
+     0               4       5       6               8              12
+    +---------------+-------+-------+---------------+---------------+
+    | magic "SLRP"  |version| type  | flags (0)     | cluster id    |
+    +---------------+-------+-------+---------------+---------------+
+    | sender id (8): random per daemon start, never 0               |
+    +---------------------------------------------------------------+  20
+    | timestamp (8): ms since the epoch when the datagram was made  |
+    +---------------------------------------------------------------+  28
+    | body, by type (below)                                         |
+    +---------------------------------------------------------------+
+    | tag (16): HMAC-SHA256(cluster secret, every byte above)[:16]  |
+    +---------------------------------------------------------------+
 
-    DATA (type 1), one fragment of one operation:
-        sequence (8) | fragment index (4) | fragment count (4) | value length (4)
-        | operation (1) | key length (2) | expiry, ms since the epoch, 0 = none (8)
-        | key | this fragment's part of the value
+    DATA (type 1), one fragment of one operation; 75 bytes besides key and value:
+        28 sequence (8) | 36 fragment index (4) | 40 fragment count (4)
+        | 44 length of the whole value (4) | 48 operation (1): 1 SET, 2 DELETE,
+        3 EXPIRE, 4 FLUSH, 5 INVALIDATE | 49 key length (2)
+        | 51 expiry (8): ms since the epoch, 0 = none | 59 key | this fragment's part
+        of the value
     NAK (type 2), a receiver asks a sender to repeat datagrams:
         target sender id (8) | range count (2) | count x (first sequence (8), last (8))
-    HEARTBEAT (type 3), sent by every member, often after data and every
-    heartbeat_interval when idle:
+    HEARTBEAT (type 3), from every member: soon after data (heartbeat_min,
+    doubling) and every heartbeat_interval when idle:
         highest sequence sent (8, 0 = none yet) | lowest sequence still held for repair (8)
         | when the sender started, ms since the epoch (8)
     LEAVE (type 4), a member stops: highest sequence sent (8)
