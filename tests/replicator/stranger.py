@@ -2,8 +2,9 @@
 
 Run in a namespace of its own (``ip netns exec NS python -m tests.replicator.stranger``):
 
-* ``capture FILE SECONDS GROUP PORT ADDRESS``: join the group and keep every
-  datagram heard for SECONDS in FILE (length-prefixed);
+* ``capture FILE SECONDS GROUP PORT ADDRESS``: join the group (then print
+  ``joined``) and keep every datagram heard for SECONDS in FILE
+  (length-prefixed); print how many;
 * ``send FILE GROUP PORT ADDRESS``: send each captured datagram four ways:
   replayed as it was, with its MAC flipped (forged), cut short (truncated),
   and padded past any MTU (oversized); prints how many of each.
@@ -28,6 +29,7 @@ def _join(group: str, port: int, address: str) -> socket.socket:
 
 def capture(path: Path, seconds: float, group: str, port: int, address: str) -> int:
     sock = _join(group, port, address)
+    print("joined", flush=True)
     kept: list[bytes] = []
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:

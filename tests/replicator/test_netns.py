@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -254,7 +253,8 @@ def test_stranger_datagrams_are_never_applied(lab: Lab, tmp_path: Path) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        time.sleep(1.0)  # the capture joins the group
+        assert listen.stdout is not None
+        assert listen.stdout.readline().strip() == "joined"  # the stranger hears the group
         write(a, {"victim": "v1", **items("stranger", 20, size=100)})
         captured = int(listen.communicate(timeout=30)[0].strip())
     finally:
