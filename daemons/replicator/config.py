@@ -197,6 +197,13 @@ class ReplicatorConfig(Section):
         maximum=600,
         help="On SIGTERM: how long queued data is sent and NAKs answered before leaving.",
     )
+    receive_path: str = setting(
+        "thread",
+        kind=choice("thread", "reader"),
+        help="How datagrams are received. thread: blocking recv in a thread of its own,"
+        " batches handed to the event loop. reader: the event loop drains the socket"
+        " whenever it is readable (no thread, no GIL hand-off).",
+    )
 
     def __post_init__(self) -> None:
         _check_relations(self)
