@@ -300,6 +300,7 @@ def receive_asyncio(group: str, port: int, count: int) -> tuple[int, float]:
 
 # -- report ---------------------------------------------------------------------------------
 def report(
+    receive_path: str,
     receive: dict[str, tuple[int, float]],
     sent: int,
     latencies: list[Latency],
@@ -312,6 +313,7 @@ def report(
         print(f"{name:<28} {got:>9} {cost:>16.2f}")
     t, a = receive["blocking recv thread"], receive["asyncio endpoint (uvloop)"]
     print(f"asyncio / thread: {a[1] / max(t[1], 1e-9):.2f}x the CPU per datagram")
+    print(f"\nthe daemons' receive path: {receive_path}")
     print("\nlatency: SET on A -> visible in B's LMDB, 1 KB objects")
     print(f"{'rate/s':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for lat in latencies:
@@ -363,7 +365,7 @@ def bench(quick: bool) -> int:
         recovery = [
             measure_recovery(lab, watcher, t, 500 if quick else 2000) for t in range(trials)
         ]
-        report(receive, sent, latencies, throughput, recovery)
+        report(OPTIONS["receive_path"], receive, sent, latencies, throughput, recovery)
     finally:
         if watcher is not None:
             watcher.close()
@@ -384,7 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--receive-path",
+        choices=("thread", "reader"),
+        default="thread",
+        help="the daemons' replicator.receive_path",
+    )
     opts = parser.parse_args(args)
+    OPTIONS["receive_path"] = opts.receive_path
     if not can_run():
         print("bench_replicator: needs root, ip netns and nft", file=sys.stderr)
         return 2

@@ -6,11 +6,13 @@ configured interface (receiving), and one connected to ``group:port`` with
 datagrams (``IP_MULTICAST_LOOP``) is on only when the interface is a
 loopback address, where every member of the cluster is on this machine.
 
-Receiving runs in a thread doing blocking ``recv`` calls (Python releases
-the GIL while it waits) and hands datagrams to the event loop in batches,
-one wake-up per batch. Measured on this machine (``scripts/bench_replicator.py``
-prints it as "receive path"): a blocking loop took datagrams several times
-faster than an asyncio datagram endpoint, which pays a callback per datagram.
+Two receive paths (``replicator.receive_path``): a thread doing blocking
+``recv`` calls (Python releases the GIL while it waits) that hands
+datagrams to the event loop in batches, one wake-up per batch; or the
+event loop itself draining the non-blocking socket whenever it is readable.
+Neither is asyncio's datagram endpoint, which pays a callback per datagram.
+``scripts/bench_replicator.py`` measures the raw paths ("receive path") and
+the daemon with either (``--receive-path``).
 """
 
 from __future__ import annotations
@@ -155,6 +157,61 @@ class ReceiveThread:
             self.sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(JOIN)
         self._drain()
+
+
+class ReadyReceiver:
+    """The event loop drains the socket whenever it is readable (``receive_path = reader``).
+
+    One wake-up per batch as with :class:`ReceiveThread`, but no thread and no
+    GIL hand-off: each datagram costs one non-blocking ``recv``.
+    """
+
+    #: Datagrams taken per wake-up at most, so timers and the feed are not starved.
+    BATCH = 1024
+
+    def __init__(
+        self, sock: socket.socket, loop: asyncio.AbstractEventLoop, deliver: Batch, limit: int
+    ) -> None:
+        self.sock = sock
+        self.loop = loop
+        self.deliver = deliver
+        self.limit = limit
+        self.datagrams = 0
+        self.wakeups = 0
+
+    def start(self) -> None:
+        self.sock.setblocking(False)
+        self.loop.add_reader(self.sock.fileno(), self._ready)
+
+    def _ready(self) -> None:
+        recv, limit = self.sock.recv, self.limit
+        batch: list[tuple[bytes, float]] = []
+        now = time.time()
+        for _ in range(self.BATCH):
+            try:
+                batch.append((recv(limit), now))
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                log.error("receiving failed: %s", exc)
+                break
+        self.wakeups += 1
+        self.datagrams += len(batch)
+        if batch:
+            self.deliver(batch)
+
+    def stop(self) -> None:
+        """Stop watching the socket, after delivering what it holds."""
+        self._ready()
+        self.loop.remove_reader(self.sock.fileno())
+
+
+def open_receive_path(
+    kind: str, sock: socket.socket, loop: asyncio.AbstractEventLoop, deliver: Batch, limit: int
+) -> ReceiveThread | ReadyReceiver:
+    """The receiver ``replicator.receive_path`` names."""
+    cls = ReadyReceiver if kind == "reader" else ReceiveThread
+    return cls(sock, loop, deliver, limit)
 
 
 def kernel_drops() -> int:

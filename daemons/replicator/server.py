@@ -28,7 +28,7 @@ from ..cache.feed import Write
 from ..cache.replica import ReplicaUnavailable, ReplicaWriter
 from .engine import Node
 from .events import Output, Unrecoverable
-from .net import ReceiveThread, kernel_drops
+from .net import kernel_drops, open_receive_path
 from .protocol import CacheOp, Op
 
 log = logging.getLogger("sleigh.replicator.server")
@@ -94,6 +94,7 @@ class Replicator:
         feed_path: Path | None,
         cache_socket: Path,
         mtu_payload: int,
+        receive_path: str = "thread",
     ) -> None:
         self.node = node
         self.loop = asyncio.get_running_loop()
@@ -116,7 +117,9 @@ class Replicator:
         self._closed = False
         self._zmq = zmq.Context(io_threads=1)
         self._sub: zmq.Socket[bytes] | None = None
-        self.receiver = ReceiveThread(recv_sock, self.loop, self.on_datagrams, mtu_payload + 1)
+        self.receiver = open_receive_path(
+            receive_path, recv_sock, self.loop, self.on_datagrams, mtu_payload + 1
+        )
 
     # -- start and stop ------------------------------------------------------------------
     def start(self) -> None:

@@ -121,6 +121,7 @@ async def serve(
         feed_path=settings.cache.publish_path(settings.home),
         cache_socket=settings.cache.socket_path(settings.home),
         mtu_payload=cfg.mtu_payload,
+        receive_path=cfg.receive_path,
     )
     return await _run(settings, environ, reload_settings, replicator, listener, bound)
 

@@ -37,9 +37,12 @@ class Host:
         return CacheClient(self.cache.socket_path, direct=False)
 
 
-@pytest.fixture
+@pytest.fixture(params=["thread", "reader"])
 def cluster(
-    cached_factory: StartCached, daemon_factory: DaemonFactory, tmp_path: Path
+    request: pytest.FixtureRequest,
+    cached_factory: StartCached,
+    daemon_factory: DaemonFactory,
+    tmp_path: Path,
 ) -> list[Host]:
     group, port = random_group()
     short = short_tmpdir()
@@ -55,6 +58,7 @@ def cluster(
             "SLEIGH_REPLICATOR_GROUP": group,
             "SLEIGH_REPLICATOR_PORT": str(port),
             "SLEIGH_REPLICATOR_INTERFACE": "127.0.0.1",
+            "SLEIGH_REPLICATOR_RECEIVE_PATH": request.param,
         }
         argv = [sys.executable, "-m", "sleigh.daemons.replicator", "--home", str(home)]
         hosts.append(Host(cache, daemon_factory.start(argv, env=env)))
