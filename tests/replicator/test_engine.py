@@ -348,3 +348,16 @@ def test_suppressed_ranges_are_subtracted_exactly(
         else:
             want.append((seq, seq))
     assert _subtract(ranges, spans, limit) == want[:limit]
+
+
+def test_a_long_gap_keeps_little_state_per_datagram() -> None:
+    a, b = _pair()
+    a.publish(CacheOp(Op.SET, b"lost", b"v"), EPOCH)  # sequence 1 never reaches b
+    out = Output()
+    for i in range(5000):
+        now = EPOCH + i * 0.0001  # 10,000 datagrams a second for half a second
+        (datagram,) = a.publish(CacheOp(Op.SET, b"k%d" % i, b"v"), now).send
+        b.receive(datagram, now, out)
+    stream = b.peers[0xA].stream
+    assert stream.lag == 5001 and out.apply == []
+    assert len(stream._known) <= 501  # one entry per millisecond, not per datagram
