@@ -171,15 +171,18 @@ class CacheClient(_Base):
     def set(self, key: Key, obj: object, ttl: float, *, local: bool = False) -> None:
         """Store *obj* under *key* for *ttl* seconds.
 
-        :param local: keep this write on this host (not replicated). Accepted now;
-            the daemon learns the flag later, so nothing extra is sent yet.
+        :param local: keep this write on this host: it is not published to
+            ``sleigh-mcastd`` (``SET ... LOCAL``), so no other host sees it.
         :raises ValueError: for a bad key or TTL, before any I/O.
         :raises CacheUnavailable: if the daemon cannot be reached.
         :raises CacheCommandError: if the daemon refuses the write (too large, full).
         """
         raw = _key(key)
         payload, px = self._set_args(obj, ttl)
-        self._call(lambda: self._redis.set(raw, payload, px=px))
+        if local:
+            self._call(lambda: self._redis.execute_command("SET", raw, payload, "PX", px, "LOCAL"))
+        else:
+            self._call(lambda: self._redis.set(raw, payload, px=px))
 
     def set_many(self, items: Mapping[Key, object], ttl: float) -> None:
         """Store every item for *ttl* seconds, pipelined (no transaction)."""
@@ -291,10 +294,13 @@ class AsyncCacheClient(_Base):
         return [self._decoded(raw) for raw in found]
 
     async def set(self, key: Key, obj: object, ttl: float, *, local: bool = False) -> None:
-        """See :meth:`CacheClient.set` (``local`` is accepted, not sent yet)."""
+        """See :meth:`CacheClient.set`."""
         raw = _key(key)
         payload, px = self._set_args(obj, ttl)
-        await self._call(self._redis.set(raw, payload, px=px))
+        if local:
+            await self._call(self._redis.execute_command("SET", raw, payload, "PX", px, "LOCAL"))
+        else:
+            await self._call(self._redis.set(raw, payload, px=px))
 
     async def set_many(self, items: Mapping[Key, object], ttl: float) -> None:
         """See :meth:`CacheClient.set_many`."""

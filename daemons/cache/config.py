@@ -80,6 +80,19 @@ class CacheConfig(Section):
     max_batch: int = setting(
         10_000, minimum=1, maximum=1_000_000, help="Most writes committed in one transaction."
     )
+    publish: Path | None = setting(
+        "run/cached.pub",
+        kind=PATH,
+        help="ZeroMQ ipc socket on which every write of a local client is published for"
+        " sleigh-mcastd (relative: under SLEIGH_HOME; empty or off: publish nothing).",
+    )
+    publish_hwm: int = setting(
+        100_000,
+        minimum=100,
+        maximum=10_000_000,
+        help="Commit groups the publisher queues for a slow subscriber before it drops them"
+        " (the subscriber sees the gap in the sequence numbers).",
+    )
     shutdown_timeout: float = setting(
         "10s", kind=DURATION, minimum=0, maximum=600, help="How long SIGTERM waits for clients."
     )
@@ -87,6 +100,12 @@ class CacheConfig(Section):
     def env_path(self, home: Path) -> Path:
         """The LMDB directory, resolved against *home*."""
         return under(home, self.path, Path("cache"))
+
+    def publish_path(self, home: Path) -> Path | None:
+        """The publisher's ipc socket, resolved against *home* (``None``: off)."""
+        if self.publish is None or str(self.publish) == "off":
+            return None
+        return under(home, self.publish, Path("run") / "cached.pub")
 
     def socket_path(self, home: Path) -> Path:
         """The Unix socket, resolved against *home*."""

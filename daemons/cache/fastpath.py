@@ -82,4 +82,5 @@ def _plain_set(conn: Connection, args: list[bytes]) -> Set | None:
         return None
     if len(value) > config.value_max:
         return None
-    return Set(key, value, conn.ctx.store.clock_ms() + ttl_ms if ttl_ms else NEVER)
+    expires = conn.ctx.store.clock_ms() + ttl_ms if ttl_ms else NEVER
+    return Set(key, value, expires, "", False, conn.publish)

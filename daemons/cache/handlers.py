@@ -124,6 +124,11 @@ def client(ctx: Context, conn: Connection, args: Args, view: ReadView | None) ->
         return p.integer(conn.id)
     if sub == b"SETINFO" and len(args) == 4:
         return p.OK
+    if sub == b"REPLICATED" and len(args) == 3 and args[2].upper() in (b"ON", b"OFF"):
+        # The replicator's connection: what it writes came from a peer, and
+        # is never published again (no echo between hosts).
+        conn.publish = args[2].upper() == b"OFF"
+        return p.OK
     if sub == b"INFO" and len(args) == 2:
         return p.bulk(conn.describe().encode() + b"\n")
     name = sub.decode("latin-1").lower()
@@ -292,18 +297,23 @@ def set_(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
         raise ValueTooLarge(ctx.config.value_max)
     ctx.stats.sets += 1
     if len(args) == 3:
-        return _write(ctx, Set(key, value, NEVER), reply_ok)
-    expires, condition, keep_ttl = _set_options(ctx, args[3:])
-    return _write(ctx, Set(key, value, expires, condition, keep_ttl), reply_ok)
+        return _write(ctx, Set(key, value, NEVER, publish=conn.publish), reply_ok)
+    expires, condition, keep_ttl, local = _set_options(ctx, args[3:])
+    op = Set(key, value, expires, condition, keep_ttl, conn.publish and not local)
+    return _write(ctx, op, reply_ok)
 
 
-def _set_options(ctx: Context, options: Args) -> tuple[int, Condition, bool]:
-    expires, keep_ttl = NEVER, False
+def _set_options(ctx: Context, options: Args) -> tuple[int, Condition, bool, bool]:
+    """``[NX|XX] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] [LOCAL]``; LOCAL (ours, not
+    Redis's) keeps the write on this host: it is not published for replication."""
+    expires, keep_ttl, local = NEVER, False, False
     condition: Condition = ""
     i = 0
     while i < len(options):
         word = options[i].upper()
-        if word in (b"NX", b"XX") and not condition:
+        if word == b"LOCAL" and not local:
+            local = True
+        elif word in (b"NX", b"XX") and not condition:
             condition = "nx" if word == b"NX" else "xx"
         elif word == b"KEEPTTL" and expires == NEVER and not keep_ttl:
             keep_ttl = True
@@ -315,7 +325,7 @@ def _set_options(ctx: Context, options: Args) -> tuple[int, Condition, bool]:
         else:
             raise SyntaxErr()
         i += 1
-    return expires, condition, keep_ttl
+    return expires, condition, keep_ttl, local
 
 
 def _expiry(ctx: Context, unit: bytes, amount: int) -> int:
@@ -334,23 +344,26 @@ def _expiry(ctx: Context, unit: bytes, amount: int) -> int:
 def delete(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
     keys = tuple(args[1:])
     ctx.stats.deletes += len(keys)
-    return _write(ctx, Delete(keys), _reply_int)
+    return _write(ctx, Delete(keys, conn.publish), _reply_int)
 
 
-def _expire_command(unit: bytes) -> WriteHandler:
+def _expire_command(unit: bytes, absolute: bool = False) -> WriteHandler:
+    """``EXPIRE``/``PEXPIRE`` (relative) or ``EXPIREAT``/``PEXPIREAT`` (*absolute*)."""
+    scale = 1000 if unit == b"EX" else 1
+
     def handler(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
         key = _key(ctx, args[1])
         amount = _int(args[2])
         if len(args) > 3:
             raise SyntaxErr("EXPIRE options (NX, XX, GT, LT) are not supported")
         now = ctx.store.clock_ms()
+        if amount > 2**53:
+            raise SyntaxErr("invalid expire time in 'expire' command")
         if amount <= 0:
             expires = now  # already due: the key is deleted, as Redis does
-        elif amount > 2**53:
-            raise SyntaxErr("invalid expire time in 'expire' command")
         else:
-            expires = now + amount * (1000 if unit == b"EX" else 1)
-        return _write(ctx, Expire(key, expires), _reply_bool)
+            expires = max(amount * scale, 1) if absolute else now + amount * scale
+        return _write(ctx, Expire(key, expires, conn.publish), _reply_bool)
 
     return handler
 
@@ -358,7 +371,7 @@ def _expire_command(unit: bytes) -> WriteHandler:
 def flushdb(ctx: Context, conn: Connection, args: Args) -> Pending | bytes:
     if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"SYNC", b"ASYNC")):
         raise SyntaxErr()
-    return _write(ctx, Flush(), reply_ok)
+    return _write(ctx, Flush(conn.publish), reply_ok)
 
 
 COMMANDS: dict[bytes, Command] = {
@@ -384,6 +397,8 @@ COMMANDS: dict[bytes, Command] = {
         Command("unlink", delete, -2, write=True),
         Command("expire", _expire_command(b"EX"), -3, write=True),
         Command("pexpire", _expire_command(b"PX"), -3, write=True),
+        Command("expireat", _expire_command(b"EX", absolute=True), -3, write=True),
+        Command("pexpireat", _expire_command(b"PX", absolute=True), -3, write=True),
         Command("flushdb", flushdb, -1, write=True),
         Command("flushall", flushdb, -1, write=True),
     )

@@ -111,6 +111,19 @@ def _stats(ctx: Context) -> list[tuple[str, object]]:
         ("sleigh_writes_pending", w.pending),
         ("sleigh_protocol_errors", s.protocol_errors),
         ("sleigh_latency_usec", s.histogram()),
+        *_feed(ctx),
+    ]
+
+
+def _feed(ctx: Context) -> list[tuple[str, object]]:
+    publisher = ctx.publisher
+    if publisher is None:
+        return [("sleigh_publish", "off")]
+    return [
+        ("sleigh_publish", publisher.address),
+        ("sleigh_publish_subscribed", int(publisher.subscribed)),
+        ("sleigh_publish_messages", publisher.seq),
+        ("sleigh_published_writes", publisher.published),
     ]
 
 

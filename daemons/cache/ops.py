@@ -47,22 +47,25 @@ class Set:
     expires_ms: int
     condition: Condition = ""
     keep_ttl: bool = False
+    publish: bool = True  # False: a local-only or replicated write, never published
 
 
 @dataclass(slots=True)
 class Delete:
     keys: tuple[bytes, ...]
+    publish: bool = True
 
 
 @dataclass(slots=True)
 class Expire:
     key: bytes
     expires_ms: int  # 0 removes the expiry
+    publish: bool = True
 
 
 @dataclass(slots=True)
 class Flush:
-    pass
+    publish: bool = True
 
 
 Op = Set | Delete | Expire | Flush

@@ -23,6 +23,7 @@ from .config import CacheConfig
 from .errors import CommandError, UnknownCommand, WrongArity
 from .handlers import COMMANDS, Command, Pending, ReadHandler, WriteHandler, reply_ok
 from .info import Stats, info_text
+from .publish import Publisher
 from .readstats import Totals
 from .store import ReadView, Store
 from .writer import InlineWriter, Ticket, Writer
@@ -56,6 +57,7 @@ class Context:
         self.connections: dict[int, Connection] = {}
         self.closing = False
         self.drained = asyncio.Event()  # set when closing and the last connection is gone
+        self.publisher: Publisher | None = None  # the write feed, when it is on
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
@@ -96,6 +98,7 @@ class Connection(asyncio.Protocol):
         self.resp3 = False
         self.deferred_reads = 0  # reads queued behind a write of this connection
         self.null = p.NULL_BULK  # how a missing value is written on this connection
+        self.publish = True  # False on the replicator's connection (CLIENT REPLICATED ON)
 
     def use_resp3(self, on: bool) -> None:
         self.resp3 = on

@@ -1,12 +1,13 @@
 """The life cycle of ``sleigh-cached``.
 
 open the environment (clearing stale reader slots; a broken one is moved
-aside) → start the writer thread → adopt ``LISTEN_FDS`` or bind the
+aside) → bind the write feed's publisher (``cache.publish``) → start the
+writer thread → adopt ``LISTEN_FDS`` or bind the
 socket → ``READY=1`` → serve (``SIGHUP`` re-reads the log settings) →
 ``STOPPING=1`` → stop accepting → commit every write already received →
 answer and close every connection within ``cache.shutdown_timeout`` (a
-second signal cuts that short) → close the environment → remove a socket
-this process bound.
+second signal cuts that short) → send the feed's last messages and
+close it → close the environment → remove a socket this process bound.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
 from ..runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from .config import CacheConfig
+from .publish import Publisher, open_publisher
 from .server import Context, connection_factory
 from .store import Store
 from .writer import make_writer
@@ -102,6 +104,11 @@ async def serve(
     cfg = settings.cache
     notifier = Notifier(environ)
     store = open_store(cfg, settings.home)
+    try:
+        publisher = open_publisher(cfg.publish_path(settings.home), store, cfg.publish_hwm)
+    except BaseException:
+        store.close()
+        raise
     writer = make_writer(
         store,
         asyncio.get_running_loop(),
@@ -109,15 +116,18 @@ async def serve(
         max_batch=cfg.max_batch,
         sweep_interval=cfg.sweep_interval,
         sweep_batch=cfg.sweep_batch,
+        on_commit=None if publisher is None else publisher.on_commit,
     )
     writer.start()
     try:
         sockets, bound = open_sockets(cfg, settings.home, environ)
     except BaseException:
         await writer.close()
+        _close_publisher(publisher)
         store.close()
         raise
     ctx = Context(cfg, store, writer, version=__version__, address=_address(sockets))
+    ctx.publisher = publisher
     servers = await listen(ctx, sockets)
     interval = watchdog_interval(environ)
     pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None
@@ -128,9 +138,15 @@ async def serve(
     finally:
         if pinger is not None:
             pinger.cancel()
+        _close_publisher(publisher)
         store.close()
         notifier.close()
         log.info("stopped")
+
+
+def _close_publisher(publisher: Publisher | None) -> None:
+    if publisher is not None:
+        publisher.close()
 
 
 async def _until_stop(

@@ -16,6 +16,7 @@ from ...webapp.db import schema
 from ...webapp.db.engine import create_engine, database_url, redacted
 from ...webapp.db.migrate import current_revision, head_revision
 from ..cache.client import CacheClient, CacheClientError
+from . import replication_cmd
 from .component import Component
 from .settings import Settings
 from .up import state_file
@@ -120,7 +121,10 @@ async def collect(settings: Settings) -> list[Component]:
     """The status of every component, gathered concurrently."""
     return list(
         await asyncio.gather(
-            database_status(settings), cache_status(settings), web_status(settings)
+            database_status(settings),
+            cache_status(settings),
+            replication_cmd.status(settings),
+            web_status(settings),
         )
     )
 

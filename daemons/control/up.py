@@ -28,6 +28,7 @@ from ...webapp.demo.catalog import load_demo
 from ...webapp.service import describe
 from ..runtime.signals import Signals
 from ..runtime.sockets import bind_tcp, bind_unix, remove_unix
+from . import replication_cmd
 from .settings import Settings
 from .supervisor import Child, ChildFailed, Supervisor
 
@@ -82,8 +83,9 @@ def children(settings: Settings, web_socket: socket.socket, workers: int) -> lis
     """Every process of the shop, in the order they start (and the reverse of
     the order they stop): the daemons first, then the web workers."""
     cache = Child("cached", _argv(settings, "sleigh.daemons.cache"))
+    daemons = [cache, replication_cmd.child(settings)]
     web = _argv(settings, "sleigh.webapp")
-    return [cache, *(Child(f"web#{i + 1}", web, [web_socket]) for i in range(workers))]
+    return [*daemons, *(Child(f"web#{i + 1}", web, [web_socket]) for i in range(workers))]
 
 
 async def run_up(
@@ -97,6 +99,7 @@ async def run_up(
     """Run the shop until a stop signal; the exit status."""
     settings.home.mkdir(parents=True, exist_ok=True)
     await prepare_database(settings, demo_products, out)
+    replication_cmd.ensure_secret(settings)
     sock, unix_path = bind_web(settings)
     address = describe(sock)
     processes = children(settings, sock, workers or settings.web.workers)
@@ -166,6 +169,7 @@ def _write_state(settings: Settings, address: str, processes: list[Child]) -> No
             "address": f"unix:{settings.cache.socket_path(settings.home)}",
             "pid": next(c.pid for c in processes if c.program == "cached"),
         },
+        "daemons": {c.name: c.pid for c in processes if c.program != "web"},
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state))
