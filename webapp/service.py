@@ -27,6 +27,7 @@ from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_un
 from .app import create_app
 from .db.engine import create_engine
 from .keys import VIEWS
+from .throttle import Throttle
 
 log = logging.getLogger("sleigh.web")
 
@@ -72,7 +73,8 @@ async def serve(
     notifier = Notifier(environ)
     engine = create_engine(settings.database, settings.home)
     cache = from_config(settings.cache, settings.home, asynchronous=True)
-    app = create_app(settings.web, engine, cache=cache)
+    throttle = Throttle.from_settings(settings) if settings.throttle.enabled else None
+    app = create_app(settings.web, engine, cache=cache, throttle=throttle)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.web.shutdown_timeout
     )

@@ -88,6 +88,17 @@ class ThrottleConfig(Section):
         "login,reset",
         help="Web tier: route classes refused (503) while no daemon answers, comma-separated.",
     )
+    exempt: str = setting(
+        "/healthz,/metrics,/static/",
+        help="Web tier: path prefixes never throttled, comma-separated.",
+    )
+    cpu_flush: float = setting(
+        "100ms",
+        kind=DURATION,
+        minimum=0.001,
+        maximum=60,
+        help="Web tier: how often each worker sends the CPU time it charged, in one message.",
+    )
     session_cookie: str = setting("session", help="Web tier: the session cookie's name.")
     enabled: bool = setting(True, help="Web tier: ask the throttle about every request.")
 

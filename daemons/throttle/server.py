@@ -30,8 +30,8 @@ class Connection(asyncio.Protocol):
         stats.connections += 1
         stats.connections_total += 1
         if stats.connections > self.ctx.max_connections or self.ctx.closing:
-            transport.write(p.encode_reply(0, b"too many connections; try later", p.ERROR))
-            transport.close()
+            self.transport.write(p.encode_reply(0, b"too many connections; try later", p.ERROR))
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ctx.stats.connections -= 1
