@@ -145,7 +145,8 @@ class Throttle:
 
     def keys(self, request: web.Request) -> tuple[list[bytes], str | None]:
         """The request's keys, and its route class (or ``None``)."""
-        ip = request.remote or "unknown"
+        header = self.cfg.client_ip_header
+        ip = (request.headers.get(header) if header else None) or request.remote or "unknown"
         route = next(
             (name for prefix, name in self.routes if request.path.startswith(prefix)), None
         )

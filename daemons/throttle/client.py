@@ -254,6 +254,7 @@ class _AsyncConn(asyncio.Protocol):
         self.parser = p.ReplyParser()
         self.waiting: collections.deque[asyncio.Future[tuple[int, bytes]]] = collections.deque()
         self.next_id = 0
+        self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -275,6 +276,8 @@ class _AsyncConn(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
         self.transport = None
+        if not self.closed.done():
+            self.closed.set_result(None)
         while self.waiting:
             fut = self.waiting.popleft()
             if not fut.done():
@@ -301,13 +304,20 @@ class AsyncThrottleClient:
         self.timeout = timeout
         self.conns: list[_AsyncConn | None] = [None] * len(self.addresses)
         self.ring = Ring(len(self.addresses))
+        self.locks = [asyncio.Lock() for _ in self.addresses]
 
     async def _conn(self, node: int) -> _AsyncConn:
         conn = self.conns[node]
         if conn is not None and conn.transport is not None:
             return conn
+        async with self.locks[node]:  # one connection per daemon, however many ask at once
+            conn = self.conns[node]
+            if conn is None or conn.transport is None:
+                conn = self.conns[node] = await self._connect(self.addresses[node])
+        return conn
+
+    async def _connect(self, address: Address) -> _AsyncConn:
         loop = asyncio.get_running_loop()
-        address = self.addresses[node]
         try:
             async with asyncio.timeout(self.timeout):
                 if isinstance(address, Path):
@@ -316,7 +326,6 @@ class AsyncThrottleClient:
                     _, conn = await loop.create_connection(_AsyncConn, *address)
         except (OSError, TimeoutError) as exc:
             raise ClientError(f"cannot reach the throttle daemon at {address}: {exc}") from None
-        self.conns[node] = conn
         return conn
 
     async def call(
@@ -374,7 +383,11 @@ class AsyncThrottleClient:
         return result
 
     async def aclose(self) -> None:
-        for conn in self.conns:
-            if conn is not None and conn.transport is not None:
-                conn.transport.close()
+        """Close every connection and wait (briefly) until each is closed."""
+        conns = [conn for conn in self.conns if conn is not None]
         self.conns = [None] * len(self.addresses)
+        for conn in conns:
+            if conn.transport is not None:
+                conn.transport.close()
+        if conns:
+            await asyncio.wait([conn.closed for conn in conns], timeout=1.0)

@@ -99,6 +99,11 @@ class ThrottleConfig(Section):
         maximum=60,
         help="Web tier: how often each worker sends the CPU time it charged, in one message.",
     )
+    client_ip_header: str = setting(
+        "",
+        help="Web tier: header holding the client's address, set by a trusted proxy"
+        " (X-Real-IP behind nginx; empty: the peer address).",
+    )
     session_cookie: str = setting("session", help="Web tier: the session cookie's name.")
     enabled: bool = setting(True, help="Web tier: ask the throttle about every request.")
 
