@@ -43,8 +43,9 @@ def get(
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("throttle-home")
+    control = [sys.executable, "-m", "sleigh.daemons.control", "--home", str(home)]
     result = subprocess.run(
-        [sys.executable, "-m", "sleigh.daemons.control", "--home", str(home), "demo", "load"],
+        [*control, "demo", "load", "--products", "50"],
         capture_output=True,
         text=True,
         timeout=120,
