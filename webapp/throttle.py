@@ -87,6 +87,14 @@ class Metrics:
         self.cached = Gauge(
             "sleigh_throttle_cached_denials", "Denials held in this worker", registry=registry
         )
+        self._children: dict[tuple[str, str], Counter] = {}
+
+    def decision(self, source: str, result: str) -> Counter:
+        """The counter of one (source, result) pair (looked up once: labels() is slow)."""
+        child = self._children.get((source, result))
+        if child is None:
+            child = self._children[(source, result)] = self.decisions.labels(source, result)
+        return child
 
 
 class Throttle:
@@ -258,7 +266,7 @@ class Throttle:
 
     def _count(self, source: str, result: str) -> None:
         if self.metrics is not None:
-            self.metrics.decisions.labels(source, result).inc()
+            self.metrics.decision(source, result).inc()
 
     def _note_cpu(self, keys: list[bytes], micros: int) -> None:
         """Add *micros* to the request's ``cpu:`` key; send the gathered charges when due."""

@@ -118,7 +118,7 @@ class Table:
         if denied:
             if charge:
                 for index in denied:
-                    self._deny(keys[index], rules[index], now)
+                    self.deny(keys[index], rules[index], now)
             return Decision(False, retry, 0, limiting)
         if charge:
             sink = self.sink
@@ -129,7 +129,7 @@ class Table:
                     sink(ALLOW, key, state[3], now, state[0], state[1], state[2], costs[index])
         return Decision(True, 0, remaining, -1)
 
-    def _deny(self, key: bytes, rule: Rule, now: int) -> None:
+    def deny(self, key: bytes, rule: Rule, now: int) -> None:
         """Record a denial of *key*; too many strikes put it in the penalty box."""
         state = self._state(key)
         event = DENY

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import cast
 
+from . import fastpath
 from . import protocol as p
 from .errors import ThrottleError
 from .handlers import HANDLERS, Context
@@ -41,9 +42,16 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         ctx = self.ctx
-        items = self.parser.feed(data)
         now = time.time_ns()
         out: list[bytes] = []
+        if not self.parser.buffer and self.parser.state is p.State.HEADER:
+            used, allowed, denied = fastpath.run(ctx.table, data, now, out)
+            ctx.stats.requests += allowed + denied
+            ctx.stats.allowed += allowed
+            ctx.stats.denied += denied
+            if used:
+                data = data[used:]
+        items = self.parser.feed(data) if data else []
         for item in items:
             if isinstance(item, p.BadFrame):
                 ctx.stats.errors += 1
@@ -61,7 +69,8 @@ class Connection(asyncio.Protocol):
             ctx.writer.flush()
         except OSError as exc:
             log.error("cannot append to the state log %s: %s", ctx.writer.path, exc)
-            out = [p.encode_reply(item.id, b"state log write failed", p.ERROR) for item in items]
+            out = [p.encode_reply(0, b"state log write failed", p.ERROR)]
+            self.parser.state = p.State.CLOSED  # the client cannot trust the replies it has
         assert self.transport is not None
         self.transport.write(b"".join(out))
         if self.parser.state is p.State.CLOSED:

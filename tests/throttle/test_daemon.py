@@ -163,3 +163,18 @@ def test_no_daemon_is_a_client_error(tmp_path: Path) -> None:
         pytest.raises(ClientError),
     ):
         client.check([b"ip:a"])
+
+
+def test_fast_and_general_paths_answer_in_order(throttled: Throttled) -> None:
+    frames = [
+        p.encode_request(p.CHECK, 1, [b"ip:f"]),
+        p.encode_request(p.CHECK, 2, [b"ip:f", b"session:f"]),
+        p.encode_request(p.CHECK, 3, [b"nokind:f"]),
+        p.encode_request(p.CHECK, 4, [b"ip:f"], [9]),
+        p.encode_request(p.CHECK, 5, [b"session:f"]),
+    ]
+    replies = p.ReplyParser().feed(_raw(throttled.socket_path, b"".join(frames)))
+    assert [rid for _, rid, _ in replies] == [1, 2, 3, 4, 5]
+    assert [status for status, _, _ in replies] == [p.OK, p.OK, p.ERROR, p.OK, p.OK]
+    decisions = [p.DECISION.unpack(body)[0] for status, _, body in replies if status == p.OK]
+    assert decisions == [1, 1, 0, 1]  # cost 9 is over the burst of 5
