@@ -367,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.keys, args.requests, args.records, args.http = 1000, 2000, 50_000, 300
     keys = zipf_keys(args.keys, args.requests)
-    clients = os.cpu_count() or 2
+    clients = max(2, os.cpu_count() or 2)
     print(
         f"# {args.requests:,} decisions over {args.keys:,} Zipf keys (s={ZIPF_S}); {clients} cores"
     )

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core_ext.replay import last_alive
 from .errors import LogError
 from .gcra import RESET, SNAPSHOT, State
 
@@ -96,11 +97,7 @@ def records(path: Path) -> np.ndarray:
 def live_states(path: Path, now: int) -> dict[bytes, State]:
     """Replay: each key's last state still alive at *now*."""
     recs = records(path)
-    until = np.maximum(np.maximum(recs["tat"], recs["strike"]), recs["blocked"])
-    alive = recs[until > now]
-    backwards = alive[::-1]
-    _, first = np.unique(backwards["hash"], return_index=True)
-    last = backwards[first]
+    last = recs[last_alive(recs, now)]
     last = last[last["event"] != RESET]
     states: dict[bytes, State] = {}
     for key, klen, tat, strike, blocked, digest in zip(

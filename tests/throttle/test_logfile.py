@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sleigh.core_ext import replay
+from sleigh.daemons.throttle import logfile
 from sleigh.daemons.throttle.errors import LogError
 from sleigh.daemons.throttle.gcra import Table
 from sleigh.daemons.throttle.logfile import (
@@ -18,6 +20,18 @@ from sleigh.daemons.throttle.logfile import (
     read_header,
 )
 from sleigh.daemons.throttle.rules import Rule, rules_hash
+
+
+@pytest.fixture(autouse=True, params=["python", "native"])
+def replay_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs with the numpy twin and with the compiled replay."""
+    if request.param == "native":
+        if not replay.NATIVE:
+            pytest.skip("compiled replay not built")
+        monkeypatch.setattr(logfile, "last_alive", replay.last_alive_native)
+    else:
+        monkeypatch.setattr(logfile, "last_alive", replay.last_alive_python)
+
 
 RULES = {"ip": Rule("ip", 1000, 2), "login": Rule("login", 10**6, 1)}
 HASH = rules_hash(RULES)
