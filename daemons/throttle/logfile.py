@@ -88,10 +88,12 @@ def read_header(path: Path) -> Header:
 
 
 def records(path: Path) -> np.ndarray:
-    """Every whole record in the log at *path* (a torn tail is left out)."""
+    """Every whole record in the log at *path* (a torn tail is left out), mapped, not read."""
     read_header(path)
     count = (path.stat().st_size - HEADER.size) // RECORD.size
-    return np.fromfile(path, dtype=DTYPE, count=count, offset=HEADER.size)
+    if count == 0:
+        return np.zeros(0, dtype=DTYPE)
+    return np.memmap(path, dtype=DTYPE, mode="r", offset=HEADER.size, shape=(count,))
 
 
 def live_states(path: Path, now: int) -> dict[bytes, State]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sleigh.daemons.throttle import fastpath
 from sleigh.daemons.throttle.gcra import ALLOW, CHARGE, DENY, PENALTY, RESET, Table
 from sleigh.daemons.throttle.rules import Rule, scaled
 
@@ -151,3 +152,23 @@ def test_sweep_drops_only_expired_states() -> None:
 def test_scaled_divides_each_limit_by_the_hosts() -> None:
     rule = scaled({"a": Rule("a", 10, 8)}, 4)["a"]
     assert rule.interval == 40 and rule.burst == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(events, st.integers(1, 500), st.integers(1, 6), st.integers(0, 4))
+def test_the_daemons_fast_path_decides_as_the_table(
+    steps: list[tuple[int, int]], interval: int, burst: int, strikes: int
+) -> None:
+    rule = Rule("k", interval, burst, strikes, 3000, 5000)
+    general_log: list[tuple[int, ...]] = []
+    fast_log: list[tuple[int, ...]] = []
+    general = Table({"k": rule}, lambda *record: general_log.append(record[:1] + record[2:]))
+    fast = Table({"k": rule}, lambda *record: fast_log.append(record[:1] + record[2:]))
+    now = 0
+    for gap, cost in steps:
+        now += gap
+        want = general.check([b"k:x"], [cost], now)
+        got = fastpath.check_one(fast, b"k:x", cost, now)
+        assert got == (want.allowed, want.retry_after, want.remaining)
+    assert fast.states == general.states and fast_log == general_log
+    assert fastpath.check_one(fast, b"other:x", 1, now) is None
