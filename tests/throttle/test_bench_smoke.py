@@ -14,6 +14,7 @@ ROWS = [
     "sleigh-throttled, 1 blocking client",
     f"sleigh-throttled, {max(2, os.cpu_count() or 2)} blocking clients",
     "sleigh-throttled, 1 asyncio client, 64 in flight",
+    "minimal uvloop GCRA server (floor), 1 client",
     "limits + Redis (fixed window)",
     "limits + Redis (moving window)",
     "GCRA Lua script in Redis (EVALSHA)",
