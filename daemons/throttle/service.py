@@ -77,6 +77,7 @@ def compact(ctx: Context) -> None:
     ctx.table.sweep(time.time_ns())
     write_snapshot(ctx.writer.path, ctx.table.states, rules_hash(ctx.rules), time.time_ns())
     ctx.writer = LogWriter(ctx.writer.path)
+    ctx.table.sink = ctx.writer.append
     log.info(
         "compacted the log: %d live keys in %.3fs",
         len(ctx.table.states),

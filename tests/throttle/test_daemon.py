@@ -73,7 +73,8 @@ def test_kill_9_then_restart_keeps_every_limit(throttled_factory: StartThrottled
     assert (first.home / "throttle" / "state.log.1").exists()
 
 
-def test_sighup_reloads_the_rules_and_says_what_changed(throttled: Throttled) -> None:
+def test_sighup_reloads_the_rules_and_says_what_changed(throttled_factory: StartThrottled) -> None:
+    throttled = throttled_factory()
     with throttled.client() as client:
         _exhaust(client, b"ip:a", 5)
         assert not client.check([b"ip:a"]).allowed
@@ -91,6 +92,13 @@ def test_sighup_reloads_the_rules_and_says_what_changed(throttled: Throttled) ->
         throttled.daemon.expect("READY=1")
         assert "rules reload refused" in throttled.daemon.stderr_text()
         assert client.check([b"ip:a"]).allowed  # the rules in force stay
+        _exhaust(client, b"session:after", 3)  # logged to the compacted log
+    throttled.daemon.send_signal(signal.SIGKILL)
+    throttled.daemon.wait()
+    (throttled.home / "rules.toml").write_text(RULES)
+    again = throttled_factory(throttled.home)
+    with again.client() as client:
+        assert not client.check([b"session:after"]).allowed
 
 
 def _raw(path: Path, data: bytes) -> bytes:
