@@ -1,11 +1,13 @@
-"""The daemon's fast path: a run of one-key CHECK frames, the shape of nearly every request.
+"""The daemon's fast path: a run of CHECK frames, the shape of nearly every request.
 
 A one-key CHECK is ``u32 length | u8 op | u32 id | u8 1 | u8 key length | key | u32 cost``
-with ``length == 11 + key length``; its reply is one struct. Frames are
-taken from the start of a read while they have that shape and a key the
-table knows; the first that does not (or a partial frame) ends the run, and
-the rest of the read goes through the general parser, so every frame is
-still answered once and in order.
+with ``length == 11 + key length``, judged by :func:`check_one`; a CHECK of
+several keys (the web tier's) is parsed here and judged by ``Table.check``.
+Frames are taken from the start of a read while they are well-formed CHECKs
+of keys the table knows; the first that is not (or a partial frame) ends the
+run, and the rest of the read goes through the general parser, which
+answers it (with an error where one is due). Every frame is answered once
+and in order.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import re
 import struct
 
 from . import protocol as p
-from .gcra import ALLOW, Table, key_hash
+from .errors import ProtocolError
+from .gcra import ALLOW, Decision, Table, key_hash
 
 HEAD = struct.Struct("<IBIBB")
 COST = struct.Struct("<I")
@@ -46,8 +49,42 @@ def check_one(table: Table, key: bytes, cost: int, now: int) -> tuple[bool, int,
     return True, 0, (tolerance - new + now) // interval
 
 
+def parse_keys(data: bytes, pos: int, end: int, count: int) -> tuple[list[bytes], list[int]] | None:
+    """The keys and costs of a CHECK body from *pos* to *end*, or ``None`` if it is not sound."""
+    if not 1 <= count <= p.MAX_KEYS:
+        return None
+    keys: list[bytes] = []
+    costs: list[int] = []
+    for _ in range(count):
+        if pos >= end:
+            return None
+        kend = pos + 1 + data[pos]
+        if data[pos] > p.KEY_MAX or kend + 4 > end:
+            return None
+        key = data[pos + 1 : kend]
+        if _PRINTABLE.fullmatch(key) is None or b":" not in key:
+            return None
+        keys.append(key)
+        costs.append(COST.unpack_from(data, kend)[0])
+        pos = kend + 4
+    return (keys, costs) if pos == end else None
+
+
+def check_many(
+    table: Table, data: bytes, pos: int, end: int, count: int, now: int
+) -> Decision | None:
+    """The decision on a CHECK of several keys, or ``None`` to leave it to the general path."""
+    parsed = parse_keys(data, pos + 10, end, count)
+    if parsed is None:
+        return None
+    try:
+        return table.check(parsed[0], parsed[1], now)
+    except ProtocolError:  # a kind without a rule: raised before anything changed
+        return None
+
+
 def run(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[int, int, int]:
-    """Answer the one-key CHECKs at the start of *data* into *out*.
+    """Answer the CHECKs at the start of *data* into *out*.
 
     :returns: bytes consumed, decisions allowed, decisions denied.
     """
@@ -56,19 +93,28 @@ def run(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[int, int
     while size - pos >= HEAD.size:
         length, op, rid, count, klen = unpack(data, pos)
         end = pos + 4 + length
-        if op != p.CHECK or count != 1 or length != 11 + klen or klen > p.KEY_MAX or end > size:
+        if op != p.CHECK or end > size or length > p.MAX_FRAME:
             break
-        key = data[pos + 11 : pos + 11 + klen]
-        if _PRINTABLE.fullmatch(key) is None:
-            break
-        got = check_one(table, key, COST.unpack_from(data, end - 4)[0], now)
-        if got is None:
-            break
-        if got[0]:
+        if count == 1 and length == 11 + klen and klen <= p.KEY_MAX:
+            key = data[pos + 11 : pos + 11 + klen]
+            got = (
+                None
+                if _PRINTABLE.fullmatch(key) is None
+                else check_one(table, key, COST.unpack_from(data, end - 4)[0], now)
+            )
+            if got is None:
+                break
+            ok, retry, remaining, limiting = got[0], got[1], got[2], -1 if got[0] else 0
+        else:
+            decision = check_many(table, data, pos, end, count, now)
+            if decision is None:
+                break
+            ok, retry, remaining, limiting = decision
+        if ok:
             allowed += 1
-            out.append(pack(REPLY_LENGTH, p.OK, rid, 1, p.NO_KEY, min(got[2], 0xFFFFFFFF), 0))
+            out.append(pack(REPLY_LENGTH, p.OK, rid, 1, p.NO_KEY, min(remaining, 0xFFFFFFFF), 0))
         else:
             denied += 1
-            out.append(pack(REPLY_LENGTH, p.OK, rid, 0, 0, 0, got[1]))
+            out.append(pack(REPLY_LENGTH, p.OK, rid, 0, limiting, 0, retry))
         pos = end
     return pos, allowed, denied
