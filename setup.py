@@ -33,5 +33,6 @@ setup(
         language_level=3,
         compiler_directives={"embedsignature": True, "boundscheck": False, "wraparound": False},
     ),
+    cffi_modules=["sleigh/core_ext/_replay_build.py:ffibuilder"],
     zip_safe=False,
 )

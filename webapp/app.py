@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import middleware
+from . import metrics, middleware
 from .config import WebConfig
 from .controllers import account, cart, catalog, checkout, health, images
 from .keys import ACCOUNTS, CARTS, CATALOG, CHECKOUT, CONFIG, ENGINE, HEALTH, RESET, VIEWS
@@ -24,6 +24,7 @@ from .security.sessions import STORE, SessionStore, sessions
 from .services.checkout import Checkout
 from .services.mail import ConsoleMailer, Mailer
 from .services.payments import PaymentProvider, SandboxProvider
+from .throttle import Throttle
 from .views import Views, cache_headers
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +39,7 @@ def create_app(
     keys: Keys | None = None,
     payments: PaymentProvider | None = None,
     mailer: Mailer | None = None,
+    throttle: Throttle | None = None,
 ) -> web.Application:
     """Build the storefront application.
 
@@ -48,6 +50,7 @@ def create_app(
         good for this process only).
     :param payments: the payment provider (``None``: the sandbox).
     :param mailer: where mail goes (``None``: the log).
+    :param throttle: the request limits middleware, or ``None`` (no limits).
     """
     app = web.Application(
         middlewares=[
@@ -85,6 +88,11 @@ def create_app(
     for table in (module.routes for module in routes):
         app.router.add_routes(table)
     app.router.add_static("/static", STATIC, name="static")
+    registry = metrics.install(app)
+    if throttle is not None:
+        throttle.install(app, registry)
+        if throttle.client is not None:
+            app[HEALTH]["throttle"] = throttle.client.stats
 
     async def static_cache(request: web.Request, response: web.StreamResponse) -> None:
         if request.path.startswith("/static/"):

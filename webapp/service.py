@@ -29,6 +29,7 @@ from .db.engine import create_engine
 from .keys import VIEWS
 from .security.keys import ensure_key_file, load_keys
 from .services.mail import ConsoleMailer, FileMailer
+from .throttle import Throttle
 
 log = logging.getLogger("sleigh.web")
 access_log = logging.getLogger("sleigh.web.access")
@@ -85,7 +86,8 @@ async def serve(
         if settings.web.mail == "file"
         else ConsoleMailer()
     )
-    app = create_app(settings.web, engine, cache=cache, keys=keys, mailer=mailer)
+    throttle = Throttle.from_settings(settings) if settings.throttle.enabled else None
+    app = create_app(settings.web, engine, cache=cache, keys=keys, mailer=mailer, throttle=throttle)
     runner = web.AppRunner(
         app,
         handle_signals=False,

@@ -1,0 +1,393 @@
+"""Clients of ``sleigh-throttled``: blocking :class:`ThrottleClient`, :class:`AsyncThrottleClient`.
+
+Both spread keys over one or more daemons by a consistent hash
+(:class:`Ring`), so adding a daemon moves only its share of the keys. A
+request whose keys all live on one daemon is one round trip and atomic
+(all keys admitted, or none charged). Keys on several daemons are asked
+first (PEEK, nothing charged) and then charged on each (CHECK): all or
+nothing except for a race between the two steps.
+
+Every call waits at most ``timeout`` seconds and raises
+:class:`~.errors.ClientError` otherwise; callers fail open or closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import collections
+import hashlib
+import json
+import re
+import socket
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, cast
+
+from . import protocol as p
+from .config import ThrottleConfig
+from .errors import ClientError, ProtocolError, ServerError
+
+Address = Path | tuple[str, int]
+
+_VNODES = 64
+_PRINTABLE = re.compile(rb"[!-~]+")
+
+
+class Reply(NamedTuple):
+    allowed: bool
+    #: Seconds until the same request would be admitted (0.0 when allowed).
+    retry_after: float
+    remaining: int
+    #: Index (in the request's keys) of the key that denied, or -1.
+    limiting: int
+
+
+def make_key(kind: str, value: str) -> bytes:
+    """``KIND:VALUE`` as the daemon takes it; a long or odd value becomes its hash."""
+    key = f"{kind}:{value}".encode("utf-8", "surrogateescape")
+    if len(key) <= p.KEY_MAX and _PRINTABLE.fullmatch(key):
+        return key
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+    return f"{kind}:#{base64.urlsafe_b64encode(digest).decode().rstrip('=')}".encode()
+
+
+def parse_address(text: str) -> Address:
+    """``unix:/run/x.sock`` or ``/run/x.sock`` → a path; ``host:port`` → a TCP address."""
+    text = text.strip()
+    if text.startswith("unix:"):
+        return Path(text[5:])
+    if text.startswith("/") or ":" not in text:
+        return Path(text)
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        raise ClientError(f"bad throttle address {text!r}: use unix:PATH or HOST:PORT")
+    return (host.strip("[]"), int(port))
+
+
+def addresses_from(cfg: ThrottleConfig, home: Path) -> list[Address]:
+    """The daemons named by ``throttle.servers`` (empty: this home's socket)."""
+    names = [n for n in cfg.servers.split(",") if n.strip()]
+    return [parse_address(n) for n in names] if names else [cfg.socket_path(home)]
+
+
+class Ring:
+    """A consistent-hash ring: each daemon owns the arcs after its virtual nodes."""
+
+    def __init__(self, count: int) -> None:
+        points = []
+        for node in range(count):
+            for vnode in range(_VNODES):
+                points.append((_point(f"{node}/{vnode}".encode()), node))
+        points.sort()
+        self.points = [point for point, _ in points]
+        self.nodes = [node for _, node in points]
+        self.count = count
+
+    def node(self, key: bytes) -> int:
+        """The daemon that owns *key*."""
+        if self.count == 1:
+            return 0
+        index = bisect.bisect(self.points, _point(key)) % len(self.points)
+        return self.nodes[index]
+
+    def split(self, keys: Sequence[bytes]) -> dict[int, list[int]]:
+        """Indices of *keys* grouped by daemon."""
+        groups: dict[int, list[int]] = {}
+        for index, key in enumerate(keys):
+            groups.setdefault(self.node(key), []).append(index)
+        return groups
+
+
+def _point(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def decode_decision(body: bytes) -> Reply:
+    """A CHECK/PEEK/CHARGE reply body."""
+    try:
+        allowed, limiting, remaining, retry = p.DECISION.unpack(body)
+    except Exception as exc:
+        raise ClientError(f"malformed decision from the throttle daemon: {exc}") from None
+    return Reply(bool(allowed), retry / 1e9, remaining, -1 if limiting == p.NO_KEY else limiting)
+
+
+def combine(parts: Iterable[tuple[Reply, list[int]]]) -> Reply:
+    """One reply from the replies of several daemons (indices map back to the request)."""
+    allowed, retry, remaining, limiting = True, 0.0, 1 << 31, -1
+    for reply, indices in parts:
+        remaining = min(remaining, reply.remaining)
+        if not reply.allowed:
+            allowed = False
+            if reply.retry_after >= retry:
+                retry, limiting = reply.retry_after, indices[max(reply.limiting, 0)]
+    return Reply(allowed, retry, 0 if not allowed else remaining, limiting)
+
+
+def _result(status: int, body: bytes) -> bytes:
+    if status != p.OK:
+        raise ServerError(body.decode("utf-8", "replace"))
+    return body
+
+
+def _costs(keys: Sequence[bytes], costs: Sequence[int] | None) -> list[int]:
+    return [1] * len(keys) if costs is None else list(costs)
+
+
+class _SyncConn:
+    def __init__(self, address: Address, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.parser = p.ReplyParser()
+        self.next_id = 0
+
+    def call(self, op: int, keys: list[bytes], costs: list[int] | None = None) -> bytes:
+        try:
+            return self._call(op, keys, costs)
+        except (OSError, ProtocolError) as exc:
+            self.close()
+            raise ClientError(f"throttle daemon at {self.address}: {exc or 'timed out'}") from None
+
+    def _call(self, op: int, keys: list[bytes], costs: list[int] | None) -> bytes:
+        if self.sock is None:
+            family = socket.AF_UNIX if isinstance(self.address, Path) else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.address) if isinstance(self.address, Path) else self.address)
+            except OSError:
+                sock.close()
+                raise
+            self.sock, self.parser = sock, p.ReplyParser()
+        self.next_id = (self.next_id + 1) & 0xFFFFFFFF
+        self.sock.sendall(p.encode_request(op, self.next_id, keys, costs))
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ProtocolError("connection closed by the daemon")
+            for status, rid, body in self.parser.feed(data):
+                if rid == self.next_id:
+                    return _result(status, body)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class ThrottleClient:
+    """A blocking client over one or more daemons (see the module docstring)."""
+
+    def __init__(self, addresses: Sequence[Address], timeout: float = 0.005) -> None:
+        if not addresses:
+            raise ClientError("no throttle daemon given")
+        self.conns = [_SyncConn(address, timeout) for address in addresses]
+        self.ring = Ring(len(self.conns))
+
+    def check(self, keys: Sequence[bytes], costs: Sequence[int] | None = None) -> Reply:
+        """Admit (charging every key) or deny (charging none)."""
+        keys, costs = list(keys), _costs(keys, costs)
+        groups = self.ring.split(keys)
+        if len(groups) == 1:
+            node = next(iter(groups))
+            return decode_decision(self.conns[node].call(p.CHECK, keys, costs))
+        asked = self._each(p.PEEK, keys, costs, groups)
+        if not asked.allowed:
+            return asked
+        return self._each(p.CHECK, keys, costs, groups)
+
+    def _each(
+        self, op: int, keys: list[bytes], costs: list[int], groups: dict[int, list[int]]
+    ) -> Reply:
+        parts = []
+        for node, idx in groups.items():
+            body = self.conns[node].call(op, [keys[i] for i in idx], [costs[i] for i in idx])
+            parts.append((decode_decision(body), idx))
+        return combine(parts)
+
+    def peek(self, keys: Sequence[bytes], costs: Sequence[int] | None = None) -> Reply:
+        """What :meth:`check` would answer, changing nothing."""
+        keys, costs = list(keys), _costs(keys, costs)
+        return self._each(p.PEEK, keys, costs, self.ring.split(keys))
+
+    def charge(self, keys: Sequence[bytes], costs: Sequence[int]) -> Reply:
+        """Charge after the fact (CPU time), whatever the state."""
+        keys, costs = list(keys), list(costs)
+        return self._each(p.CHARGE, keys, costs, self.ring.split(keys))
+
+    def show(self, key: bytes) -> dict[str, Any]:
+        """The state of *key* as the daemon sees it."""
+        body = self.conns[self.ring.node(key)].call(p.SHOW, [key])
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def reset(self, key: bytes) -> bool:
+        """Forget *key*; whether it had a state."""
+        return self.conns[self.ring.node(key)].call(p.RESET, [key]) == b"\x01"
+
+    def stats(self, node: int = 0) -> dict[str, Any]:
+        """The counters of daemon number *node*."""
+        result: dict[str, Any] = json.loads(self.conns[node].call(p.STATS, []))
+        return result
+
+    def ping(self, node: int = 0) -> None:
+        self.conns[node].call(p.PING, [])
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+
+    def __enter__(self) -> ThrottleClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _AsyncConn(asyncio.Protocol):
+    """One pipelined connection: replies come in request order."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = p.ReplyParser()
+        self.waiting: collections.deque[asyncio.Future[tuple[int, bytes]]] = collections.deque()
+        self.next_id = 0
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            replies = self.parser.feed(data)
+        except ProtocolError as exc:
+            self.connection_lost(exc)
+            return
+        for status, _, body in replies:
+            if self.waiting:
+                fut = self.waiting.popleft()
+                if not fut.done():
+                    fut.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self.transport = None
+        if not self.closed.done():
+            self.closed.set_result(None)
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_exception(ClientError(f"connection to the throttle daemon lost: {exc}"))
+
+    def send(
+        self, op: int, keys: list[bytes], costs: list[int] | None
+    ) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        self.next_id = (self.next_id + 1) & 0xFFFFFFFF
+        fut: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self.waiting.append(fut)
+        self.transport.write(p.encode_request(op, self.next_id, keys, costs))
+        return fut
+
+
+class AsyncThrottleClient:
+    """The asyncio client (the web tier's): many requests in flight on one connection."""
+
+    def __init__(self, addresses: Sequence[Address], timeout: float = 0.005) -> None:
+        if not addresses:
+            raise ClientError("no throttle daemon given")
+        self.addresses = list(addresses)
+        self.timeout = timeout
+        self.conns: list[_AsyncConn | None] = [None] * len(self.addresses)
+        self.ring = Ring(len(self.addresses))
+        self.locks = [asyncio.Lock() for _ in self.addresses]
+
+    async def _conn(self, node: int) -> _AsyncConn:
+        conn = self.conns[node]
+        if conn is not None and conn.transport is not None:
+            return conn
+        async with self.locks[node]:  # one connection per daemon, however many ask at once
+            conn = self.conns[node]
+            if conn is None or conn.transport is None:
+                conn = self.conns[node] = await self._connect(self.addresses[node])
+        return conn
+
+    async def _connect(self, address: Address) -> _AsyncConn:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.timeout):
+                if isinstance(address, Path):
+                    _, conn = await loop.create_unix_connection(_AsyncConn, str(address))
+                else:
+                    _, conn = await loop.create_connection(_AsyncConn, *address)
+        except (OSError, TimeoutError) as exc:
+            raise ClientError(f"cannot reach the throttle daemon at {address}: {exc}") from None
+        return conn
+
+    async def call(
+        self, node: int, op: int, keys: list[bytes], costs: list[int] | None = None
+    ) -> bytes:
+        """One request to daemon *node*; the reply body."""
+        conn = await self._conn(node)
+        fut = conn.send(op, keys, costs)
+        try:
+            async with asyncio.timeout(self.timeout):
+                status, body = await fut
+        except TimeoutError:
+            raise ClientError(f"the throttle daemon at {self.addresses[node]} timed out") from None
+        return _result(status, body)
+
+    async def check(self, keys: Sequence[bytes], costs: Sequence[int] | None = None) -> Reply:
+        """Admit (charging every key) or deny (charging none)."""
+        keys, costs = list(keys), _costs(keys, costs)
+        groups = self.ring.split(keys)
+        if len(groups) == 1:
+            node = next(iter(groups))
+            return decode_decision(await self.call(node, p.CHECK, keys, costs))
+        asked = await self._each(p.PEEK, keys, costs, groups)
+        if not asked.allowed:
+            return asked
+        return await self._each(p.CHECK, keys, costs, groups)
+
+    async def _each(
+        self, op: int, keys: list[bytes], costs: list[int], groups: dict[int, list[int]]
+    ) -> Reply:
+        bodies = await asyncio.gather(
+            *(
+                self.call(node, op, [keys[i] for i in idx], [costs[i] for i in idx])
+                for node, idx in groups.items()
+            )
+        )
+        return combine(
+            (decode_decision(body), idx) for body, idx in zip(bodies, groups.values(), strict=True)
+        )
+
+    async def charge(self, keys: Sequence[bytes], costs: Sequence[int]) -> Reply:
+        """Charge after the fact (CPU time), whatever the state."""
+        keys, costs = list(keys), list(costs)
+        return await self._each(p.CHARGE, keys, costs, self.ring.split(keys))
+
+    async def show(self, key: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(await self.call(self.ring.node(key), p.SHOW, [key]))
+        return result
+
+    async def reset(self, key: bytes) -> bool:
+        return await self.call(self.ring.node(key), p.RESET, [key]) == b"\x01"
+
+    async def stats(self, node: int = 0) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(await self.call(node, p.STATS, []))
+        return result
+
+    async def aclose(self) -> None:
+        """Close every connection and wait (briefly) until each is closed."""
+        conns = [conn for conn in self.conns if conn is not None]
+        self.conns = [None] * len(self.addresses)
+        for conn in conns:
+            if conn.transport is not None:
+                conn.transport.close()
+        if conns:
+            await asyncio.wait([conn.closed for conn in conns], timeout=1.0)

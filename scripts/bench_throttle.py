@@ -1,0 +1,445 @@
+"""Measure ``sleigh-throttled`` against ``limits`` + Redis, a GCRA Lua script and in-process GCRA.
+
+Workload: ``--keys`` client addresses (``ip:10.x.y.z``) picked by Zipf
+popularity (s=1.1, fixed seed); one rule ``ip``: 100 a second, bursts of
+200 (the heavy hitters get denials, the tail does not). Rows, each run for
+``--requests`` decisions:
+
+1. sleigh-throttled, one blocking client (one round trip per decision);
+2. sleigh-throttled, as many blocking client processes as cores;
+3. sleigh-throttled, one asyncio client with 64 requests in flight;
+4. ``limits`` (fixed window, and moving window) with its Redis storage, 127.0.0.1:6379;
+5. a GCRA Lua script in the same Redis (EVALSHA, as redis-cell does);
+6. in-process GCRA (``Table.check``: the ceiling).
+
+Also: the daemon's CPU per decision (utime+stime from /proc/PID/stat, per
+row), replay of a 5,000,000-record log (``--records``), and the
+middleware's added latency per HTTP request (measured inside the server:
+the time from the outer middleware in to out, minus the handler's time).
+
+Run: ``.venv/bin/python scripts/bench_throttle.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
+from sleigh.daemons.throttle.gcra import Table, key_hash
+from sleigh.daemons.throttle.logfile import DTYPE, HEADER, MAGIC, RECORD, VERSION, open_log
+from sleigh.daemons.throttle.rules import make_rule, rules_hash
+
+SEED = 2000
+ZIPF_S = 1.1
+RULES_TOML = (
+    '[rules.ip]\nrate = 100\nper = "1s"\nburst = 200\n'
+    '[rules.cpu]\nrate = 70000\nper = "1s"\nburst = 1050000\n'
+)
+RULE = make_rule("ip", 100, 1.0, 200)
+CPU_RULE = make_rule("cpu", 70_000, 1.0, 1_050_000)
+IN_FLIGHT = 64
+LUA_GCRA = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local tolerance = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new = tat + cost * interval
+if new - now > tolerance then return {0, new - tolerance - now} end
+redis.call('SET', KEYS[1], new, 'PX', math.ceil((new - now) / 1000000) + 1)
+return {1, 0}
+"""
+
+
+#: The floor on this machine at this moment: a minimal uvloop server answering one-key CHECKs
+#: with a dict of GCRA timestamps (no log, no validation, no counters), same frames and client.
+MINIMAL_SERVER = """
+import asyncio, struct, sys, time, uvloop
+HEAD, REPLY = struct.Struct("<IBIBB"), struct.Struct("<IBIBBIQ")
+INTERVAL, TOLERANCE = 10_000_000, 2_000_000_000
+tats = {}
+class P(asyncio.Protocol):
+    def connection_made(self, t): self.t = t
+    def data_received(self, data):
+        now, out, pos = time.time_ns(), [], 0
+        while pos < len(data):
+            length, op, rid, n, klen = HEAD.unpack_from(data, pos)
+            key = data[pos + 11:pos + 11 + klen]
+            new = max(tats.get(key, 0), now) + INTERVAL
+            if new - now > TOLERANCE:
+                out.append(REPLY.pack(19, 0, rid, 0, 0, 0, new - TOLERANCE - now))
+            else:
+                tats[key] = new
+                out.append(REPLY.pack(19, 0, rid, 1, 255, 0, 0))
+            pos += 4 + length
+        self.t.write(b"".join(out))
+async def main():
+    server = await asyncio.get_running_loop().create_unix_server(P, sys.argv[1])
+    await asyncio.Event().wait()
+uvloop.run(main())
+"""
+
+
+@dataclass
+class Row:
+    name: str
+    decisions: int
+    seconds: float
+    latencies: np.ndarray | None = None
+    cpu_us: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.decisions / self.seconds
+
+    def pct(self, q: float) -> float | None:
+        if self.latencies is None or not len(self.latencies):
+            return None
+        return float(np.percentile(self.latencies, q)) * 1e6
+
+
+def zipf_keys(n_keys: int, count: int, seed: int = SEED) -> list[bytes]:
+    """*count* keys out of *n_keys*, by Zipf popularity."""
+    weights = 1.0 / np.arange(1, n_keys + 1) ** ZIPF_S
+    cdf = np.cumsum(weights) / weights.sum()
+    picks = np.searchsorted(cdf, np.random.default_rng(seed).random(count))
+    return [f"ip:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}".encode() for i in picks.tolist()]
+
+
+def proc_cpu(pid: int) -> float:
+    """utime+stime of *pid* in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Daemon:
+    """A private sleigh-throttled on a temporary home (or, *minimal*, the floor server)."""
+
+    def __init__(self, home: Path, minimal: bool = False) -> None:
+        (home / "rules.toml").write_text(RULES_TOML)
+        self.socket = home / "t.sock"
+        env = {
+            **os.environ,
+            "SLEIGH_CONFIG": "",
+            "SLEIGH_THROTTLE_RULES": str(home / "rules.toml"),
+            "SLEIGH_THROTTLE_SOCKET": str(self.socket),
+            "SLEIGH_LOGGING_LEVEL": "warning",
+        }
+        argv = [sys.executable, "-m", "sleigh.daemons.throttle", "--home", str(home)]
+        if minimal:
+            self.socket = home / "m.sock"
+            argv = [sys.executable, "-c", MINIMAL_SERVER, str(self.socket)]
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with ThrottleClient([self.socket], timeout=1) as client:
+                    client.check([b"ip:warmup"])  # both servers answer a CHECK
+                    return
+            except Exception:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("sleigh-throttled did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def timed_loop(call: Callable[[bytes], object], keys: Sequence[bytes]) -> tuple[float, np.ndarray]:
+    lat = np.empty(len(keys))
+    clock = time.perf_counter
+    started = clock()
+    for i, key in enumerate(keys):
+        t0 = clock()
+        call(key)
+        lat[i] = clock() - t0
+    return clock() - started, lat
+
+
+def sync_worker(path: str, keys: list[bytes], out: multiprocessing.Queue[object]) -> None:
+    with ThrottleClient([Path(path)], timeout=5) as client:
+        seconds, lat = timed_loop(lambda k: client.check([k]), keys)
+    out.put((seconds, lat))
+
+
+def row_sync(daemon: Daemon, keys: list[bytes], clients: int, name: str = "") -> Row:
+    ctx = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[object] = ctx.Queue()
+    cpu0 = proc_cpu(daemon.proc.pid)
+    started = time.perf_counter()
+    procs = [
+        ctx.Process(target=sync_worker, args=(str(daemon.socket), keys[i::clients], queue))
+        for i in range(clients)
+    ]
+    for proc in procs:
+        proc.start()
+    results = [queue.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    wall = time.perf_counter() - started
+    lat = np.concatenate([r[1] for r in results])  # type: ignore[index]
+    cpu = proc_cpu(daemon.proc.pid) - cpu0
+    name = name or f"sleigh-throttled, {clients} blocking client{'s' if clients > 1 else ''}"
+    return Row(name, len(keys), wall, lat, cpu / len(keys) * 1e6)
+
+
+async def _pipelined(path: Path, keys: list[bytes]) -> tuple[float, np.ndarray]:
+    client = AsyncThrottleClient([path], timeout=5)
+    lat = np.empty(len(keys))
+    clock = time.perf_counter
+    queue = iter(range(len(keys)))
+
+    async def worker() -> None:
+        for i in queue:
+            t0 = clock()
+            await client.check([keys[i]])
+            lat[i] = clock() - t0
+
+    await client.check([keys[0]])
+    started = clock()
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    seconds = clock() - started
+    await client.aclose()
+    return seconds, lat
+
+
+def row_async(daemon: Daemon, keys: list[bytes]) -> Row:
+    import uvloop
+
+    cpu0 = proc_cpu(daemon.proc.pid)
+    seconds, lat = uvloop.run(_pipelined(daemon.socket, keys))
+    cpu = proc_cpu(daemon.proc.pid) - cpu0
+    name = f"sleigh-throttled, 1 asyncio client, {IN_FLIGHT} in flight"
+    return Row(name, len(keys), seconds, lat, cpu / len(keys) * 1e6)
+
+
+def rows_limits(keys: list[bytes]) -> list[Row]:
+    from limits import RateLimitItemPerSecond, storage, strategies
+
+    store = storage.storage_from_string("redis://127.0.0.1:6379/15")
+    item = RateLimitItemPerSecond(100)
+    rows = []
+    for name, cls in (
+        ("fixed window", strategies.FixedWindowRateLimiter),
+        ("moving window", strategies.MovingWindowRateLimiter),
+    ):
+        store.reset()
+        limiter = cls(store)
+        seconds, lat = timed_loop(lambda k, lim=limiter: lim.hit(item, k.decode()), keys)
+        rows.append(Row(f"limits + Redis ({name})", len(keys), seconds, lat))
+    store.reset()
+    return rows
+
+
+def row_lua(keys: list[bytes]) -> Row:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, db=15)
+    client.flushdb()
+    sha = client.script_load(LUA_GCRA)
+    interval, tolerance = str(RULE.interval), str(RULE.tolerance)
+
+    def call(key: bytes) -> object:
+        return client.evalsha(sha, 1, key, str(time.time_ns()), interval, tolerance, "1")
+
+    seconds, lat = timed_loop(call, keys)
+    client.flushdb()
+    client.close()
+    return Row("GCRA Lua script in Redis (EVALSHA)", len(keys), seconds, lat)
+
+
+def row_inprocess(keys: list[bytes]) -> Row:
+    table = Table({"ip": RULE})
+    seconds, lat = timed_loop(lambda k: table.check([k], [1], time.time_ns()), keys)
+    return Row("in-process GCRA (Table.check)", len(keys), seconds, lat)
+
+
+def make_log(path: Path, records: int, n_keys: int) -> None:
+    """A log of *records* records over *n_keys* keys, written over the last minute."""
+    rng = np.random.default_rng(SEED)
+    now = time.time_ns()
+    arr = np.zeros(records, dtype=DTYPE)
+    idx = rng.integers(0, n_keys, records)
+    names = [f"ip:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}".encode() for i in range(n_keys)]
+    hashes = np.array([key_hash(k) for k in names], dtype=np.uint64)
+    keys = np.array(names, dtype="S48")
+    lens = np.array([len(k) for k in names], dtype=np.uint8)
+    arr["now"] = now - 60 * 10**9 + np.sort(rng.integers(0, 60 * 10**9, records))
+    arr["tat"] = arr["now"] + rng.integers(0, 90 * 10**9, records)  # many still alive
+    arr["hash"], arr["key"], arr["klen"] = hashes[idx], keys[idx], lens[idx]
+    arr["event"], arr["cost"] = 1, 1
+    with path.open("wb") as fh:
+        fh.write(HEADER.pack(MAGIC, VERSION, RECORD.size, 0, rules_hash({"ip": RULE}), now))
+        arr.tofile(fh)
+
+
+def replay(records: int, n_keys: int, tmp: Path) -> tuple[float, float, int]:
+    """Seconds to replay, seconds to replay and compact, live keys."""
+    from sleigh.daemons.throttle.logfile import live_states
+
+    path = tmp / "replay.log"
+    make_log(path, records, n_keys)
+    started = time.perf_counter()
+    states = live_states(path, time.time_ns())
+    replayed = time.perf_counter() - started
+    started = time.perf_counter()
+    open_log(path, rules_hash({"ip": RULE}))
+    total = time.perf_counter() - started
+    return replayed, total, len(states)
+
+
+async def _middleware(path: Path | None, ips: list[str]) -> np.ndarray:
+    from aiohttp import ClientSession, web
+    from aiohttp.test_utils import TestServer
+
+    from sleigh.daemons.throttle.config import ThrottleConfig
+    from sleigh.webapp.metrics import install
+    from sleigh.webapp.throttle import Throttle
+
+    overhead: list[float] = []
+    clock = time.perf_counter
+
+    @web.middleware
+    async def outer(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+        t0 = clock()
+        response = await handler(request)
+        overhead.append(clock() - t0 - request.get("handler_s", 0.0))
+        return response
+
+    async def hello(request: web.Request) -> web.Response:
+        t0 = clock()
+        response = web.Response(text="ok")
+        request["handler_s"] = clock() - t0
+        return response
+
+    cfg = ThrottleConfig(client_ip_header="X-Real-IP", timeout=1.0)
+    client = None if path is None else AsyncThrottleClient([path], timeout=1.0)
+    throttle = Throttle(cfg, {"ip": RULE, "cpu": CPU_RULE}, client)
+    app = web.Application(middlewares=[outer])
+    app.router.add_get("/", hello)
+    throttle.install(app, install(app))
+    async with TestServer(app) as server, ClientSession() as session:
+        url = str(server.make_url("/"))
+        headers = {"Accept": "application/json"}
+        for ip in ips:
+            headers["X-Real-IP"] = ip
+            async with session.get(url, headers=headers) as response:
+                await response.read()
+    return np.array(overhead[10:])
+
+
+def middleware_overhead(daemon: Daemon | None, keys: list[bytes]) -> np.ndarray:
+    """Per-request added latency; with *daemon* ``None``, the in-process fallback alone."""
+    import uvloop
+
+    ips = [key.decode()[3:] for key in keys]
+    return uvloop.run(_middleware(None if daemon is None else daemon.socket, ips))
+
+
+def _fmt(value: float | None, spec: str = ",.1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_rows(rows: list[Row], base: Row) -> None:
+    print(
+        f"{'row':50} {'decisions/s':>12} {'p50 us':>8} {'p99 us':>8}"
+        f" {'daemon CPU us':>13} {'x base':>7}"
+    )
+    for row in rows:
+        print(
+            f"{row.name:50} {row.rate:>12,.0f} {_fmt(row.pct(50)):>8} {_fmt(row.pct(99)):>8}"
+            f" {_fmt(row.cpu_us, '.2f'):>13} {row.rate / base.rate:>7.2f}"
+        )
+
+
+def targets(rows: list[Row], base: Row, replayed: float, overhead_p99: float) -> None:
+    sync1, pipelined = rows[0], rows[2]
+    best_cpu = min(r.cpu_us for r in rows[:3] if r.cpu_us is not None)
+    floor = rows[3].cpu_us
+    checks = [
+        (
+            f"daemon CPU <= 5 us/decision (best row {best_cpu:.2f}; 1 blocking client"
+            f" {sync1.cpu_us:.2f}; the minimal server's floor here and now {floor:.2f})",
+            best_cpu <= 5.0,
+        ),
+        (
+            f">= 3x {base.name} decisions/s (1 blocking client {sync1.rate / base.rate:.2f}x;"
+            f" pipelined {pipelined.rate / base.rate:.2f}x)",
+            max(sync1.rate, pipelined.rate) >= 3 * base.rate,
+        ),
+        (f"replay of the log <= 1 s ({replayed:.3f} s)", replayed <= 1.0),
+        (f"middleware overhead p99 <= 100 us ({overhead_p99:.1f} us)", overhead_p99 <= 100.0),
+    ]
+    print("\ntargets")
+    for text, met in checks:
+        print(f"  {'met    ' if met else 'NOT met'}  {text}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--records", type=int, default=5_000_000)
+    parser.add_argument("--http", type=int, default=5_000, help="HTTP requests for the middleware")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: small numbers")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.keys, args.requests, args.records, args.http = 1000, 2000, 50_000, 300
+    keys = zipf_keys(args.keys, args.requests)
+    clients = max(2, os.cpu_count() or 2)
+    print(
+        f"# {args.requests:,} decisions over {args.keys:,} Zipf keys (s={ZIPF_S}); {clients} cores"
+    )
+    with tempfile.TemporaryDirectory(prefix="bt-", dir="/tmp") as tmp:
+        daemon = Daemon(Path(tmp))
+        try:
+            rows = [
+                row_sync(daemon, keys, 1),
+                row_sync(daemon, keys, clients),
+                row_async(daemon, keys),
+            ]
+            overhead = middleware_overhead(daemon, keys[: args.http])
+        finally:
+            daemon.stop()
+        floor = Daemon(Path(tmp), minimal=True)
+        try:
+            rows.append(row_sync(floor, keys, 1, "minimal uvloop GCRA server (floor), 1 client"))
+        finally:
+            floor.stop()
+        rows += rows_limits(keys)
+        rows += [row_lua(keys), row_inprocess(keys)]
+        base = max(rows[4:6], key=lambda r: r.rate)
+        print_rows(rows, base)
+        replayed, compacted, live = replay(args.records, args.keys, Path(tmp))
+    print(
+        f"\nreplay of {args.records:,} records: {replayed:.3f} s ({live:,} live keys);"
+        f" with compaction to a fresh log: {compacted:.3f} s"
+    )
+    p50, p99 = (float(np.percentile(overhead, q)) * 1e6 for q in (50, 99))
+    print(f"middleware added latency per request: p50 {p50:.1f} us, p99 {p99:.1f} us")
+    own = middleware_overhead(None, keys[: args.http])
+    o50, o99 = (float(np.percentile(own, q)) * 1e6 for q in (50, 99))
+    print(
+        f"  of which the middleware's own work (in-process fallback, no round trip):"
+        f" p50 {o50:.1f} us, p99 {o99:.1f} us"
+    )
+    targets(rows, base, replayed, p99)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""The real daemon: decisions, kill -9 and replay, SIGHUP rules, bad frames, sharding."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from sleigh.daemons.throttle import protocol as p
+from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
+from sleigh.daemons.throttle.errors import ClientError, ServerError
+from sleigh.daemons.throttle.logfile import HEADER, RECORD
+from tests.throttle.conftest import RULES, StartThrottled, Throttled
+
+
+def _exhaust(client: ThrottleClient, key: bytes, times: int) -> None:
+    for _ in range(times):
+        assert client.check([key]).allowed
+
+
+def test_decisions_show_and_reset(throttled: Throttled) -> None:
+    with throttled.client() as client:
+        _exhaust(client, b"ip:a", 5)
+        denied = client.check([b"ip:a"])
+        assert not denied.allowed and 11.5 < denied.retry_after <= 12.0
+        shown = client.show(b"ip:a")
+        assert shown["rule"] == "ip" and shown["remaining"] == 0
+        assert client.reset(b"ip:a") and client.check([b"ip:a"]).allowed
+        with pytest.raises(ServerError, match="no rule"):
+            client.check([b"nokind:a"])
+        stats = client.stats()
+        assert stats["denied"] == 1 and stats["errors"] == 1 and stats["keys"] == 1
+
+
+def test_all_or_nothing_over_two_rules(throttled: Throttled) -> None:
+    with throttled.client() as client:
+        _exhaust(client, b"login:a", 2)
+        assert not client.check([b"ip:a", b"login:a"]).allowed
+        assert client.show(b"ip:a")["known"] is False
+        charged = client.charge([b"cpu:a"], [2_000_000])
+        assert not charged.allowed and charged.retry_after > 0
+        assert not client.check([b"cpu:a"], [0]).allowed
+
+
+def test_tcp(throttled_factory: StartThrottled) -> None:
+    d = throttled_factory(tcp=True)
+    assert isinstance(d.daemon.address, tuple)
+    with ThrottleClient([d.daemon.address], timeout=5) as client:
+        assert client.check([b"ip:a"]).allowed
+
+
+def test_kill_9_then_restart_keeps_every_limit(throttled_factory: StartThrottled) -> None:
+    first = throttled_factory()
+    with first.client() as client:
+        _exhaust(client, b"ip:a", 5)
+        assert not client.check([b"ip:a"]).allowed
+        _exhaust(client, b"ip:b", 2)
+        for _ in range(6):
+            client.check([b"login:z"])  # 2 admitted, 4 denied: into the penalty box
+    first.daemon.send_signal(signal.SIGKILL)
+    first.daemon.wait()
+    second = throttled_factory(first.home)
+    with second.client() as client:
+        assert not client.check([b"ip:a"]).allowed
+        assert client.check([b"ip:b"]).remaining == 2
+        assert client.show(b"login:z")["blocked_for_ns"] > 9 * 60 * 10**9
+    assert "3 live keys" in second.daemon.stderr_text()
+    # compacted at start: one record per live key, the old log kept beside it
+    assert first.log_path.stat().st_size >= HEADER.size + 3 * RECORD.size
+    assert (first.home / "throttle" / "state.log.1").exists()
+
+
+def test_sighup_reloads_the_rules_and_says_what_changed(throttled_factory: StartThrottled) -> None:
+    throttled = throttled_factory()
+    with throttled.client() as client:
+        _exhaust(client, b"ip:a", 5)
+        assert not client.check([b"ip:a"]).allowed
+        (throttled.home / "rules.toml").write_text(
+            RULES.replace('rate = 5\nper = "1m"\nburst = 5', 'rate = 5\nper = "1m"\nburst = 50')
+        )
+        throttled.daemon.send_signal(signal.SIGHUP)
+        throttled.daemon.expect("RELOADING=1")
+        throttled.daemon.expect("READY=1")
+        assert client.check([b"ip:a"]).allowed
+        assert "rules reloaded: changed ip (burst 5->50)" in throttled.daemon.stderr_text()
+        (throttled.home / "rules.toml").write_text("[rules.ip]\nrate = -1\n")
+        throttled.daemon.send_signal(signal.SIGHUP)
+        throttled.daemon.expect("RELOADING=1")
+        throttled.daemon.expect("READY=1")
+        assert "rules reload refused" in throttled.daemon.stderr_text()
+        assert client.check([b"ip:a"]).allowed  # the rules in force stay
+        _exhaust(client, b"session:after", 3)  # logged to the compacted log
+    throttled.daemon.send_signal(signal.SIGKILL)
+    throttled.daemon.wait()
+    (throttled.home / "rules.toml").write_text(RULES)
+    again = throttled_factory(throttled.home)
+    with again.client() as client:
+        assert not client.check([b"session:after"]).allowed
+
+
+def _raw(path: Path, data: bytes) -> bytes:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_malformed_and_oversized_frames_get_errors_and_the_daemon_stays_up(
+    throttled: Throttled,
+) -> None:
+    bad = p.PREFIX.pack(7, p.CHECK, 5) + b"\x01\x09"
+    unknown = p.PREFIX.pack(5, 42, 6)
+    ping = p.encode_request(p.PING, 7, [])
+    replies = p.ReplyParser().feed(_raw(throttled.socket_path, bad + unknown + ping))
+    assert [(status, rid) for status, rid, _ in replies] == [(p.ERROR, 5), (p.ERROR, 6), (p.OK, 7)]
+    huge = struct.pack("<IBI", 1 << 31, p.CHECK, 8) + b"x" * 10_000
+    replies = p.ReplyParser().feed(_raw(throttled.socket_path, huge))
+    assert replies[0][0] == p.ERROR and b"frame length" in replies[0][2]
+    for _ in range(200):
+        _raw(throttled.socket_path, b"\xff" * 37)
+    with throttled.client() as client:
+        client.ping()
+        assert client.stats()["errors"] >= 203
+
+
+def test_keys_are_sharded_over_two_daemons(
+    throttled_factory: StartThrottled, tmp_path: Path
+) -> None:
+    one = throttled_factory(tmp_path / "one")
+    two = throttled_factory(tmp_path / "two")
+    keys = [f"ip:10.0.0.{i}".encode() for i in range(40)]
+    with ThrottleClient([one.socket_path, two.socket_path], timeout=5) as client:
+        for key in keys:
+            assert client.check([key]).allowed
+        counts = [client.stats(0)["keys"], client.stats(1)["keys"]]
+        assert sum(counts) == 40 and min(counts) > 0
+        # a request across both: denied on one daemon, so nothing charged on the other
+        login = next(
+            k for k in (f"login:{i}".encode() for i in range(99)) if client.ring.node(k) == 0
+        )
+        ip = next(k for k in keys if client.ring.node(k) == 1)
+        before = client.show(ip)["remaining"]
+        _exhaust(client, login, 2)
+        assert not client.check([ip, login]).allowed
+        assert client.show(ip)["remaining"] == before
+
+
+async def test_async_client_pipelines(throttled: Throttled) -> None:
+    import asyncio
+
+    client = AsyncThrottleClient([throttled.socket_path], timeout=5)
+    try:
+        replies = await asyncio.gather(*(client.check([b"session:s"]) for _ in range(5)))
+        assert [r.allowed for r in replies] == [True, True, True, False, False]
+        assert (await client.stats())["requests"] == 6
+    finally:
+        await client.aclose()
+
+
+def test_no_daemon_is_a_client_error(tmp_path: Path) -> None:
+    with (
+        ThrottleClient([tmp_path / "none.sock"], timeout=0.01) as client,
+        pytest.raises(ClientError),
+    ):
+        client.check([b"ip:a"])
+
+
+def test_fast_and_general_paths_answer_in_order(throttled: Throttled) -> None:
+    frames = [
+        p.encode_request(p.CHECK, 1, [b"ip:f"]),
+        p.encode_request(p.CHECK, 2, [b"ip:f", b"session:f"]),
+        p.encode_request(p.CHECK, 3, [b"nokind:f"]),
+        p.encode_request(p.CHECK, 4, [b"ip:f"], [9]),
+        p.encode_request(p.CHECK, 5, [b"session:f"]),
+    ]
+    replies = p.ReplyParser().feed(_raw(throttled.socket_path, b"".join(frames)))
+    assert [rid for _, rid, _ in replies] == [1, 2, 3, 4, 5]
+    assert [status for status, _, _ in replies] == [p.OK, p.OK, p.ERROR, p.OK, p.OK]
+    decisions = [p.DECISION.unpack(body)[0] for status, _, body in replies if status == p.OK]
+    assert decisions == [1, 1, 0, 1]  # cost 9 is over the burst of 5

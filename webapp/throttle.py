@@ -1,0 +1,341 @@
+"""The throttle middleware: one question to ``sleigh-throttled`` per request.
+
+Keys per request (their kinds name rules; a kind without a rule is left
+out): ``ip:ADDR`` and ``cpu:ADDR`` (cost 0: denied only while the address
+is in CPU debt), ``session:COOKIE`` when the shopper has a session, and
+``CLASS:ADDR`` when the path is under a route class's prefix
+(``login:ADDR`` for ``/account/signin``).
+
+* Over a limit: ``429 Too Many Requests`` with ``Retry-After`` (whole
+  seconds, rounded up) and a friendly page, or JSON when the client asks
+  for JSON. The denial is kept in this worker until its Retry-After (in
+  GCRA it cannot become wrong earlier), so a hammering client costs no
+  round trips.
+* After the response: the request's CPU time (this thread's, so an upper
+  bound when requests interleave) is added to ``cpu:ADDR``; each worker
+  sends what it gathered every ``throttle.cpu_flush``, in one message.
+* Daemon unreachable (timeout ``throttle.timeout``): fail **open** with an
+  in-process GCRA whose limits are divided by ``throttle.app_hosts``, and
+  fail **closed** (503) for the classes in ``throttle.fail_closed``; a
+  loud log line when it starts and when it ends, and a counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ..daemons.control.settings import Settings
+from ..daemons.throttle.client import AsyncThrottleClient, Reply, addresses_from, make_key
+from ..daemons.throttle.config import ThrottleConfig
+from ..daemons.throttle.errors import ClientError, ThrottleError
+from ..daemons.throttle.gcra import Table
+from ..daemons.throttle.rules import Rule, load_rules, scaled
+from .keys import VIEWS
+
+log = logging.getLogger("sleigh.web.throttle")
+
+_DENIALS_MAX = 100_000
+_CPU_KEYS_MAX = 32
+
+
+def parse_routes(text: str) -> list[tuple[str, str]]:
+    """``search=/search,login=/account/signin`` → ``[(prefix, class)]``, longest prefix first.
+
+    :raises ThrottleError: for an entry that is not ``CLASS=/prefix``.
+    """
+    routes = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, prefix = item.partition("=")
+        if not sep or not name.strip() or not prefix.strip().startswith("/"):
+            raise ThrottleError(f"throttle.routes: expected CLASS=/prefix, got {item!r}")
+        routes.append((prefix.strip(), name.strip()))
+    return sorted(routes, key=lambda route: -len(route[0]))
+
+
+def wants_json(request: web.Request) -> bool:
+    """Whether the client asked for JSON rather than a page."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+class Metrics:
+    """The middleware's counters in the worker's ``/metrics`` registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.decisions = Counter(
+            "sleigh_throttle_decisions",
+            "Throttle decisions by where they were made and their outcome",
+            ["source", "result"],
+            registry=registry,
+        )
+        self.fail_open = Counter(
+            "sleigh_throttle_fail_open",
+            "Requests decided without the daemon (unreachable or timed out)",
+            registry=registry,
+        )
+        self.errors = Counter(
+            "sleigh_throttle_errors", "Failed round trips to the throttle daemon", registry=registry
+        )
+        self.cached = Gauge(
+            "sleigh_throttle_cached_denials", "Denials held in this worker", registry=registry
+        )
+        self._children: dict[tuple[str, str], Counter] = {}
+
+    def decision(self, source: str, result: str) -> Counter:
+        """The counter of one (source, result) pair (looked up once: labels() is slow)."""
+        child = self._children.get((source, result))
+        if child is None:
+            child = self._children[(source, result)] = self.decisions.labels(source, result)
+        return child
+
+
+class Throttle:
+    """The middleware and its state for one worker.
+
+    :param client: the daemon's client (``None``: only the in-process fallback).
+    :param clock: monotonic seconds (a parameter, for tests).
+    """
+
+    def __init__(
+        self,
+        cfg: ThrottleConfig,
+        rules: dict[str, Rule],
+        client: AsyncThrottleClient | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self.client = client
+        self.clock = clock
+        self.kinds = frozenset(rules)
+        self.routes = parse_routes(cfg.routes)
+        self.fail_closed = frozenset(n.strip() for n in cfg.fail_closed.split(",") if n.strip())
+        self.exempt = tuple(p.strip() for p in cfg.exempt.split(",") if p.strip())
+        self.fallback = Table(scaled(rules, cfg.app_hosts))
+        self.denials: dict[bytes, float] = {}
+        self.down_until = 0.0
+        self.down = client is None
+        self.cpu: dict[bytes, int] = {}
+        self.cpu_sent = clock()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.metrics: Metrics | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Throttle:
+        """The middleware for *settings* (the rules file is read here).
+
+        :raises ThrottleError: for a bad rules file or route list.
+        """
+        cfg = settings.throttle
+        rules = load_rules(cfg.rules_path(settings.home))
+        client = AsyncThrottleClient(addresses_from(cfg, settings.home), timeout=cfg.timeout)
+        return cls(cfg, rules, client)
+
+    def install(self, app: web.Application, registry: CollectorRegistry) -> None:
+        """Add the middleware to *app* (before it starts) and its counters to *registry*."""
+        self.metrics = Metrics(registry)
+        app.middlewares.append(self.middleware)
+        app.on_cleanup.append(self._cleanup)
+
+    async def _cleanup(self, app: web.Application) -> None:
+        await self._flush_cpu()
+        for task in list(self.tasks):
+            await task
+        if self.client is not None:
+            await self.client.aclose()
+
+    def keys(self, request: web.Request) -> tuple[list[bytes], str | None]:
+        """The request's keys, and its route class (or ``None``)."""
+        header = self.cfg.client_ip_header
+        ip = (request.headers.get(header) if header else None) or request.remote or "unknown"
+        route = next(
+            (name for prefix, name in self.routes if request.path.startswith(prefix)), None
+        )
+        wanted = [("ip", ip), ("cpu", ip)]
+        session = request.cookies.get(self.cfg.session_cookie)
+        if session:
+            wanted.append(("session", session))
+        if route is not None:
+            wanted.append((route, ip))
+        return [make_key(kind, value) for kind, value in wanted if kind in self.kinds], route
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Ask, answer 429/503 or serve; then note the request's CPU time."""
+        if request.path.startswith(self.exempt):
+            return await handler(request)
+        keys, route = self.keys(request)
+        if not keys:
+            return await handler(request)
+        wait = self._cached_denial(keys)
+        if wait is not None:
+            return too_many(request, wait)
+        denied = await self._decide(request, keys, route)
+        if denied is not None:
+            return denied
+        started = time.thread_time_ns()
+        try:
+            return await handler(request)
+        finally:
+            self._note_cpu(keys, (time.thread_time_ns() - started) // 1000)
+
+    def _cached_denial(self, keys: list[bytes]) -> float | None:
+        """Seconds left of a denial this worker holds for one of *keys*, if any."""
+        now = self.clock()
+        for key in keys:
+            until = self.denials.get(key)
+            if until is not None:
+                if until > now:
+                    self._count("cache", "denied")
+                    return until - now
+                del self.denials[key]
+        return None
+
+    async def _decide(
+        self, request: web.Request, keys: list[bytes], route: str | None
+    ) -> web.StreamResponse | None:
+        costs = [0 if key.startswith(b"cpu:") else 1 for key in keys]
+        reply = await self._ask(keys, costs)
+        if reply is None:
+            if route in self.fail_closed:
+                self._count("fallback", "refused")
+                return unavailable(request, route)
+            reply = self._ask_fallback(keys, costs)
+            source = "fallback"
+        else:
+            source = "daemon"
+        if reply.allowed:
+            self._count(source, "allowed")
+            return None
+        self._count(source, "denied")
+        self._remember(keys[max(reply.limiting, 0)], reply.retry_after)
+        return too_many(request, reply.retry_after)
+
+    async def _ask(self, keys: list[bytes], costs: list[int]) -> Reply | None:
+        """The daemon's answer, or ``None`` when it cannot be had (then fail open/closed)."""
+        if self.client is None or self.clock() < self.down_until:
+            if self.metrics is not None:
+                self.metrics.fail_open.inc()
+            return None
+        try:
+            reply = await self.client.check(keys, costs)
+        except ThrottleError as exc:
+            self._went_down(exc)
+            return None
+        if self.down:
+            self.down = False
+            log.warning("throttle daemon answers again: limits are enforced by it")
+        return reply
+
+    def _went_down(self, exc: ThrottleError) -> None:
+        self.down_until = self.clock() + self.cfg.retry_after_failure
+        if self.metrics is not None:
+            self.metrics.errors.inc()
+            self.metrics.fail_open.inc()
+        if not self.down or not isinstance(exc, ClientError):
+            log.error(
+                "THROTTLE DAEMON UNAVAILABLE (%s): failing open for browsing with in-process"
+                " limits (1/%d of each), failing closed for %s",
+                exc,
+                self.cfg.app_hosts,
+                ", ".join(sorted(self.fail_closed)) or "nothing",
+            )
+        self.down = True
+
+    def _ask_fallback(self, keys: list[bytes], costs: list[int]) -> Reply:
+        decision = self.fallback.check(keys, costs, time.time_ns())
+        return Reply(
+            decision.allowed, decision.retry_after / 1e9, decision.remaining, decision.limiting
+        )
+
+    def _remember(self, key: bytes, retry: float) -> None:
+        if len(self.denials) >= _DENIALS_MAX:
+            now = self.clock()
+            self.denials = {k: u for k, u in self.denials.items() if u > now}
+        if len(self.denials) < _DENIALS_MAX:
+            self.denials[key] = self.clock() + retry
+        if self.metrics is not None:
+            self.metrics.cached.set(len(self.denials))
+
+    def _count(self, source: str, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.decision(source, result).inc()
+
+    def _note_cpu(self, keys: list[bytes], micros: int) -> None:
+        """Add *micros* to the request's ``cpu:`` key; send the gathered charges when due."""
+        key = next((k for k in keys if k.startswith(b"cpu:")), None)
+        if key is None or micros <= 0:
+            return
+        self.cpu[key] = self.cpu.get(key, 0) + micros
+        if len(self.cpu) >= _CPU_KEYS_MAX or self.clock() - self.cpu_sent >= self.cfg.cpu_flush:
+            self._spawn(self._flush_cpu())
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _flush_cpu(self) -> None:
+        """Charge the CPU time gathered since the last flush (one message)."""
+        self.cpu_sent = self.clock()
+        charges, self.cpu = self.cpu, {}
+        if not charges:
+            return
+        keys, costs = list(charges), list(charges.values())
+        if self.client is not None and self.clock() >= self.down_until:
+            try:
+                await self.client.charge(keys, costs)
+                return
+            except ThrottleError as exc:
+                self._went_down(exc)
+        now = time.time_ns()
+        for key, cost in charges.items():
+            self.fallback.charge(key, cost, now)
+
+
+def too_many(request: web.Request, retry: float) -> web.Response:
+    """``429`` with ``Retry-After`` (whole seconds, rounded up): a page, or JSON if asked."""
+    seconds = max(1, math.ceil(retry))
+    headers = {"Retry-After": str(seconds), "Cache-Control": "private, no-store"}
+    if wants_json(request):
+        return web.json_response(
+            {"error": "too_many_requests", "retry_after": seconds}, status=429, headers=headers
+        )
+    response = request.app[VIEWS].render(
+        request,
+        "error.mako",
+        status=429,
+        code=429,
+        title="Please slow down",
+        message="You are going a little fast for us.",
+        detail=f"Please wait {seconds} second{'s' if seconds != 1 else ''} and try again.",
+    )
+    response.headers.update(headers)
+    return response
+
+
+def unavailable(request: web.Request, route: str | None) -> web.Response:
+    """``503`` for a route class that fails closed while the throttle cannot be asked."""
+    headers = {"Retry-After": "5", "Cache-Control": "private, no-store"}
+    if wants_json(request):
+        return web.json_response(
+            {"error": "unavailable", "retry_after": 5}, status=503, headers=headers
+        )
+    response = request.app[VIEWS].render(
+        request,
+        "error.mako",
+        status=503,
+        code=503,
+        title="Please try again shortly",
+        message="Signing in is paused for a moment.",
+        detail=f"We cannot check {route} requests safely right now; please try again shortly.",
+    )
+    response.headers.update(headers)
+    return response
