@@ -460,14 +460,16 @@ class Run:
 
     def paced(self, base: str, paths: Sequence[str], peak: float) -> Result:
         """*paths* at about ``PACED_SHARE`` of *peak* req/s: each connection waits
-        between a response and its next request, the wait calibrated by a short run."""
+        between a response and its next request, the wait shortened by the median
+        response time of a short trial run."""
         target = PACED_SHARE * peak
         cycle_ms = CONNECTIONS * 1000 / target
         delay = cycle_ms
         if not self.quick:
+            # A connection's cycle is its wait plus the response time: take the median
+            # response time at this pace off the wait.
             trial = wrk(self.tmp, base, paths, max(2, self.seconds / 3), delay_ms=delay)
-            served_ms = CONNECTIONS * 1000 / max(trial.rps, 1) - delay
-            delay = max(0.0, cycle_ms - served_ms)
+            delay = max(0.0, cycle_ms - trial.p50_ms)
         result = self.wrk(base, paths, self.seconds, delay_ms=delay)
         result.note = (
             f"{result.rps / peak:.0%} of the warm peak (target {PACED_SHARE:.0%}:"
@@ -629,9 +631,10 @@ def header(args: argparse.Namespace) -> None:
         " info, price and stock miss unless an earlier page showed it as a related product"
     )
     print(
-        f"  paced: wrk (not wrk2, which Debian lacks) with a Lua delay after each response,"
-        f" calibrated to {PACED_SHARE:.0%} of the warm peak by a short trial run; wrk measures"
-        " from each send, so a late send's wait is not counted (coordinated omission)"
+        "  paced: wrk (not wrk2, which Debian lacks) with a Lua delay after each response of"
+        f" {CONNECTIONS} / the target rate, less the median response time of a trial run;"
+        " wrk measures from each send, so a late send's wait is not counted (coordinated"
+        " omission)"
     )
 
 
