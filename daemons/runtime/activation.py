@@ -5,10 +5,16 @@ The child finds them as fds 3, 4, … with ``LISTEN_FDS`` (their count) and
 The pid is not known before the fork, so the child is started through
 ``/bin/sh``, which sets ``LISTEN_PID=$$`` and then ``exec``\\ s the real
 program under that same pid.
+
+The sockets are placed by a ``preexec_fn`` and the child keeps its other
+descriptors closed through ``O_CLOEXEC`` (every descriptor Python opens is
+non-inheritable), not through ``close_fds``: ``subprocess`` closes
+descriptors *after* ``preexec_fn`` runs, which would close the placed ones.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -22,16 +28,18 @@ _SHIM = 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"'
 
 
 def _placer(fds: Sequence[int]) -> Callable[[], None]:
-    """A ``preexec_fn`` that puts *fds* at 3, 4, … in the child, inheritable."""
+    """A ``preexec_fn`` that puts *fds* at 3, 4, … in the child, inheritable
+    (``dup2`` makes them so); the originals close on ``exec``."""
 
     def place() -> None:
         # Copy above the target range first, so no source is overwritten early.
-        high = [os.dup(fd) for fd in fds]
+        above = SD_LISTEN_FDS_START + len(fds)
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in fds]
         for i, fd in enumerate(high):
             os.dup2(fd, SD_LISTEN_FDS_START + i)
             os.close(fd)
         for fd in fds:
-            if fd >= SD_LISTEN_FDS_START + len(fds):
+            if fd >= above:
                 os.close(fd)
 
     return place
@@ -58,6 +66,6 @@ def activation_kwargs(
     return {
         "args": ["/bin/sh", "-c", _SHIM, "sh", *argv],
         "env": env,
-        "pass_fds": fds,
+        "close_fds": False,
         "preexec_fn": _placer(fds),
     }

@@ -92,3 +92,30 @@ async def test_a_dead_cache_means_database_reads(demo_engine: AsyncEngine, tmp_p
         assert catalog.through.failures > 0
     finally:
         await nowhere.aclose()
+
+
+async def test_the_tree_is_rebuilt_only_when_its_rows_change(
+    demo_engine: AsyncEngine, cache: AsyncCacheClient
+) -> None:
+    catalog = Catalog(demo_engine, cache, TTLs(tree=0.3))
+    first = await catalog.tree()
+    assert await catalog.tree() is first  # same rows from the cache: the same tree
+    root = first.roots[0]
+    async with demo_engine.begin() as conn:
+        await conn.execute(
+            sa.update(schema.categories)
+            .where(schema.categories.c.id == root.id)
+            .values(name="Renamed section")
+        )
+
+    async def renamed() -> bool:
+        tree = await catalog.tree()
+        return tree.by_id[root.id].name == "Renamed section"
+
+    await _eventually(renamed)  # the rows expire after 0.3 s and the tree follows
+    latest = await catalog.tree()
+    assert latest is not first
+    assert [c.id for c in latest.roots] == [c.id for c in first.roots]
+    assert sum(len(c.children) for c in latest.by_id.values()) == len(latest.by_id) - len(
+        latest.roots
+    )

@@ -70,11 +70,23 @@ class Catalog:
         self.engine = engine
         self.ttls = ttls or TTLs()
         self.through = Through(cache)
+        self._tree: tuple[list[list[Any]], CategoryTree] | None = None
 
     async def tree(self) -> CategoryTree:
+        """Every category. The rows still come through the cache on each call (so the
+        tree is never staler than ``tree_ttl``); the tree built from them is reused
+        while they are equal to the last ones (the tree is read-only after this)."""
         rows = await self.through.one(
             "cat:tree", self.ttls.tree, lambda: queries.category_rows(self.engine)
         )
+        if self._tree is not None and self._tree[0] == rows:
+            return self._tree[1]
+        tree = self._build_tree(rows)
+        self._tree = (rows, tree)
+        return tree
+
+    @staticmethod
+    def _build_tree(rows: list[list[Any]]) -> CategoryTree:
         by_id = {row[0]: Category(*row) for row in rows}
         roots = []
         for cat in by_id.values():

@@ -1,0 +1,127 @@
+"""Smoke run of ``scripts/bench_web.py --quick``: it starts, finishes, prints every row and
+target, and leaves no process or file behind. Figures are not checked (timing is not
+behaviour); the full run is for people."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+BENCH = ROOT / "scripts" / "bench_web.py"
+ROWS = [
+    "product page, warm cache, 2 workers",
+    "product page, cold cache, 2 workers",
+    "category page, warm cache, 2 workers",
+    "product page, warm, 2 workers, paced",
+    "product page, warm cache, 1 worker",
+    "bare aiohttp+uvloop+Mako, 2 processes",
+    "bare aiohttp+uvloop+Mako, 1 process",
+    "nginx static 20 KB file, 2 workers",
+]
+TARGETS = [
+    "warm product page / bare Mako page, 2 processes >= 0.7",
+    "warm product page, 2 workers >= 4,000 req/s",
+    "warm / cold product page >= 5",
+    "p99 at 70% of the warm peak < 20 ms",
+    "every answer 2xx/3xx, no socket errors",
+]
+
+
+def _missing() -> list[str]:
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    return [name for name, path in (("wrk", shutil.which("wrk")), ("nginx", nginx)) if not path]
+
+
+def _skip_unless_tools() -> None:
+    missing = _missing()
+    if not missing:
+        return
+    reason = f"needs {' and '.join(missing)} (Debian packages wrk, nginx-light)"
+    if os.environ.get("SLEIGH_TEST_REQUIRE_BENCH_TOOLS") == "1":
+        pytest.fail(f"{reason}; SLEIGH_TEST_REQUIRE_BENCH_TOOLS=1 requires them")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short directory for the script's TMPDIR (Unix socket paths are limited)."""
+    path = Path(tempfile.mkdtemp(prefix="bw-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _run(argv: list[str], tmp: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH), *argv],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # the script stops what it started on SIGTERM
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"bench_web.py {argv} took over {timeout} s:\n{out}\n{err}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.timeout(240)
+def test_quick_run_prints_every_row_and_target(short_tmp: Path) -> None:
+    _skip_unless_tools()
+    done = _run(["--quick"], short_tmp, 180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("row "))
+    for word in ("req/s", "p50 ms", "p99 ms", "vs bare", "CPU µs"):
+        assert word in lines[header]
+    labels = [line[:40].rstrip() for line in lines[header + 1 : header + 1 + len(ROWS)]]
+    assert labels == [*ROWS]
+    verdicts = {line[2:58].rstrip(): line for line in lines if line.startswith("  ")}
+    for target in TARGETS:
+        assert target in verdicts, f"target {target!r} missing"
+        assert verdicts[target].rstrip().endswith(("MET", "NOT MET")), verdicts[target]
+    assert "MET" in verdicts["every answer 2xx/3xx, no socket errors"]
+    assert "NOT MET" not in verdicts["every answer 2xx/3xx, no socket errors"]
+    assert "no id repeated" in done.stdout
+    assert "comparable ONLY within this one run" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert list(short_tmp.iterdir()) == [], "temporary files were left behind"
+
+
+def test_missing_tools_are_named(tmp_path: Path) -> None:
+    """With an empty PATH the script names what to install and exits 2, starting nothing."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "PATH": str(tmp_path), "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "missing wrk (Debian package wrk)" in done.stderr
+    assert "apt-get install wrk nginx-light" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_names_the_options() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    for option in ("--products", "--seconds", "--quick"):
+        assert option in done.stdout
+    assert "--bare-worker" not in done.stdout
