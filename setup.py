@@ -18,6 +18,7 @@ setup(
     package_data={
         "sleigh": ["py.typed"],
         "sleigh.core_ext": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
+        "sleigh.core_ext.search": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
         "sleigh.webapp": ["templates/*.mako", "templates/*/*.mako", "static/*", "static/*/*"],
         "sleigh.webapp.db": ["migrations/*.ini", "migrations/*.mako", "migrations/*.py"],
         "sleigh.webapp.db.migrations": ["versions/*.py", "script.py.mako"],

@@ -1,0 +1,16 @@
+"""Stubs for the compiled query engine; the contract is in ``sleigh.core_ext.search.twin``."""
+
+from array import array
+
+from .plan import Plan
+from .reader import IndexFile
+from .twin import FacetCounts
+
+class Engine:
+    def __init__(self, index: IndexFile, price: array[int], stock: bytearray) -> None: ...
+    def run(self, plan: Plan) -> tuple[list[int], int, FacetCounts | None]: ...
+    def nearest_word(self, word: str) -> str | None: ...
+
+def encode_index(
+    ids: array[int], tfs: array[int], starts: array[int], final: array[int], n_terms: int
+) -> tuple[bytes, bytes, bytes, bytes, bytes]: ...

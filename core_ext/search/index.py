@@ -1,0 +1,192 @@
+"""An opened index: queries, completions, and the price and stock overlay.
+
+Prices and stock come from an *overlay*: private copies of those two columns,
+taken when the file is opened, which :meth:`Index.update` changes in place
+without a rebuild. A query running meanwhile sees each product's old or new
+value (single aligned stores), never a torn one. The next build carries the
+database's values; the daemon replays recent updates over a new file itself.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from array import array
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from .analysis import Analyzer
+from .errors import QueryError
+from .fileformat import Section
+from .model import AGE_BANDS, PRICE_BANDS, IndexInfo, Query, Result
+from .plan import DEFAULT_RULES, Plan, Planner, Word, parse_rules
+from .reader import IndexFile
+from .suggest import nearest_word
+from .twin import FacetCounts, PyEngine
+
+__all__ = ["Engine", "Index", "open_index"]
+
+_log = logging.getLogger("sleigh.search.index")
+
+
+class Engine(Protocol):
+    def run(self, plan: Plan) -> tuple[list[int], int, FacetCounts | None]: ...
+
+
+class Index:
+    """A read-only index file and its overlay; every method is safe from many threads."""
+
+    def __init__(
+        self,
+        file: IndexFile,
+        *,
+        sort_rules: Mapping[str, str | tuple[str, ...]] | None = None,
+        native: bool = False,
+    ) -> None:
+        self.file = file
+        self.native = native
+        self._planner = Planner(
+            file, Analyzer(), parse_rules(DEFAULT_RULES if sort_rules is None else sort_rules)
+        )
+        self._price = array("i", file.views[Section.PRICE])
+        self._stock = bytearray(file.views[Section.IN_STOCK])
+        self._ids = file.views[Section.PRODUCT_ID]
+        self._by_id = file.views[Section.ID_ORDER]
+        self._lock = threading.Lock()
+        self._categories = [int(c[0]) for c in file.meta["categories"]]
+        self._parents = [int(c[1]) for c in file.meta["categories"]]
+        self._brands = [int(b[0]) for b in file.meta["brands"]]
+        self.engine: Engine = self._engine(native)
+        header = file.header
+        self.info = IndexInfo(
+            header.version,
+            header.built_at,
+            header.products,
+            header.terms,
+            file.size,
+            str(file.path),
+        )
+
+    def _engine(self, native: bool) -> Engine:
+        if native:
+            from ._engine import Engine as NativeEngine
+
+            return NativeEngine(self.file, self._price, self._stock)
+        return PyEngine(self.file, self._price, self._stock)
+
+    def close(self) -> None:
+        """Unmap the file; call only when no query runs any more."""
+        self.file.close()
+
+    @property
+    def sorts(self) -> list[str]:
+        """The sort names this index accepts."""
+        return sorted(self._planner.orders)
+
+    def search(self, query: Query) -> Result:
+        """Run *query*.
+
+        :raises QueryError: if the query is malformed (see :class:`~.model.Query`).
+        """
+        started = time.perf_counter_ns()
+        plan, words = self._planner.plan(query)
+        docs, total, raw = self.engine.run(plan)
+        ids = [self._ids[doc] for doc in docs]
+        facets = self._facets(raw) if raw is not None else None
+        suggestion = self._did_you_mean(query.text, words)
+        took = (time.perf_counter_ns() - started) // 1000
+        return Result(ids, total, facets, suggestion, took)
+
+    def _facets(self, raw: FacetCounts) -> dict[str, dict[int | str, int]]:
+        leaf, brands, prices, ages = raw
+        subtree = [0] * len(leaf)
+        for n, count in enumerate(leaf):
+            node = n
+            while count and node >= 0:
+                subtree[node] += count
+                node = self._parents[node]
+        return {
+            "category": {self._categories[n]: c for n, c in enumerate(subtree) if c},
+            "brand": {self._brands[n]: c for n, c in enumerate(brands) if c},
+            "price_band": {PRICE_BANDS[n][0]: c for n, c in enumerate(prices) if c},
+            "age_band": {AGE_BANDS[n][0]: c for n, c in enumerate(ages) if c},
+        }
+
+    def _did_you_mean(self, text: str, words: list[Word]) -> str | None:
+        changed = False
+        for word in words:
+            if word.known:
+                continue
+            better = nearest_word(self.file, word.folded)
+            if better is not None:
+                text = text.replace(word.raw, word.raw.replace(word.raw, better), 1)
+                changed = True
+        return text if changed else None
+
+    def suggest(self, prefix: str, limit: int = 10) -> list[str]:
+        """Completions of the last word of *prefix*, most frequent first.
+
+        :returns: *prefix* with its last word completed, up to *limit* of them.
+        """
+        if not isinstance(prefix, str) or not 0 <= limit <= 100:
+            raise QueryError("suggest needs a text and a limit from 0 to 100")
+        from .. import tokenize
+
+        tokens = tokenize(prefix[-200:])
+        if not tokens or not prefix[-1:].isalnum():
+            return []
+        first, end = self.file.word_range(tokens[-1])
+        df = self.file.views[Section.WORD_DF]
+        ranked = sorted(range(first, end), key=lambda w: (-df[w], w))[:limit]
+        head = prefix[: len(prefix) - len(prefix.split()[-1])] if prefix.split() else ""
+        return [head + self.file.word_text(w) for w in ranked]
+
+    def update(
+        self, product_id: int, price_cents: int | None = None, in_stock: bool | None = None
+    ) -> bool:
+        """Change a product's price and/or stock in the overlay.
+
+        :returns: False if the product is not in this index.
+        """
+        if price_cents is not None and not 0 <= price_cents < 2**31:
+            raise QueryError("price_cents must be from 0 to 2**31 - 1")
+        doc = self._doc(product_id)
+        if doc < 0:
+            return False
+        with self._lock:
+            if price_cents is not None:
+                self._price[doc] = price_cents
+            if in_stock is not None:
+                self._stock[doc] = 1 if in_stock else 0
+        return True
+
+    def _doc(self, product_id: int) -> int:
+        ids, order = self._ids, self._by_id
+        n = bisect.bisect_left(range(len(order)), product_id, key=lambda i: ids[order[i]])
+        if n < len(order) and ids[order[n]] == product_id:
+            return int(order[n])
+        return -1
+
+
+def open_index(
+    path: Path,
+    *,
+    sort_rules: Mapping[str, str | tuple[str, ...]] | None = None,
+    native: bool | None = None,
+) -> Index:
+    """Open and verify the index file at *path*.
+
+    :param sort_rules: composed sort orders by name (default :data:`~.plan.DEFAULT_RULES`).
+    :param native: force the compiled (True) or Python (False) engine; by default the
+        compiled one unless ``SLEIGH_NO_EXTENSIONS`` is set or it cannot be imported.
+    :raises IndexMissing: if there is no file.
+    :raises IndexCorrupt: if the file is damaged or of another format.
+    """
+    from . import NATIVE
+
+    return Index(
+        IndexFile(Path(path)), sort_rules=sort_rules, native=NATIVE if native is None else native
+    )
