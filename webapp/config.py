@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..daemons.runtime.config import DURATION, PATH, SIZE, Section, setting
+from ..daemons.search.config import ENDPOINTS
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,13 @@ class WebConfig(Section):
         maximum=86400,
         help="Longest time a proxy may cache a catalog page (the shortest data TTL wins).",
     )
+    search: str = setting(
+        "",
+        kind=ENDPOINTS,
+        help="sleigh-searchd endpoints the search page asks, comma-separated, balanced with"
+        " failover (empty: [search] endpoints, else this host's searchd socket).",
+    )
+
+    def search_endpoints(self) -> list[str]:
+        """The endpoints given here (empty: use the ``[search]`` section's)."""
+        return [e for e in self.search.split(",") if e]

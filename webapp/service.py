@@ -24,6 +24,7 @@ from ..daemons.control.settings import Settings
 from ..daemons.runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
+from ..daemons.search.client import AsyncSearchClient
 from .app import create_app
 from .db.engine import create_engine
 from .keys import VIEWS
@@ -72,7 +73,11 @@ async def serve(
     notifier = Notifier(environ)
     engine = create_engine(settings.database, settings.home)
     cache = from_config(settings.cache, settings.home, asynchronous=True)
-    app = create_app(settings.web, engine, cache=cache)
+    search = AsyncSearchClient(
+        settings.web.search_endpoints() or settings.search.client_endpoints(settings.home),
+        timeout=settings.search.client_timeout,
+    )
+    app = create_app(settings.web, engine, cache=cache, search_client=search)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=settings.web.shutdown_timeout
     )
@@ -97,6 +102,7 @@ async def serve(
         if pinger is not None:
             pinger.cancel()
         await cache.aclose()
+        await search.aclose()
         await engine.dispose()
         if bound_path is not None:
             remove_unix(bound_path)

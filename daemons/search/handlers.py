@@ -8,6 +8,7 @@ returns the reply map. Every exception becomes an error reply here
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ def stats(ctx: Context, request: StatsRequest) -> dict[str, Any]:
         }
     out.update(
         {
+            "pid": os.getpid(),
             "workers": ctx.workers,
             "daemon_version": ctx.version,
             "address": ctx.address,

@@ -1,5 +1,6 @@
 ## base.mako: the page frame every page inherits.
-## Receives: title (str), request_id (str); optionally tree (CategoryTree) for the navigation.
+## Receives: title (str), request_id (str); optionally tree (CategoryTree) for the navigation
+## and q (str) for the search box.
 <%! from urllib.parse import quote %>
 <!doctype html>
 <html lang="en">
@@ -8,6 +9,7 @@
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
 <link rel="stylesheet" href="/static/style.css">
+<script src="/static/suggest.js" defer></script>
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
@@ -23,6 +25,14 @@
     </ul>
   </nav>
   % endif
+  <form class="search" role="search" method="get" action="/search">
+    <label for="site-q" class="visually-hidden">Search the shop</label>
+    <input id="site-q" name="q" type="search" value="${context.get('q', '')}" maxlength="200"
+           placeholder="Search toys, books and games" autocomplete="off"
+           list="site-q-suggestions" data-suggest="/search/suggest">
+    <datalist id="site-q-suggestions"></datalist>
+    <button type="submit">Search</button>
+  </form>
 </header>
 <main id="main" tabindex="-1">
 ${self.body()}
