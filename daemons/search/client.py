@@ -178,6 +178,47 @@ def _configure(sock: zmq.Socket[Any], endpoint: str) -> None:
     sock.connect(endpoint)
 
 
+#: A request whose connection drops (the daemon stopped or died) fails over at once
+#: instead of waiting for its timeout: its message may have been lost with the connection.
+_LOST = zmq.EVENT_DISCONNECTED
+
+
+class _Link:
+    """One endpoint's socket in one thread, with a monitor that sees the connection drop."""
+
+    def __init__(self, zctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
+        self.sock = zctx.socket(zmq.DEALER)
+        _configure(self.sock, endpoint)
+        self.monitor = self.sock.get_monitor_socket(_LOST)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
+
+    def forget_drops(self) -> None:
+        """Discard drops seen before the request about to be sent."""
+        while self.monitor.poll(0):
+            self.monitor.recv_multipart()
+
+    def wait(self, rid: bytes, seconds: float) -> bytes:
+        """The reply to *rid*; raises Busy on a timeout or a dropped connection."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            events = dict(self.poller.poll(max(1, int(left * 1000))))
+            if self.sock in events:
+                frames = self.sock.recv_multipart()
+                if len(frames) == 2 and frames[0] == rid:
+                    return frames[1]
+            elif self.monitor in events:
+                self.monitor.recv_multipart()
+                raise Busy("the connection dropped", "unavailable")
+        raise Busy(f"no reply within {seconds:g}s", "unavailable")
+
+    def close(self) -> None:
+        self.sock.disable_monitor()
+        self.monitor.close(linger=0)
+        self.sock.close(linger=0)
+
+
 class SearchClient:
     """Blocking client; safe to share between threads.
 
@@ -197,7 +238,7 @@ class SearchClient:
         self._pid = os.getpid()
         self._zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._local = threading.local()
-        self._sockets: list[zmq.Socket[bytes]] = []
+        self._links: list[_Link] = []
         self._closed = False
 
     def __enter__(self) -> SearchClient:
@@ -206,41 +247,33 @@ class SearchClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _socket(self, endpoint: str) -> zmq.Socket[bytes]:
+    def _link(self, endpoint: str) -> _Link:
         if self._closed:
             raise SearchUnavailable("this search client is closed")
         if os.getpid() != self._pid:
             raise SearchUnavailable("a search client cannot be used across fork(); make another")
-        mine: dict[str, zmq.Socket[bytes]] | None = getattr(self._local, "sockets", None)
+        mine: dict[str, _Link] | None = getattr(self._local, "links", None)
         if mine is None:
-            mine = self._local.sockets = {}
-        sock = mine.get(endpoint)
-        if sock is None:
-            sock = self._zctx.socket(zmq.DEALER)
-            _configure(sock, endpoint)
-            mine[endpoint] = sock
+            mine = self._local.links = {}
+        link = mine.get(endpoint)
+        if link is None:
+            link = mine[endpoint] = _Link(self._zctx, endpoint)
             with self._lock:
-                self._sockets.append(sock)
-        return sock
+                self._links.append(link)
+        return link
 
     def _ask(self, endpoint: str, body: bytes) -> dict[str, Any]:
         """One round trip to *endpoint*; raises Busy when it cannot answer."""
-        sock = self._socket(endpoint)
+        link = self._link(endpoint)
         rid = self._ids()
-        if not sock.poll(self._connect_ms, zmq.POLLOUT):
+        if not link.sock.poll(self._connect_ms, zmq.POLLOUT):
             raise Busy(f"not connected within {self._connect_ms} ms", "unavailable")
+        link.forget_drops()
         try:
-            sock.send_multipart([rid, body], zmq.NOBLOCK)
+            link.sock.send_multipart([rid, body], zmq.NOBLOCK)
         except zmq.Again:
             raise Busy("not connected", "unavailable") from None
-        deadline = time.monotonic() + self.timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if not sock.poll(max(1, int(left * 1000))):
-                break
-            frames = sock.recv_multipart()
-            if len(frames) == 2 and frames[0] == rid:
-                return _checked(decode_reply(frames[1]))
-        raise Busy(f"no reply within {self.timeout:g}s", "unavailable")
+        return _checked(decode_reply(link.wait(rid, self.timeout)))
 
     def request(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """Send *body* to one replica, failing over; the reply and who answered.
@@ -304,9 +337,9 @@ class SearchClient:
         """Close every socket; call when no thread uses the client any more."""
         with self._lock:
             self._closed = True
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            sock.close(linger=0)
+            links, self._links = self._links, []
+        for link in links:
+            link.close()
         self._zctx.term()
 
 
@@ -316,13 +349,17 @@ class _AsyncLink:
     def __init__(self, zctx: zmq.asyncio.Context, endpoint: str) -> None:
         self.sock = zctx.socket(zmq.DEALER)
         _configure(self.sock, endpoint)
+        self.monitor = self.sock.get_monitor_socket(_LOST)
         self.pending: dict[bytes, asyncio.Future[bytes]] = {}
         self.reader: asyncio.Task[None] | None = None
+        self.watcher: asyncio.Task[None] | None = None
 
     async def ask(self, rid: bytes, body: bytes, wait: float) -> dict[str, Any]:
         """One round trip; raises Busy when the endpoint cannot answer within *wait* s."""
         if self.reader is None or self.reader.done():
             self.reader = asyncio.create_task(self._read())
+        if self.watcher is None or self.watcher.done():
+            self.watcher = asyncio.create_task(self._watch())
         connect_ms = _connect_ms(wait)
         if not await self.sock.poll(connect_ms, zmq.POLLOUT):  # type: ignore[call-arg]
             raise Busy(f"not connected within {connect_ms} ms", "unavailable")
@@ -350,9 +387,20 @@ class _AsyncLink:
             if future is not None and not future.done():
                 future.set_result(frames[1])
 
+    async def _watch(self) -> None:
+        """Fail the requests in flight when the connection drops (they fail over)."""
+        while True:
+            await self.monitor.recv_multipart()
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(Busy("the connection dropped", "unavailable"))
+
     def close(self) -> None:
-        if self.reader is not None:
-            self.reader.cancel()
+        for task in (self.reader, self.watcher):
+            if task is not None:
+                task.cancel()
+        self.sock.disable_monitor()
+        self.monitor.close(linger=0)
         self.sock.close(linger=0)
 
 
