@@ -25,6 +25,11 @@ def test_there_are_units() -> None:
     assert any(u.suffix == ".service" for u in UNITS)
 
 
+@pytest.mark.parametrize("name", ["sleigh-cached.service", "sleigh-searchd.service"])
+def test_every_daemon_has_its_unit(name: str) -> None:
+    assert ROOT / "systemd" / name in UNITS
+
+
 @pytest.mark.parametrize("unit", [u for u in UNITS if u.suffix == ".service"], ids=str)
 def test_services_notify_and_run_an_installed_program(unit: Path) -> None:
     service = _parse(unit)["Service"]
