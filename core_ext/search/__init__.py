@@ -25,7 +25,7 @@ import logging
 import os
 
 from .builder import build_index
-from .errors import IndexCorrupt, IndexMissing, QueryError, SearchIndexError
+from .errors import IndexClosed, IndexCorrupt, IndexMissing, QueryError, SearchIndexError
 from .index import Index, open_index
 from .model import AGE_BANDS, FACETS, PRICE_BANDS, SORTS, IndexInfo, ProductDoc, Query, Result
 from .plan import DEFAULT_RULES, MAX_LIMIT, MAX_TERMS, MAX_TEXT
@@ -42,6 +42,7 @@ __all__ = [
     "PRICE_BANDS",
     "SORTS",
     "Index",
+    "IndexClosed",
     "IndexCorrupt",
     "IndexInfo",
     "IndexMissing",

@@ -11,14 +11,18 @@ import logging
 import os
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from .analysis import FIELD_WEIGHTS, MAX_TF, Analyzer
+from .. import tokenize
+from .analysis import FIELD_WEIGHTS, MAX_TF, STOP_WORDS, Analyzer
 from .fileformat import Header, Section, write_sections
 from .model import IndexInfo, ProductDoc
 from .postings import encode_index
+
+if TYPE_CHECKING:
+    from ._engine import TermCounter
 
 __all__ = ["BM25_B", "BM25_K1", "build_index"]
 
@@ -33,47 +37,99 @@ _W_CATEGORY: Final = FIELD_WEIGHTS["category"]
 _W_DESCRIPTION: Final = FIELD_WEIGHTS["description"]
 
 
-class _Terms:
-    """Documents turned into flat arrays of provisional term numbers and frequencies."""
+class PyTermCounter:
+    """Documents' words counted into flat arrays (the compiled ``TermCounter``'s twin).
 
-    def __init__(self) -> None:
-        self.analyzer = Analyzer()
-        self.term_of_word: dict[str, int] = {}
-        self.term_number: dict[str, int] = {}
-        self.word_df: dict[str, int] = {}
+    Words are numbered as first seen; *assign* gives a new word's provisional term
+    number, or -1 for a stop word.
+    """
+
+    def __init__(self, assign: Callable[[str], int], weights: tuple[int, ...]) -> None:
+        self.words: dict[str, int] = {}
+        self.assign = assign
+        self.weights = weights
+        self.word_term = array("i")
+        self.word_df = array("I")
         self.ids = array("I")
         self.tfs = array("B")
         self.starts = array("Q", [0])
         self.lengths = array("I")
 
-    def _count(self, counts: dict[int, int], words: list[str], weight: int) -> int:
-        term_of_word = self.term_of_word
-        for word in words:
-            term = term_of_word.get(word)
-            if term is None:
-                term = self.term_number.setdefault(self.analyzer.stem(word), len(self.term_number))
-                term_of_word[word] = term
-            counts[term] = counts.get(term, 0) + weight
-        return len(words) * weight
+    def _number(self, word: str) -> int:
+        n = self.words.get(word)
+        if n is None:
+            n = self.words[word] = len(self.word_term)
+            self.word_term.append(self.assign(word))
+            self.word_df.append(0)
+        return n
 
-    def add(self, doc: ProductDoc) -> None:
-        words = self.analyzer.words
+    def add(self, *fields: list[str]) -> None:
         counts: dict[int, int] = {}
-        title = words(doc.title)
-        brand = words(doc.brand)
-        category = words(" ".join(name for _, name in doc.category_path))
-        description = words(doc.description)
-        length = self._count(counts, title, _W_TITLE)
-        length += self._count(counts, brand, _W_BRAND)
-        length += self._count(counts, category, _W_CATEGORY)
-        length += self._count(counts, description, _W_DESCRIPTION)
-        word_df = self.word_df
-        for word in {*title, *brand, *category, *description}:
-            word_df[word] = word_df.get(word, 0) + 1
+        seen: set[int] = set()
+        length = 0
+        for tokens, weight in zip(fields, self.weights, strict=True):
+            for word in tokens:
+                n = self._number(word)
+                term = self.word_term[n]
+                if term < 0:
+                    continue
+                seen.add(n)
+                counts[term] = counts.get(term, 0) + weight
+                length += weight
+        for n in seen:
+            self.word_df[n] += 1
         self.ids.extend(counts)
         self.tfs.extend(min(tf, MAX_TF) for tf in counts.values())
         self.starts.append(len(self.ids))
         self.lengths.append(length)
+
+    def result(
+        self,
+    ) -> tuple[list[str], array[int], array[int], array[int], array[int], array[int], array[int]]:
+        return (
+            list(self.words),
+            self.word_term,
+            self.word_df,
+            self.ids,
+            self.tfs,
+            self.starts,
+            self.lengths,
+        )
+
+
+def _count(
+    docs: list[ProductDoc],
+) -> tuple[
+    dict[str, int],
+    tuple[list[str], array[int], array[int], array[int], array[int], array[int], array[int]],
+]:
+    """Every document's terms: the provisional term numbers, and the counter's result."""
+    from . import NATIVE
+
+    analyzer = Analyzer()
+    terms: dict[str, int] = {}
+
+    def assign(word: str) -> int:
+        if word in STOP_WORDS:
+            return -1
+        return terms.setdefault(analyzer.stem(word), len(terms))
+
+    weights = (_W_TITLE, _W_BRAND, _W_CATEGORY, _W_DESCRIPTION)
+    counter: PyTermCounter | TermCounter
+    if NATIVE:
+        from ._engine import TermCounter as counter_class
+
+        counter = counter_class(assign, weights)
+    else:
+        counter = PyTermCounter(assign, weights)
+    for doc in docs:
+        counter.add(
+            tokenize(doc.title),
+            tokenize(doc.brand),
+            tokenize(" ".join(name for _, name in doc.category_path)),
+            tokenize(doc.description),
+        )
+    return terms, counter.result()
 
 
 def _text_table(strings: list[str]) -> tuple[bytes, bytes]:
@@ -133,19 +189,17 @@ def _norms(lengths: array[int]) -> tuple[bytes, float]:
 
 
 def _sections(docs: list[ProductDoc]) -> tuple[list[bytes], int]:
-    terms = _Terms()
-    for doc in docs:
-        terms.add(doc)
-    ordered = sorted(terms.term_number)
+    terms, (words, word_term, word_df, ids, tfs, starts, lengths) = _count(docs)
+    ordered = sorted(terms)
     final = array("I", bytes(4 * len(ordered)))
     for n, term in enumerate(ordered):
-        final[terms.term_number[term]] = n
+        final[terms[term]] = n
     postings, term_postings, term_df, term_bitmap, bitmaps = encode_index(
-        terms.ids, terms.tfs, terms.starts, final, len(ordered)
+        ids, tfs, starts, final, len(ordered)
     )
-    words = sorted(terms.word_df)
+    kept = sorted((w, n) for w, n in zip(words, range(len(words)), strict=True) if word_df[n])
     category_table, category_numbers, brand_numbers = _catalog(docs)
-    norms, average = _norms(terms.lengths)
+    norms, average = _norms(lengths)
     meta = {
         "categories": category_table,
         "brands": _brand_names(docs, brand_numbers),
@@ -162,11 +216,9 @@ def _sections(docs: list[ProductDoc]) -> tuple[list[bytes], int]:
     sections[Section.TERM_BITMAP] = term_bitmap
     sections[Section.POSTINGS] = postings
     sections[Section.BITMAPS] = bitmaps
-    sections[Section.WORD_OFFSETS], sections[Section.WORD_TEXT] = _text_table(words)
-    sections[Section.WORD_DF] = array("I", (terms.word_df[w] for w in words)).tobytes()
-    sections[Section.WORD_TERM] = array(
-        "I", (final[terms.term_of_word[w]] for w in words)
-    ).tobytes()
+    sections[Section.WORD_OFFSETS], sections[Section.WORD_TEXT] = _text_table([w for w, _ in kept])
+    sections[Section.WORD_DF] = array("I", (word_df[n] for _, n in kept)).tobytes()
+    sections[Section.WORD_TERM] = array("I", (final[word_term[n]] for _, n in kept)).tobytes()
     return [sections[s] for s in Section], len(ordered)
 
 

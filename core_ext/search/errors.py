@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...errors import SleighError
 
-__all__ = ["IndexCorrupt", "IndexMissing", "QueryError", "SearchIndexError"]
+__all__ = ["IndexClosed", "IndexCorrupt", "IndexMissing", "QueryError", "SearchIndexError"]
 
 
 class SearchIndexError(SleighError):
@@ -24,3 +24,7 @@ class IndexMissing(SearchIndexError, FileNotFoundError):
 
 class QueryError(SearchIndexError, ValueError):
     """A query the index refuses: a bad field value, an unknown sort, too many terms."""
+
+
+class IndexClosed(SearchIndexError):
+    """The index was closed (replaced by a newer one); search the newer one."""

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Protocol
 
 from .analysis import Analyzer
-from .errors import QueryError
+from .errors import IndexClosed, QueryError
 from .fileformat import Section
 from .model import AGE_BANDS, PRICE_BANDS, IndexInfo, Query, Result
 from .plan import DEFAULT_RULES, Plan, Planner, Word, parse_rules
 from .reader import IndexFile
-from .suggest import nearest_word
 from .twin import FacetCounts, PyEngine
 
 __all__ = ["Engine", "Index", "open_index"]
@@ -34,6 +33,8 @@ _log = logging.getLogger("sleigh.search.index")
 
 class Engine(Protocol):
     def run(self, plan: Plan) -> tuple[list[int], int, FacetCounts | None]: ...
+    def nearest_word(self, word: str) -> str | None: ...
+    def close(self) -> None: ...
 
 
 class Index:
@@ -56,6 +57,9 @@ class Index:
         self._ids = file.views[Section.PRODUCT_ID]
         self._by_id = file.views[Section.ID_ORDER]
         self._lock = threading.Lock()
+        self._use = threading.Lock()
+        self._active = 0
+        self._closed = False
         self._categories = [int(c[0]) for c in file.meta["categories"]]
         self._parents = [int(c[1]) for c in file.meta["categories"]]
         self._brands = [int(b[0]) for b in file.meta["brands"]]
@@ -78,8 +82,34 @@ class Index:
         return PyEngine(self.file, self._price, self._stock)
 
     def close(self) -> None:
-        """Unmap the file; call only when no query runs any more."""
+        """Unmap the file once no query runs on it any more (now, or when the last ends).
+
+        Later searches raise :class:`~.errors.IndexClosed`.
+        """
+        with self._use:
+            if self._closed:
+                return
+            self._closed = True
+            idle = self._active == 0
+        if idle:
+            self._release()
+
+    def _release(self) -> None:
+        self.engine.close()
         self.file.close()
+
+    def _enter(self) -> None:
+        with self._use:
+            if self._closed:
+                raise IndexClosed("this index was closed; search the one that replaced it")
+            self._active += 1
+
+    def _leave(self) -> None:
+        with self._use:
+            self._active -= 1
+            last = self._closed and self._active == 0
+        if last:
+            self._release()
 
     @property
     def sorts(self) -> list[str]:
@@ -92,25 +122,29 @@ class Index:
         :raises QueryError: if the query is malformed (see :class:`~.model.Query`).
         """
         started = time.perf_counter_ns()
-        plan, words = self._planner.plan(query)
-        docs, total, raw = self.engine.run(plan)
-        ids = [self._ids[doc] for doc in docs]
-        facets = self._facets(raw) if raw is not None else None
-        suggestion = self._did_you_mean(query.text, words)
+        self._enter()
+        try:
+            plan, words = self._planner.plan(query)
+            docs, total, raw = self.engine.run(plan)
+            ids = [self._ids[doc] for doc in docs]
+            facets = self._facets(raw) if raw is not None else None
+            suggestion = self._did_you_mean(query.text, words)
+        finally:
+            self._leave()
         took = (time.perf_counter_ns() - started) // 1000
         return Result(ids, total, facets, suggestion, took)
 
     def _facets(self, raw: FacetCounts) -> dict[str, dict[int | str, int]]:
-        leaf, brands, prices, ages = raw
-        subtree = [0] * len(leaf)
-        for n, count in enumerate(leaf):
-            node = n
-            while count and node >= 0:
-                subtree[node] += count
+        leaves, brands, prices, ages = raw
+        subtree: dict[int, int] = {}
+        for leaf, count in leaves.items():
+            node = leaf
+            while node >= 0:
+                subtree[node] = subtree.get(node, 0) + count
                 node = self._parents[node]
         return {
-            "category": {self._categories[n]: c for n, c in enumerate(subtree) if c},
-            "brand": {self._brands[n]: c for n, c in enumerate(brands) if c},
+            "category": {self._categories[n]: c for n, c in sorted(subtree.items())},
+            "brand": {self._brands[n]: c for n, c in sorted(brands.items())},
             "price_band": {PRICE_BANDS[n][0]: c for n, c in enumerate(prices) if c},
             "age_band": {AGE_BANDS[n][0]: c for n, c in enumerate(ages) if c},
         }
@@ -120,7 +154,7 @@ class Index:
         for word in words:
             if word.known:
                 continue
-            better = nearest_word(self.file, word.folded)
+            better = self.engine.nearest_word(word.folded)
             if better is not None:
                 text = text.replace(word.raw, word.raw.replace(word.raw, better), 1)
                 changed = True

@@ -145,6 +145,9 @@ class Planner:
         self._category_number = {int(c[0]): n for n, c in enumerate(categories)}
         self._parent = [int(c[1]) for c in categories]
         self._brand_number = {int(b[0]): n for n, b in enumerate(index.meta["brands"])}
+        # category id -> its subtree mask; at most one entry per category, built on demand
+        self._masks: dict[int, bytes] = {}
+        self._term_numbers = {index.term_text(n): n for n in range(index.n_terms)}
 
     def weight(self, term: int) -> float:
         """BM25's idf of a term."""
@@ -162,7 +165,7 @@ class Planner:
         for folded in tokenize(raw):
             if folded in STOP_WORDS:
                 continue
-            term = self.index.term_number(self.analyzer.stem(folded))
+            term = self._term_numbers.get(self.analyzer.stem(folded), -1)
             words.append(Word(raw, folded, term >= 0))
             found.append(term)
         return found
@@ -215,23 +218,24 @@ class Planner:
                 empty = True
             elif known not in clauses:
                 clauses.append(known)
-        if len(clauses) > MAX_TERMS or len(excluded) > MAX_TERMS:
+        if len(units) + len(excluded) > MAX_TERMS:
             raise QueryError(f"too many words in the query (at most {MAX_TERMS})")
         return tuple(clauses), tuple(sorted(set(excluded))), empty, words
 
     def _category_mask(self, category: int | None) -> bytes:
         if category is None:
             return b""
-        target = self._category_number.get(category, -1)
-        mask = bytearray(len(self._parent) + 1)
-        for n in range(len(self._parent)):
-            node = n
-            while node >= 0:
-                if node == target:
-                    mask[n] = 1
-                    break
-                node = self._parent[node]
-        return bytes(mask)
+        mask = self._masks.get(category)
+        if mask is None:
+            target = self._category_number.get(category, -1)
+            selected = bytearray(len(self._parent) + 1)
+            for n in range(len(self._parent)):
+                node = n
+                while node >= 0 and node != target:
+                    node = self._parent[node]
+                selected[n] = node == target and target >= 0
+            mask = self._masks[category] = bytes(selected)
+        return mask
 
     def _brand_mask(self, brands: tuple[int, ...]) -> bytes:
         if not brands:

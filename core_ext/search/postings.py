@@ -62,4 +62,14 @@ def py_encode_index(
     return bytes(postings), offsets.tobytes(), df.tobytes(), bitmap_at.tobytes(), bitmaps.tobytes()
 
 
-encode_index = py_encode_index
+def encode_index(
+    ids: array[int], tfs: array[int], starts: array[int], final: array[int], n_terms: int
+) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    """:func:`py_encode_index`, compiled when the compiled engine is in use."""
+    from . import NATIVE
+
+    if NATIVE:
+        from ._engine import encode_index as native_encode_index
+
+        return native_encode_index(ids, tfs, starts, final, n_terms)
+    return py_encode_index(ids, tfs, starts, final, n_terms)

@@ -14,11 +14,13 @@ from .fileformat import Section, decode_postings
 from .model import AGE_BANDS, PRICE_BANDS
 from .plan import Plan
 from .reader import IndexFile
+from .suggest import nearest_word
 
 __all__ = ["FacetCounts", "PyEngine"]
 
-#: Raw facet counts: per category number (leaf), brand number, price band, age band.
-FacetCounts = tuple[list[int], list[int], list[int], list[int]]
+#: Raw facet counts: category number (leaf) -> count and brand number -> count (nonzero
+#: only), then counts per price band and per age band.
+FacetCounts = tuple[dict[int, int], dict[int, int], list[int], list[int]]
 
 
 class PyEngine:
@@ -103,7 +105,19 @@ class PyEngine:
             for n, (_, low, high) in enumerate(AGE_BANDS):
                 if self.age_min[doc] <= high and self.age_max[doc] >= low:
                     ages[n] += 1
-        return categories, brands, prices, ages
+        return (
+            {n: c for n, c in enumerate(categories) if c},
+            {n: c for n, c in enumerate(brands) if c},
+            prices,
+            ages,
+        )
+
+    def close(self) -> None:
+        """Nothing to release: the views belong to the index file."""
+
+    def nearest_word(self, word: str) -> str | None:
+        """The correction of *word* (see :mod:`.suggest`)."""
+        return nearest_word(self.index, word)
 
     def run(self, plan: Plan) -> tuple[list[int], int, FacetCounts | None]:
         """The page of document numbers, the total and the raw facet counts."""
