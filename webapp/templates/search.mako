@@ -21,12 +21,9 @@ ${cards(popular, 3)}
 <p class="did-you-mean">Did you mean <a href="${asked.url(q=page.suggestion)}">${page.suggestion}</a>?</p>
 % endif
 % if page.total == 0:
-<p>Nothing matched
-% if asked.q:
- &ldquo;${asked.q}&rdquo;
-% endif
+<p>Nothing matched${f" \u201c{asked.q}\u201d" if asked.q else ""}\
 % if asked.narrowed:
- with these asked: <a href="${asked.url(category=None, brands=(), price=None, age=None, in_stock=False)}">search without them</a>
+ with these filters (<a href="${asked.url(category=None, brands=(), price=None, age=None, in_stock=False)}">search without them</a>)\
 % endif
 .</p>
 <p>Check the spelling, try fewer or other words, or browse a section:</p>
