@@ -1,4 +1,4 @@
-"""``sleigh search reindex|query|suggest|stats``: the operator's view of ``sleigh-searchd``.
+"""``sleigh search reindex|query|suggest|update|stats``: the operator's view of ``sleigh-searchd``.
 
 ``reindex`` builds a new index file from the database into the index
 directory (atomically: the daemon never sees a part of it), keeps the
@@ -72,6 +72,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     suggest.add_argument("text")
     suggest.add_argument("--limit", type=int, default=8)
     suggest.set_defaults(run=cmd_suggest)
+    update = actions.add_parser(
+        "update", parents=[common], help="change a product's price or stock in every replica"
+    )
+    update.add_argument("id", type=int, help="the product id")
+    update.add_argument("--price", type=int, metavar="CENTS", help="the new price, in cents")
+    update.add_argument("--in-stock", choices=("yes", "no"), help="whether the product is in stock")
+    update.set_defaults(run=cmd_update)
     stats = actions.add_parser("stats", parents=[common], help="the daemon's counters")
     stats.add_argument("--json", action="store_true", help="print every counter as JSON")
     stats.set_defaults(run=cmd_stats)
@@ -223,6 +230,22 @@ def cmd_suggest(args: argparse.Namespace, settings: Settings, environ: Mapping[s
     for completion in completions:
         print(completion)
     return 0
+
+
+def cmd_update(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    if args.price is None and args.in_stock is None:
+        print("sleigh search update: give --price and/or --in-stock", file=sys.stderr)
+        return 2
+    stock = None if args.in_stock is None else args.in_stock == "yes"
+    try:
+        with _client(settings) as client:
+            applied = client.update([(args.id, args.price, stock)])
+    except SearchError as exc:
+        return _fail(exc)
+    for endpoint, outcome in applied.items():
+        said = f"{outcome} product(s) changed" if isinstance(outcome, int) else outcome
+        print(f"{endpoint}: {said}")
+    return 0 if all(isinstance(v, int) for v in applied.values()) else 1
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:

@@ -88,6 +88,12 @@ async def test_prepare_reindex_query_and_status(
     printed = capsys.readouterr().out
     assert f"{DEMO_PRODUCTS:,} found" in printed
     assert "brand:" in printed
+    product = int(printed.split("\n")[1].split()[0])
+    args = _parser().parse_args(["search", "update", str(product), "--in-stock", "no"])
+    assert await asyncio.to_thread(args.run, args, settings, {}) == 0
+    assert "1 product(s) changed" in capsys.readouterr().out
+    args = _parser().parse_args(["search", "update", str(product)])
+    assert await asyncio.to_thread(args.run, args, settings, {}) == 2
     args = _parser().parse_args(["search", "stats"])
     assert await asyncio.to_thread(args.run, args, settings, {}) == 0
     assert "index_version" in capsys.readouterr().out
