@@ -12,6 +12,7 @@ extensions = [
     Extension("sleigh.core_ext._tokenizer", ["sleigh/core_ext/_tokenizer.pyx"]),
     Extension("sleigh.core_ext._resp", ["sleigh/core_ext/_resp.pyx"]),
     Extension("sleigh.core_ext.search._engine", ["sleigh/core_ext/search/_engine.pyx"]),
+    Extension("sleigh.core_ext.search._build", ["sleigh/core_ext/search/_build.pyx"]),
 ]
 
 setup(

@@ -11,7 +11,8 @@ Public contract (the same with the compiled engine and its pure-Python twin)::
 Modules: :mod:`.model` (ProductDoc, Query, Result, IndexInfo), :mod:`.builder`,
 :mod:`.fileformat` (the file layout), :mod:`.reader`, :mod:`.plan` (query text
 and filters into a plan), :mod:`.twin` (the Python engine) beside ``_engine``
-(the compiled engine, which releases the GIL while it runs a plan),
+(the compiled engine, which releases the GIL while it runs a plan; its parts
+``_cursor.pxd`` and ``_words.pxd``), ``_build`` (the compiled build steps),
 :mod:`.index` (``Index``), :mod:`.suggest`, :mod:`.source` (reading the database).
 
 The compiled engine is used unless ``SLEIGH_NO_EXTENSIONS`` is set to a
@@ -65,7 +66,7 @@ if os.environ.get("SLEIGH_NO_EXTENSIONS", "") not in ("", "0"):
     NATIVE = False
 else:
     try:
-        from . import _engine  # noqa: F401
+        from . import _build, _engine  # noqa: F401
     except ImportError as exc:
         _log.debug("compiled search engine unavailable, using the Python twin: %s", exc)
         NATIVE = False

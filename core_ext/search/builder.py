@@ -22,7 +22,7 @@ from .model import IndexInfo, ProductDoc
 from .postings import encode_index
 
 if TYPE_CHECKING:
-    from ._engine import TermCounter
+    from ._build import TermCounter
 
 __all__ = ["BM25_B", "BM25_K1", "build_index"]
 
@@ -117,7 +117,7 @@ def _count(
     weights = (_W_TITLE, _W_BRAND, _W_CATEGORY, _W_DESCRIPTION)
     counter: PyTermCounter | TermCounter
     if NATIVE:
-        from ._engine import TermCounter as counter_class
+        from ._build import TermCounter as counter_class
 
         counter = counter_class(assign, weights)
     else:

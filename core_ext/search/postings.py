@@ -69,7 +69,7 @@ def encode_index(
     from . import NATIVE
 
     if NATIVE:
-        from ._engine import encode_index as native_encode_index
+        from ._build import encode_index as native_encode_index
 
         return native_encode_index(ids, tfs, starts, final, n_terms)
     return py_encode_index(ids, tfs, starts, final, n_terms)

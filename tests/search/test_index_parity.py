@@ -16,6 +16,7 @@ from sleigh.core_ext.search.reader import IndexFile
 from .index_helpers import WORDS, catalog, path
 
 pytest.importorskip("sleigh.core_ext.search._engine")
+pytest.importorskip("sleigh.core_ext.search._build")
 
 word = st.sampled_from([*WORDS, "tedy", "drgon", "zzz", "the", "lego-duplo", "Crème"])
 term = st.one_of(word, word.map(lambda w: "-" + w), st.just("OR"))
