@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 import threading
 import time
 from array import array
@@ -149,14 +150,18 @@ class Index:
             "age_band": {AGE_BANDS[n][0]: c for n, c in enumerate(ages) if c},
         }
 
-    def _did_you_mean(self, text: str, words: list[Word]) -> str | None:
+    def _did_you_mean(self, text: str, words: tuple[Word, ...]) -> str | None:
         changed = False
         for word in words:
             if word.known:
                 continue
             better = self.engine.nearest_word(word.folded)
             if better is not None:
-                text = text.replace(word.raw, word.raw.replace(word.raw, better), 1)
+                # the word as typed if it shows (any case), else the whole item it was in
+                pattern = re.compile(re.escape(word.folded), re.IGNORECASE)
+                text, found = pattern.subn(better, text, count=1)
+                if not found:
+                    text = text.replace(word.raw, better, 1)
                 changed = True
         return text if changed else None
 

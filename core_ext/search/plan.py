@@ -57,6 +57,9 @@ DEFAULT_RULES: Final = {
     "instock_price_asc": ("in_stock", "price_asc"),
 }
 
+#: How many parsed query texts a planner remembers.
+PARSED_CACHE: Final = 4096
+
 _ITEM: Final = re.compile(r'-?"[^"]*"?|\S+')
 
 
@@ -91,6 +94,10 @@ class Plan:
     offset: int
     limit: int
     facets: bool
+
+
+#: A parsed text: clauses, excluded terms, whether nothing can match, the words.
+Parsed = tuple[tuple[tuple[tuple[int, float], ...], ...], tuple[int, ...], bool, tuple[Word, ...]]
 
 
 def parse_rules(rules: Mapping[str, str | tuple[str, ...]]) -> dict[str, tuple[int, ...]]:
@@ -147,6 +154,7 @@ class Planner:
         self._brand_number = {int(b[0]): n for n, b in enumerate(index.meta["brands"])}
         # category id -> its subtree mask; at most one entry per category, built on demand
         self._masks: dict[int, bytes] = {}
+        self._parsed: dict[tuple[str, bool], Parsed] = {}
         self._term_numbers = {index.term_text(n): n for n in range(index.n_terms)}
 
     def weight(self, term: int) -> float:
@@ -173,7 +181,8 @@ class Planner:
     def _units(self, query: Query, words: list[Word]) -> tuple[list[list[int]], list[int]]:
         """Required units (each a list of alternative term numbers) and excluded terms."""
         items = _ITEM.findall(query.text)
-        last_plain = len(items) - 1 if items and _plain(items[-1]) else -1
+        completing = query.prefix and not query.text[-1:].isspace()
+        last_plain = len(items) - 1 if completing and items and _plain(items[-1]) else -1
         units: list[list[int]] = []
         excluded: list[int] = []
         join_next = False
@@ -185,7 +194,7 @@ class Planner:
                 excluded.extend(t for t in self._terms(item[1:].strip('"'), []) if t >= 0)
                 join_next = False
                 continue
-            new = self._item_units(item.strip('"'), words, query.prefix and n == last_plain)
+            new = self._item_units(item.strip('"'), words, n == last_plain)
             if join_next and new:
                 units[-1] = sorted({*units[-1], *(t for unit in new for t in unit)})
             else:
@@ -204,12 +213,26 @@ class Planner:
         units.append(expansion or [-1])
         return units
 
-    def text(
-        self, query: Query
-    ) -> tuple[tuple[tuple[tuple[int, float], ...], ...], tuple[int, ...], bool, list[Word]]:
-        """The clauses, excluded terms, emptiness and words of the query's text."""
+    def text(self, query: Query) -> Parsed:
+        """The clauses, excluded terms, emptiness and words of the query's text.
+
+        Parsed texts are remembered (up to :data:`PARSED_CACHE`, then forgotten all at
+        once): shoppers repeat the same searches, and the index never changes.
+        """
+        key = (query.text, query.prefix)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            parsed = self._parse(query)
+            if len(self._parsed) >= PARSED_CACHE:
+                self._parsed.clear()
+            self._parsed[key] = parsed
+        return parsed
+
+    def _parse(self, query: Query) -> Parsed:
         words: list[Word] = []
         units, excluded = self._units(query, words)
+        if len(units) + len(excluded) > MAX_TERMS:
+            raise QueryError(f"too many words in the query (at most {MAX_TERMS})")
         clauses: list[tuple[tuple[int, float], ...]] = []
         empty = False
         for unit in units:
@@ -218,9 +241,7 @@ class Planner:
                 empty = True
             elif known not in clauses:
                 clauses.append(known)
-        if len(units) + len(excluded) > MAX_TERMS:
-            raise QueryError(f"too many words in the query (at most {MAX_TERMS})")
-        return tuple(clauses), tuple(sorted(set(excluded))), empty, words
+        return tuple(clauses), tuple(sorted(set(excluded))), empty, tuple(words)
 
     def _category_mask(self, category: int | None) -> bytes:
         if category is None:
@@ -247,7 +268,7 @@ class Planner:
                 mask[number] = 1
         return bytes(mask)
 
-    def plan(self, query: Query) -> tuple[Plan, list[Word]]:
+    def plan(self, query: Query) -> tuple[Plan, tuple[Word, ...]]:
         """Check *query* and plan it.
 
         :raises QueryError: on a bad field (see :class:`~.model.Query`).

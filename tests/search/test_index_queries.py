@@ -86,6 +86,8 @@ def test_syntax(small: Index) -> None:
     assert ids(small, "the red car") == [1]  # stop words are ignored
     assert ids(small, "CARS") == sorted(ids(small, "car"), key=[2, 1].index)  # stems, folds
     assert ids(small, "cas", prefix=True) == [5]
+    assert ids(small, "red cas", prefix=True) == []
+    assert ids(small, "cas ", prefix=True) == []  # a finished word is not completed
     assert ids(small, "nothing") == []
 
 
@@ -118,6 +120,7 @@ def test_facets_count_the_whole_match_set(small: Index) -> None:
 def test_did_you_mean_and_completions(small: Index) -> None:
     result = small.search(Query(text="red drgon"))
     assert (result.total, result.suggestion) == (0, "red dragon")
+    assert small.search(Query(text="Red DRGON -car")).suggestion == "Red dragon -car"
     assert small.search(Query(text="red car")).suggestion is None
     assert small.suggest("red ca", 5) == ["red car", "red cars", "red castle"]
     assert small.suggest("", 5) == []
