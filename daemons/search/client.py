@@ -196,7 +196,7 @@ class _Link:
 
     def forget_drops(self) -> None:
         """Discard drops seen before the request about to be sent."""
-        while self.monitor.poll(0):
+        while self.monitor.get(zmq.EVENTS) & zmq.POLLIN:
             self.monitor.recv_multipart()
 
     def wait(self, rid: bytes, seconds: float) -> bytes:
@@ -266,13 +266,16 @@ class SearchClient:
         """One round trip to *endpoint*; raises Busy when it cannot answer."""
         link = self._link(endpoint)
         rid = self._ids()
-        if not link.sock.poll(self._connect_ms, zmq.POLLOUT):
-            raise Busy(f"not connected within {self._connect_ms} ms", "unavailable")
         link.forget_drops()
         try:
             link.sock.send_multipart([rid, body], zmq.NOBLOCK)
-        except zmq.Again:
-            raise Busy("not connected", "unavailable") from None
+        except zmq.Again:  # not connected (yet): wait a moment for the connection
+            if not link.sock.poll(self._connect_ms, zmq.POLLOUT):
+                raise Busy(f"not connected within {self._connect_ms} ms", "unavailable") from None
+            try:
+                link.sock.send_multipart([rid, body], zmq.NOBLOCK)
+            except zmq.Again:
+                raise Busy("not connected", "unavailable") from None
         return _checked(decode_reply(link.wait(rid, self.timeout)))
 
     def request(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:

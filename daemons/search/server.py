@@ -54,6 +54,11 @@ class _BrokerState:
     stopped_workers: int = 0
 
 
+def _readable(sock: zmq.Socket[bytes]) -> bool:
+    """Whether a message waits on *sock* (cheaper than a failed non-blocking read)."""
+    return bool(sock.get(zmq.EVENTS) & zmq.POLLIN)
+
+
 class Server:
     """The front socket, the broker thread and the workers.
 
@@ -170,10 +175,9 @@ class Server:
 
     def _on_back(self, state: _BrokerState) -> None:
         for _ in range(64):
-            try:
-                frames = self._back.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            if not _readable(self._back):
                 return
+            frames = self._back.recv_multipart()
             worker, rest = frames[0], frames[1:]
             if rest != [_READY]:
                 state.busy.discard(worker)
@@ -184,12 +188,9 @@ class Server:
 
     def _on_front(self, state: _BrokerState) -> None:
         for _ in range(64):
-            if not state.idle and not state.draining:
+            if not (state.idle or state.draining) or not _readable(self.front):
                 return
-            try:
-                frames = self.front.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+            frames = self.front.recv_multipart()
             if len(frames) < 2:
                 continue  # nothing to route a reply to
             if state.draining:
