@@ -165,6 +165,11 @@ class _Ids:
         return next(self._next).to_bytes(8, "big")
 
 
+def _readable(sock: zmq.Socket[bytes]) -> bool:
+    events = sock.get(zmq.EVENTS)
+    return isinstance(events, int) and bool(events & zmq.POLLIN)
+
+
 def _connect_ms(timeout: float) -> int:
     """How long to wait for a connection: a local or LAN one takes milliseconds."""
     return max(1, int(min(timeout, CONNECT_TIMEOUT) * 1000))
@@ -196,7 +201,7 @@ class _Link:
 
     def forget_drops(self) -> None:
         """Discard drops seen before the request about to be sent."""
-        while self.monitor.get(zmq.EVENTS) & zmq.POLLIN:
+        while _readable(self.monitor):
             self.monitor.recv_multipart()
 
     def wait(self, rid: bytes, seconds: float) -> bytes:

@@ -54,9 +54,10 @@ class _BrokerState:
     stopped_workers: int = 0
 
 
-def _readable(sock: zmq.Socket[bytes]) -> bool:
+def readable(sock: zmq.Socket[bytes]) -> bool:
     """Whether a message waits on *sock* (cheaper than a failed non-blocking read)."""
-    return bool(sock.get(zmq.EVENTS) & zmq.POLLIN)
+    events = sock.get(zmq.EVENTS)
+    return isinstance(events, int) and bool(events & zmq.POLLIN)
 
 
 class Server:
@@ -175,7 +176,7 @@ class Server:
 
     def _on_back(self, state: _BrokerState) -> None:
         for _ in range(64):
-            if not _readable(self._back):
+            if not readable(self._back):
                 return
             frames = self._back.recv_multipart()
             worker, rest = frames[0], frames[1:]
@@ -188,7 +189,7 @@ class Server:
 
     def _on_front(self, state: _BrokerState) -> None:
         for _ in range(64):
-            if not (state.idle or state.draining) or not _readable(self.front):
+            if not (state.idle or state.draining) or not readable(self.front):
                 return
             frames = self.front.recv_multipart()
             if len(frames) < 2:
