@@ -7,10 +7,11 @@ random catalogs and queries). How it is fast:
 * document at a time over block cursors: each posting list is read one block of
   128 documents at a time, and the skip table (last document of every block)
   jumps over blocks that cannot hold the target;
-* the clause with the fewest postings leads the intersection, the others only
-  ``advance`` to the leader's document, or, when no score is needed and the term
-  is in many documents, test a bit of its bitmap; excluded terms are tested
-  against a bitmap when the term has one;
+* the clause with the fewest postings leads the intersection; a leader's document
+  is checked against the filters first (column reads), then against the other
+  clauses: a bit of the term's bitmap for a term in many documents, and an
+  ``advance`` of the cursor when a score is needed or there is no bitmap;
+  excluded terms are tested against a bitmap when the term has one;
 * a bounded heap keeps the best ``offset + limit`` documents; every document that
   matches is counted (exact totals) and, if asked, counted into the facets;
 * sorting by popularity is document order, so past a full page a match costs a
@@ -35,11 +36,26 @@ from ._words cimport MAX_CP, _nearest, _signatures
 
 cdef enum:
     MAX_KEYS = 6
+    N_PRICE = 6
+    N_AGE = 5
+
+cdef int64_t PRICE_LOW[N_PRICE]
+cdef int64_t PRICE_HIGH[N_PRICE]
+cdef int AGE_LOW[N_AGE]
+cdef int AGE_HIGH[N_AGE]
+if len(PRICE_BANDS) != N_PRICE or len(AGE_BANDS) != N_AGE:
+    raise ImportError("the compiled engine was built for other facet bands; rebuild it")
+for _n, (_label, _low, _high) in enumerate(PRICE_BANDS):
+    PRICE_LOW[_n] = _low
+    PRICE_HIGH[_n] = _high
+for _n, (_label, _low, _high) in enumerate(AGE_BANDS):
+    AGE_LOW[_n] = _low
+    AGE_HIGH[_n] = _high
 
 
 cdef struct Clause:
     Cursor* cursors
-    const uint64_t* bits  # the bitmap of a one-term clause, when no score is needed
+    const uint64_t* bits  # the bitmap of a one-term clause that has one
     int count
     int64_t doc
 
@@ -118,13 +134,20 @@ cdef void _sift_up(Entry* heap, int i, int nkeys) noexcept nogil:
     heap[i] = item
 
 
+cdef struct Row:
+    # what filters, facets and sorts read of one document, in one 16-byte record so that
+    # a scattered document costs one cache miss; price and stock change (``update``)
+    int32_t price
+    int32_t brand
+    int32_t category
+    uint8_t age_min
+    uint8_t age_max
+    uint8_t stock
+    uint8_t bands  # bits 0-2: the price band; bits 3-7: the age bands the range overlaps
+
+
 cdef struct Columns:
-    const int32_t* price
-    const int32_t* brand
-    const int32_t* category
-    const uint8_t* age_min
-    const uint8_t* age_max
-    const uint8_t* stock
+    Row* rows
     const int64_t* created
     const float* norm
     const uint64_t* bitmaps
@@ -158,12 +181,6 @@ cdef struct Query:
     int64_t facet_price[8]
     int64_t facet_age[8]
     bint facets
-    int64_t price_low[8]
-    int64_t price_high[8]
-    int n_price
-    int age_low[8]
-    int age_high[8]
-    int n_age
 
 
 cdef inline bint _excluded(Query* q, int64_t doc) noexcept nogil:
@@ -181,32 +198,29 @@ cdef inline bint _excluded(Query* q, int64_t doc) noexcept nogil:
 
 cdef inline bint _keep(Query* q, const Columns* col, int64_t doc) noexcept nogil:
     cdef int32_t price
-    if q.category_mask != NULL and not q.category_mask[col.category[doc]]:
+    if q.category_mask != NULL and (col.rows[doc].category < 0 or not q.category_mask[col.rows[doc].category]):
         return False
-    if q.brand_mask != NULL and not q.brand_mask[col.brand[doc]]:
+    if q.brand_mask != NULL and not q.brand_mask[col.rows[doc].brand]:
         return False
-    price = col.price[doc]
+    price = col.rows[doc].price
     if price < q.price_min or price > q.price_max:
         return False
-    if q.age >= 0 and not (col.age_min[doc] <= q.age <= col.age_max[doc]):
+    if q.age >= 0 and not (col.rows[doc].age_min <= q.age <= col.rows[doc].age_max):
         return False
-    if q.in_stock >= 0 and col.stock[doc] != q.in_stock:
+    if q.in_stock >= 0 and col.rows[doc].stock != q.in_stock:
         return False
     return True
 
 
 cdef void _count_facets(Query* q, const Columns* col, int64_t doc) noexcept nogil:
     cdef int i
-    cdef int64_t price = col.price[doc]
-    if col.category[doc] >= 0:
-        q.facet_category[col.category[doc]] += 1
-    q.facet_brand[col.brand[doc]] += 1
-    for i in range(q.n_price):
-        if q.price_low[i] <= price < q.price_high[i]:
-            q.facet_price[i] += 1
-    for i in range(q.n_age):
-        if col.age_min[doc] <= q.age_high[i] and col.age_max[doc] >= q.age_low[i]:
-            q.facet_age[i] += 1
+    cdef const Row* row = &col.rows[doc]
+    if row.category >= 0:
+        q.facet_category[row.category] += 1
+    q.facet_brand[row.brand] += 1
+    q.facet_price[row.bands & 7] += 1
+    for i in range(N_AGE):
+        q.facet_age[i] += (row.bands >> (3 + i)) & 1
 
 
 cdef void _collect(Query* q, const Columns* col, int64_t doc) noexcept nogil:
@@ -230,13 +244,13 @@ cdef void _collect(Query* q, const Columns* col, int64_t doc) noexcept nogil:
         if q.keys[i] == 0:
             entry.key[i] = -score
         elif q.keys[i] == 1:
-            entry.key[i] = col.price[doc]
+            entry.key[i] = col.rows[doc].price
         elif q.keys[i] == 2:
-            entry.key[i] = -<double>col.price[doc]
+            entry.key[i] = -<double>col.rows[doc].price
         elif q.keys[i] == 4:
             entry.key[i] = -<double>col.created[doc]
         else:
-            entry.key[i] = -<double>col.stock[doc]
+            entry.key[i] = -<double>col.rows[doc].stock
     entry.doc = doc
     if q.size < q.capacity:
         q.heap[q.size] = entry
@@ -258,35 +272,64 @@ cdef void _scan(Query* q, const Columns* col) noexcept nogil:
 
 
 cdef void _intersect(Query* q, const Columns* col) noexcept nogil:
-    """Documents in every clause; clauses are ordered cheapest first."""
+    """Documents in every clause; clauses are ordered cheapest first.
+
+    The leader's document is first checked against the filters (cheap column reads),
+    then against each other clause: a bitmap test when the clause has one, then,
+    if a score is needed or there is no bitmap, an advance of its cursors.
+    """
     cdef Clause* lead = &q.clauses[0]
-    cdef int64_t doc = lead.doc, found
+    cdef Clause* k
+    cdef int64_t doc = lead.doc, found, target
     cdef int i
-    cdef bint all_in
+    cdef bint matched
     while doc < END:
-        all_in = True
-        for i in range(1, q.nclauses):
-            if q.clauses[i].bits != NULL:
-                if (q.clauses[i].bits[doc >> 6] >> (doc & 63)) & 1:
-                    continue
-                doc = _clause_advance(lead, doc + 1)
-                all_in = False
-                break
-            found = _clause_advance(&q.clauses[i], doc)
-            if found != doc:
-                doc = _clause_advance(lead, found)
-                all_in = False
-                break
-        if not all_in:
-            continue
-        if not (q.nexcluded and _excluded(q, doc)) and _keep(q, col, doc):
-            _collect(q, col, doc)
-        doc = _clause_advance(lead, doc + 1)
+        target = doc + 1
+        if _keep(q, col, doc) and not (q.nexcluded and _excluded(q, doc)):
+            matched = True
+            for i in range(1, q.nclauses):
+                k = &q.clauses[i]
+                if k.bits != NULL:
+                    if not (k.bits[doc >> 6] >> (doc & 63)) & 1:
+                        matched = False
+                        break
+                    if not q.scored:
+                        continue
+                found = _clause_advance(k, doc)
+                if found != doc:
+                    matched = False
+                    target = found
+                    break
+            if matched:
+                _collect(q, col, doc)
+        doc = _clause_advance(lead, target)
+
+
+cdef bint _plain(Query* q) noexcept nogil:
+    """One term, no filter, no exclusion, no facets, document order: the total is its df."""
+    return (
+        q.nclauses == 1 and q.clauses[0].count == 1 and q.nexcluded == 0 and q.nkeys == 0
+        and not q.facets and q.category_mask == NULL and q.brand_mask == NULL
+        and q.price_min < 0 and q.price_max >= 0x7FFFFFFF and q.age < 0 and q.in_stock < 0
+    )
+
+
+cdef void _first(Query* q) noexcept nogil:
+    """The first documents of the one term, and its df as the total."""
+    cdef Cursor* c = &q.clauses[0].cursors[0]
+    while c.doc < END and q.size < q.capacity:
+        q.heap[q.size].doc = c.doc
+        _sift_up(q.heap, q.size, 0)
+        q.size += 1
+        _next(c)
+    q.total = c.df
 
 
 cdef void _run(Query* q, const Columns* col) noexcept nogil:
     if q.nclauses == 0:
         _scan(q, col)
+    elif _plain(q):
+        _first(q)
     else:
         _intersect(q, col)
 
@@ -305,12 +348,40 @@ cdef int _sort_heap(Entry* heap, int size, int nkeys) noexcept nogil:
     return 0
 
 
+cdef int _fill_rows(Row* rows, Py_ssize_t n, price, stock, const uint8_t* brand,
+                    const uint8_t* category, const uint8_t* age_min,
+                    const uint8_t* age_max) except -1:
+    cdef const int32_t[::1] p = price
+    cdef const uint8_t[::1] st = stock
+    cdef Py_ssize_t i
+    for i in range(n):
+        rows[i].price = p[i]
+        rows[i].stock = st[i]
+        rows[i].brand = (<const int32_t*>brand)[i]
+        rows[i].category = (<const int32_t*>category)[i]
+        rows[i].age_min = age_min[i]
+        rows[i].age_max = age_max[i]
+        _set_bands(&rows[i])
+    return 0
+
+
+cdef void _set_bands(Row* row) noexcept nogil:
+    """The row's price band and age bands (``model.PRICE_BANDS``, ``model.AGE_BANDS``)."""
+    cdef int i
+    cdef uint8_t bands = 0
+    for i in range(N_PRICE):
+        if PRICE_LOW[i] <= row.price < PRICE_HIGH[i]:
+            bands = i
+    for i in range(N_AGE):
+        if row.age_min <= AGE_HIGH[i] and row.age_max >= AGE_LOW[i]:
+            bands |= 1 << (3 + i)
+    row.bands = bands
+
+
 cdef class Engine:
     """Executes plans over one index file and the price and stock overlay."""
 
     cdef const uint8_t[::1] _raw
-    cdef int32_t[::1] _price
-    cdef uint8_t[::1] _stock
     cdef const uint8_t* base
     cdef Columns col
     cdef const uint8_t* postings
@@ -325,24 +396,58 @@ cdef class Engine:
     cdef object index
     cdef uint64_t* signatures
     cdef uint8_t* lengths
+    cdef int32_t* parents
+    cdef list category_ids, brand_ids, price_labels, age_labels
 
     def __dealloc__(self):
         free(self.signatures)
         free(self.lengths)
+        free(self.parents)
+        free(self.col.rows)
+
+    cdef dict _facets(self, Query* q):
+        """Facet counts by id and label; a category counts its whole subtree."""
+        cdef int64_t* subtree = <int64_t*>calloc(self.n_categories + 1, sizeof(int64_t))
+        cdef int64_t i, node, count
+        if subtree == NULL:
+            raise MemoryError()
+        try:
+            for i in range(self.n_categories):
+                count = q.facet_category[i]
+                node = i if count else -1
+                while node >= 0:
+                    subtree[node] += count
+                    node = self.parents[node]
+            return {
+                "category": {
+                    self.category_ids[i]: subtree[i] for i in range(self.n_categories) if subtree[i]
+                },
+                "brand": {
+                    self.brand_ids[i]: q.facet_brand[i]
+                    for i in range(self.n_brands)
+                    if q.facet_brand[i]
+                },
+                "price_band": {
+                    self.price_labels[i]: q.facet_price[i] for i in range(N_PRICE) if q.facet_price[i]
+                },
+                "age_band": {
+                    self.age_labels[i]: q.facet_age[i] for i in range(N_AGE) if q.facet_age[i]
+                },
+            }
+        finally:
+            free(subtree)
 
     def __init__(self, index, price, stock):
         self.index = index
         self._raw = index.raw
-        self._price = price
-        self._stock = stock
         self.base = &self._raw[0]
         spans = index.header.spans
-        self.col.price = &self._price[0] if len(price) else NULL
-        self.col.stock = &self._stock[0] if len(stock) else NULL
-        self.col.brand = <const int32_t*>(self._at(spans, Section.BRAND))
-        self.col.category = <const int32_t*>(self._at(spans, Section.CATEGORY))
-        self.col.age_min = self._at(spans, Section.AGE_MIN)
-        self.col.age_max = self._at(spans, Section.AGE_MAX)
+        self.col.rows = <Row*>calloc(index.n_docs + 1, sizeof(Row))
+        if self.col.rows == NULL:
+            raise MemoryError()
+        _fill_rows(self.col.rows, index.n_docs, price, stock,
+                   self._at(spans, Section.BRAND), self._at(spans, Section.CATEGORY),
+                   self._at(spans, Section.AGE_MIN), self._at(spans, Section.AGE_MAX))
         self.col.created = <const int64_t*>(self._at(spans, Section.CREATED))
         self.col.norm = <const float*>(self._at(spans, Section.NORM))
         self.col.bitmaps = <const uint64_t*>(self._at(spans, Section.BITMAPS))
@@ -359,6 +464,16 @@ cdef class Engine:
         self.n_categories = len(index.meta["categories"])
         self.n_brands = len(index.meta["brands"])
         self.k1p1 = float(index.meta["k1"]) + 1.0
+        categories = index.meta["categories"]
+        self.category_ids = [int(c[0]) for c in categories]
+        self.brand_ids = [int(b[0]) for b in index.meta["brands"]]
+        self.price_labels = [label for label, _, _ in PRICE_BANDS]
+        self.age_labels = [label for label, _, _ in AGE_BANDS]
+        self.parents = <int32_t*>calloc(self.n_categories + 1, sizeof(int32_t))
+        if self.parents == NULL:
+            raise MemoryError()
+        for i, category in enumerate(categories):
+            self.parents[i] = int(category[1])
         self.signatures = <uint64_t*>calloc(self.n_words + 1, sizeof(uint64_t))
         self.lengths = <uint8_t*>calloc(self.n_words + 1, 1)
         if self.signatures == NULL or self.lengths == NULL:
@@ -402,7 +517,7 @@ cdef class Engine:
             for j, (term, weight) in enumerate(clauses[n]):
                 self._cursor(&q.clauses[i].cursors[j], term, weight)
             _clause_doc(&q.clauses[i])
-            if i > 0 and count == 1 and not q.scored:
+            if i > 0 and count == 1:
                 term = clauses[n][0][0]
                 if self.term_bitmap[term] != NO_BITMAP:
                     q.clauses[i].bits = self.col.bitmaps + self.term_bitmap[term]
@@ -441,18 +556,10 @@ cdef class Engine:
         q.facet_brand = <int64_t*>calloc(self.n_brands + 1, sizeof(int64_t))
         if q.heap == NULL or q.facet_category == NULL or q.facet_brand == NULL:
             raise MemoryError()
-        q.n_price = len(PRICE_BANDS)
-        for i, (_, low, high) in enumerate(PRICE_BANDS):
-            q.price_low[i] = low
-            q.price_high[i] = high
-        q.n_age = len(AGE_BANDS)
-        for i, (_, low, high) in enumerate(AGE_BANDS):
-            q.age_low[i] = low
-            q.age_high[i] = high
         return 0
 
     def run(self, plan):
-        """The page of document numbers, the total and the raw facet counts."""
+        """The page of document numbers, the total and the facet counts (or None)."""
         cdef Query q
         cdef int i
         memset(&q, 0, sizeof(Query))
@@ -466,24 +573,27 @@ cdef class Engine:
                     _run(&q, &self.col)
                     _sort_heap(q.heap, q.size, q.nkeys)
             docs = [q.heap[i].doc for i in range(plan.offset, q.size)]
-            facets = None
-            if plan.facets:
-                facets = (
-                    {i: q.facet_category[i] for i in range(self.n_categories) if q.facet_category[i]},
-                    {i: q.facet_brand[i] for i in range(self.n_brands) if q.facet_brand[i]},
-                    [q.facet_price[i] for i in range(q.n_price)],
-                    [q.facet_age[i] for i in range(q.n_age)],
-                )
+            facets = self._facets(&q) if plan.facets else None
             return docs, q.total, facets
         finally:
             _release(&q)
+
+    def update(self, Py_ssize_t doc, int64_t price, int stock):
+        """Set a document's price (unless -1) and stock (unless -1) for later queries."""
+        if not 0 <= doc < self.col.n_docs or self.col.rows == NULL:
+            raise IndexError(doc)
+        cdef Row row = self.col.rows[doc]
+        if price >= 0:
+            row.price = <int32_t>price
+        if stock >= 0:
+            row.stock = stock
+        _set_bands(&row)
+        self.col.rows[doc] = row
 
     def close(self):
         """Release the file's buffer; the caller ensures no query runs (``Index.close``)."""
         self.base = NULL
         self._raw = None
-        self._price = None
-        self._stock = None
 
     def nearest_word(self, str word):
         """The correction of *word*: see ``sleigh.core_ext.search.suggest``."""

@@ -259,6 +259,8 @@ def build_index(
     docs = sorted(products, key=lambda d: (-d.popularity, d.id))
     if len({d.id for d in docs}) != len(docs):
         raise ValueError("product ids must be unique")
+    if any(not 0 <= d.price_cents < 2**31 for d in docs):
+        raise ValueError("prices must be from 0 to 2**31 - 1 cents")
     sections, n_terms = _sections(docs)
     header = Header(
         version if version is not None else int(started * 1000), started, len(docs), n_terms, []

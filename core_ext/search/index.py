@@ -22,7 +22,7 @@ from typing import Protocol
 from .analysis import Analyzer
 from .errors import IndexClosed, QueryError
 from .fileformat import Section
-from .model import AGE_BANDS, PRICE_BANDS, IndexInfo, Query, Result
+from .model import IndexInfo, Query, Result
 from .plan import DEFAULT_RULES, Plan, Planner, Word, parse_rules
 from .reader import IndexFile
 from .twin import FacetCounts, PyEngine
@@ -35,6 +35,7 @@ _log = logging.getLogger("sleigh.search.index")
 class Engine(Protocol):
     def run(self, plan: Plan) -> tuple[list[int], int, FacetCounts | None]: ...
     def nearest_word(self, word: str) -> str | None: ...
+    def update(self, doc: int, price: int, stock: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -61,9 +62,6 @@ class Index:
         self._use = threading.Lock()
         self._active = 0
         self._closed = False
-        self._categories = [int(c[0]) for c in file.meta["categories"]]
-        self._parents = [int(c[1]) for c in file.meta["categories"]]
-        self._brands = [int(b[0]) for b in file.meta["brands"]]
         self.engine: Engine = self._engine(native)
         header = file.header
         self.info = IndexInfo(
@@ -126,29 +124,13 @@ class Index:
         self._enter()
         try:
             plan, words = self._planner.plan(query)
-            docs, total, raw = self.engine.run(plan)
+            docs, total, facets = self.engine.run(plan)
             ids = [self._ids[doc] for doc in docs]
-            facets = self._facets(raw) if raw is not None else None
             suggestion = self._did_you_mean(query.text, words)
         finally:
             self._leave()
         took = (time.perf_counter_ns() - started) // 1000
         return Result(ids, total, facets, suggestion, took)
-
-    def _facets(self, raw: FacetCounts) -> dict[str, dict[int | str, int]]:
-        leaves, brands, prices, ages = raw
-        subtree: dict[int, int] = {}
-        for leaf, count in leaves.items():
-            node = leaf
-            while node >= 0:
-                subtree[node] = subtree.get(node, 0) + count
-                node = self._parents[node]
-        return {
-            "category": {self._categories[n]: c for n, c in sorted(subtree.items())},
-            "brand": {self._brands[n]: c for n, c in sorted(brands.items())},
-            "price_band": {PRICE_BANDS[n][0]: c for n, c in enumerate(prices) if c},
-            "age_band": {AGE_BANDS[n][0]: c for n, c in enumerate(ages) if c},
-        }
 
     def _did_you_mean(self, text: str, words: tuple[Word, ...]) -> str | None:
         changed = False
@@ -200,6 +182,11 @@ class Index:
                 self._price[doc] = price_cents
             if in_stock is not None:
                 self._stock[doc] = 1 if in_stock else 0
+            self.engine.update(
+                doc,
+                -1 if price_cents is None else price_cents,
+                -1 if in_stock is None else int(in_stock),
+            )
         return True
 
     def _doc(self, product_id: int) -> int:

@@ -18,9 +18,8 @@ from .suggest import nearest_word
 
 __all__ = ["FacetCounts", "PyEngine"]
 
-#: Raw facet counts: category number (leaf) -> count and brand number -> count (nonzero
-#: only), then counts per price band and per age band.
-FacetCounts = tuple[dict[int, int], dict[int, int], list[int], list[int]]
+#: Facet counts: per facet name, category or brand id, or band label -> count (nonzero).
+FacetCounts = dict[str, dict[int | str, int]]
 
 
 class PyEngine:
@@ -62,7 +61,8 @@ class PyEngine:
         return {doc: sum((c[doc] for c in per_clause), 0.0) for doc in common}
 
     def _keep(self, plan: Plan, doc: int) -> bool:
-        if plan.category_mask and not plan.category_mask[self.category[doc]]:
+        category = self.category[doc]
+        if plan.category_mask and (category < 0 or not plan.category_mask[category]):
             return False
         if plan.brand_mask and not plan.brand_mask[self.brand[doc]]:
             return False
@@ -89,14 +89,17 @@ class PyEngine:
         return tuple(parts)
 
     def facets(self, docs: list[int]) -> FacetCounts:
-        n_categories = len(self.index.meta["categories"])
-        categories = [0] * n_categories
+        """Facet counts of *docs*; a category counts its whole subtree."""
+        categories = self.index.meta["categories"]
+        subtree = [0] * len(categories)
         brands = [0] * len(self.index.meta["brands"])
         prices = [0] * len(PRICE_BANDS)
         ages = [0] * len(AGE_BANDS)
         for doc in docs:
-            if self.category[doc] >= 0:
-                categories[self.category[doc]] += 1
+            node = self.category[doc]
+            while node >= 0:
+                subtree[node] += 1
+                node = int(categories[node][1])
             brands[self.brand[doc]] += 1
             price = self.price[doc]
             for n, (_, low, high) in enumerate(PRICE_BANDS):
@@ -105,12 +108,15 @@ class PyEngine:
             for n, (_, low, high) in enumerate(AGE_BANDS):
                 if self.age_min[doc] <= high and self.age_max[doc] >= low:
                     ages[n] += 1
-        return (
-            {n: c for n, c in enumerate(categories) if c},
-            {n: c for n, c in enumerate(brands) if c},
-            prices,
-            ages,
-        )
+        return {
+            "category": {int(categories[n][0]): c for n, c in enumerate(subtree) if c},
+            "brand": {int(self.index.meta["brands"][n][0]): c for n, c in enumerate(brands) if c},
+            "price_band": {PRICE_BANDS[n][0]: c for n, c in enumerate(prices) if c},
+            "age_band": {AGE_BANDS[n][0]: c for n, c in enumerate(ages) if c},
+        }
+
+    def update(self, doc: int, price: int, stock: int) -> None:
+        """Nothing to do: this engine reads the overlay arrays themselves."""
 
     def close(self) -> None:
         """Nothing to release: the views belong to the index file."""
@@ -120,7 +126,7 @@ class PyEngine:
         return nearest_word(self.index, word)
 
     def run(self, plan: Plan) -> tuple[list[int], int, FacetCounts | None]:
-        """The page of document numbers, the total and the raw facet counts."""
+        """The page of document numbers, the total and the facet counts (or None)."""
         matches = {} if plan.empty else self._matches(plan)
         for term in plan.excluded:
             for doc in self._postings(term)[0]:

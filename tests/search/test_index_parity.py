@@ -47,7 +47,7 @@ products = st.builds(
     title=st.lists(word, min_size=1, max_size=5).map(" ".join),
     brand_id=st.integers(1, 5),
     brand=st.sampled_from(["Acme", "Zoo Toys", "Brand3"]),
-    category_path=st.sampled_from([path(2), path(3), path(4), path(6)]),
+    category_path=st.sampled_from([path(2), path(3), path(4), path(6), ()]),
     description=st.lists(word, max_size=30).map(" ".join),
     price_cents=st.integers(0, 40000),
     age_min=st.integers(0, 6),
