@@ -11,10 +11,11 @@ Connections
 
 Replicas
     Requests go to the endpoints in turn (round robin, from a random start).
-    An endpoint that cannot take the request (no connection within
-    :data:`CONNECT_TIMEOUT`), does not answer
-    within ``timeout``, or answers ``unavailable`` (stopping, no index) is
-    skipped for ``retry_after`` seconds and the request goes to the next one;
+    An endpoint that cannot take the request (its connection was refused or
+    dropped, as a socket monitor tells, or is not made within ``timeout``),
+    does not answer within ``timeout``, loses its connection while the request
+    waits, or answers ``unavailable`` (stopping, no index) is skipped for
+    ``retry_after`` seconds and the request goes to the next one;
     when every endpoint has been tried, :class:`SearchUnavailable` is raised.
     A request the daemon refuses (a bad request) raises :class:`BadRequest` at
     once: another replica would refuse it too. Price and stock updates go to
@@ -35,6 +36,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from .errors import BadRequest, Busy, RequestError, SearchUnavailable, error_for
 from .protocol import decode_reply, encode
@@ -50,8 +52,6 @@ __all__ = [
 ]
 
 Change = tuple[int, int | None, bool | None]
-#: Seconds a request waits for a new or broken connection to a replica to come up.
-CONNECT_TIMEOUT = 0.25
 
 
 @dataclass(frozen=True)
@@ -170,11 +170,6 @@ def _readable(sock: zmq.Socket[bytes]) -> bool:
     return isinstance(events, int) and bool(events & zmq.POLLIN)
 
 
-def _connect_ms(timeout: float) -> int:
-    """How long to wait for a connection: a local or LAN one takes milliseconds."""
-    return max(1, int(min(timeout, CONNECT_TIMEOUT) * 1000))
-
-
 def _configure(sock: zmq.Socket[Any], endpoint: str) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a live connection
@@ -183,38 +178,72 @@ def _configure(sock: zmq.Socket[Any], endpoint: str) -> None:
     sock.connect(endpoint)
 
 
-#: A request whose connection drops (the daemon stopped or died) fails over at once
-#: instead of waiting for its timeout: its message may have been lost with the connection.
-_LOST = zmq.EVENT_DISCONNECTED
+#: The monitor's events: a connection made, dropped, or refused (retried later).
+_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+#: Seconds between looks at a connection being made (asyncio client).
+_STEP = 0.02
+
+
+def _event(frames: list[bytes]) -> int:
+    return int(parse_monitor_message(frames)["event"])
 
 
 class _Link:
-    """One endpoint's socket in one thread, with a monitor that sees the connection drop."""
+    """One endpoint's socket in one thread, and what its monitor says of the connection.
+
+    ``up`` is None until a first connection is made or refused, then follows the
+    monitor: a request to an endpoint known to be down fails over at once; one
+    whose connection drops while it waits for the reply fails over at once too
+    (its message may have been lost with the connection).
+    """
 
     def __init__(self, zctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
         self.sock = zctx.socket(zmq.DEALER)
         _configure(self.sock, endpoint)
-        self.monitor = self.sock.get_monitor_socket(_LOST)
-        self.poller = zmq.Poller()
-        self.poller.register(self.sock, zmq.POLLIN)
-        self.poller.register(self.monitor, zmq.POLLIN)
+        self.monitor = self.sock.get_monitor_socket(_EVENTS)
+        self.up: bool | None = None
+        self.replies = zmq.Poller()
+        self.replies.register(self.sock, zmq.POLLIN)
+        self.replies.register(self.monitor, zmq.POLLIN)
+        self.writable = zmq.Poller()
+        self.writable.register(self.sock, zmq.POLLOUT)
+        self.writable.register(self.monitor, zmq.POLLIN)
 
-    def forget_drops(self) -> None:
-        """Discard drops seen before the request about to be sent."""
+    def pump(self) -> bool:
+        """Read the queued connection events; whether a connection dropped among them."""
+        dropped = False
         while _readable(self.monitor):
-            self.monitor.recv_multipart()
+            event = _event(self.monitor.recv_multipart())
+            self.up = event == zmq.EVENT_CONNECTED
+            dropped = dropped or event == zmq.EVENT_DISCONNECTED
+        return dropped
+
+    def send(self, frames: list[bytes], seconds: float) -> None:
+        """Send *frames*, waiting up to *seconds* for a connection being made."""
+        self.pump()
+        deadline = time.monotonic() + seconds
+        while self.up is not False:
+            try:
+                self.sock.send_multipart(frames, zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Busy(f"not connected within {seconds:g}s", "unavailable") from None
+            if self.monitor in dict(self.writable.poll(max(1, int(left * 1000)))):
+                self.pump()
+        raise Busy("not connected (refused or dropped; retrying)", "unavailable")
 
     def wait(self, rid: bytes, seconds: float) -> bytes:
         """The reply to *rid*; raises Busy on a timeout or a dropped connection."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            events = dict(self.poller.poll(max(1, int(left * 1000))))
+            events = dict(self.replies.poll(max(1, int(left * 1000))))
             if self.sock in events:
                 frames = self.sock.recv_multipart()
                 if len(frames) == 2 and frames[0] == rid:
                     return frames[1]
-            elif self.monitor in events:
-                self.monitor.recv_multipart()
+            elif self.monitor in events and self.pump():
                 raise Busy("the connection dropped", "unavailable")
         raise Busy(f"no reply within {seconds:g}s", "unavailable")
 
@@ -237,7 +266,6 @@ class SearchClient:
     ) -> None:
         self.replicas = _Replicas(endpoints, retry_after)
         self.timeout = timeout
-        self._connect_ms = _connect_ms(timeout)
         self._ids = _Ids()
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -271,16 +299,7 @@ class SearchClient:
         """One round trip to *endpoint*; raises Busy when it cannot answer."""
         link = self._link(endpoint)
         rid = self._ids()
-        link.forget_drops()
-        try:
-            link.sock.send_multipart([rid, body], zmq.NOBLOCK)
-        except zmq.Again:  # not connected (yet): wait a moment for the connection
-            if not link.sock.poll(self._connect_ms, zmq.POLLOUT):
-                raise Busy(f"not connected within {self._connect_ms} ms", "unavailable") from None
-            try:
-                link.sock.send_multipart([rid, body], zmq.NOBLOCK)
-            except zmq.Again:
-                raise Busy("not connected", "unavailable") from None
+        link.send([rid, body], self.timeout)
         return _checked(decode_reply(link.wait(rid, self.timeout)))
 
     def request(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -357,7 +376,8 @@ class _AsyncLink:
     def __init__(self, zctx: zmq.asyncio.Context, endpoint: str) -> None:
         self.sock = zctx.socket(zmq.DEALER)
         _configure(self.sock, endpoint)
-        self.monitor = self.sock.get_monitor_socket(_LOST)
+        self.monitor = self.sock.get_monitor_socket(_EVENTS)
+        self.up: bool | None = None
         self.pending: dict[bytes, asyncio.Future[bytes]] = {}
         self.reader: asyncio.Task[None] | None = None
         self.watcher: asyncio.Task[None] | None = None
@@ -368,16 +388,10 @@ class _AsyncLink:
             self.reader = asyncio.create_task(self._read())
         if self.watcher is None or self.watcher.done():
             self.watcher = asyncio.create_task(self._watch())
-        connect_ms = _connect_ms(wait)
-        if not await self.sock.poll(connect_ms, zmq.POLLOUT):  # type: ignore[call-arg]
-            raise Busy(f"not connected within {connect_ms} ms", "unavailable")
+        await self._send([rid, body], wait)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.pending[rid] = future
         try:
-            try:
-                await self.sock.send_multipart([rid, body], flags=zmq.NOBLOCK)
-            except zmq.Again:
-                raise Busy("not connected", "unavailable") from None
             try:
                 raw = await asyncio.wait_for(future, wait)
             except TimeoutError:
@@ -385,6 +399,19 @@ class _AsyncLink:
             return _checked(decode_reply(raw))
         finally:
             self.pending.pop(rid, None)
+
+    async def _send(self, frames: list[bytes], wait: float) -> None:
+        """Send *frames*, waiting up to *wait* s for a connection being made."""
+        deadline = time.monotonic() + wait
+        while self.up is not False:
+            try:
+                await self.sock.send_multipart(frames, flags=zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                if time.monotonic() >= deadline:
+                    raise Busy(f"not connected within {wait:g}s", "unavailable") from None
+            await asyncio.sleep(_STEP)
+        raise Busy("not connected (refused or dropped; retrying)", "unavailable")
 
     async def _read(self) -> None:
         while True:
@@ -396,9 +423,12 @@ class _AsyncLink:
                 future.set_result(frames[1])
 
     async def _watch(self) -> None:
-        """Fail the requests in flight when the connection drops (they fail over)."""
+        """Follow the connection; fail the requests in flight when it drops (they fail over)."""
         while True:
-            await self.monitor.recv_multipart()
+            event = _event(await self.monitor.recv_multipart())
+            self.up = event == zmq.EVENT_CONNECTED
+            if event != zmq.EVENT_DISCONNECTED:
+                continue
             for future in self.pending.values():
                 if not future.done():
                     future.set_exception(Busy("the connection dropped", "unavailable"))

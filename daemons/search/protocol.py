@@ -21,7 +21,7 @@ Requests (a map; unknown keys are refused, every key but ``op`` optional)::
      "age": 6, "in_stock": true, "sort": "relevance",            # or price_asc, price_desc,
      "offset": 0, "limit": 20,                                   # popularity, newest, a rule
      "facets": ["category", "brand", "price_band", "age_band"]}  # [] or absent: none
-    {"op": "suggest", "q": "leg", "limit": 8}
+    {"op": "suggest", "q": "leg", "limit": 8}                   # limit <= 100
     {"op": "update", "changes": [[id, price_cents or nil, in_stock or nil], ...]}
     {"op": "stats"}
     {"op": "ping"}
@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 MAX_REQUEST_ID: Final = 16
+#: Most completions one suggest request may ask for (the index's own ceiling).
+MAX_SUGGESTIONS: Final = 100
 _OPS: Final = ("search", "suggest", "update", "stats", "ping")
 _SEARCH_FIELDS: Final = frozenset(
     {"op", "q", "prefix", "category", "brands", "price", "age", "in_stock", "sort"}
@@ -286,8 +288,9 @@ def _suggest(body: Mapping[str, Any], limits: Limits) -> SuggestRequest:
     _known(body, {"op", "q", "limit"})
     text = _text(body, limits)
     limit = _int(body, "limit", 8, 1, _MAX_ID)
-    if limit > limits.max_limit:
-        raise BadRequest(f"limit {limit} is over the most, {limits.max_limit}", "limit_too_large")
+    most = min(limits.max_limit, MAX_SUGGESTIONS)
+    if limit > most:
+        raise BadRequest(f"limit {limit} is over the most, {most}", "limit_too_large")
     return SuggestRequest(text, limit)
 
 

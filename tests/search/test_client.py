@@ -40,16 +40,32 @@ def test_failover_when_one_replica_stops(pair: tuple[SearchDaemon, SearchDaemon]
             assert (result.ids, result.total) == (expected.ids, expected.total)
             assert result.endpoint == second.endpoint
         assert second.daemon.stop() == 0
+        # The fixture, like a .socket unit, keeps the listening sockets open: a connection
+        # is accepted by the kernel, and waits for a daemon that would take it over.
+        client.timeout = 1.0
         started = time.monotonic()
         with pytest.raises(SearchUnavailable, match="no search daemon answered"):
             client.search("red car")
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 2 * 2 * client.timeout
 
 
 def test_none_up_is_search_unavailable(tmp_path: Path) -> None:
     endpoints = [f"ipc://{tmp_path}/a.sock", f"ipc://{tmp_path}/b.sock"]
-    with SearchClient(endpoints, timeout=0.2) as client, pytest.raises(SearchUnavailable):
-        client.search("car")
+    with SearchClient(endpoints, timeout=30) as client:
+        started = time.monotonic()
+        for _ in range(3):
+            with pytest.raises(SearchUnavailable, match="refused or dropped"):
+                client.search("car")
+        assert time.monotonic() - started < 25  # refused connections fail at once
+
+
+async def test_none_up_is_search_unavailable_async(tmp_path: Path) -> None:
+    client = AsyncSearchClient([f"ipc://{tmp_path}/a.sock"], timeout=30)
+    try:
+        with pytest.raises(SearchUnavailable, match="refused or dropped"):
+            await client.search("car")
+    finally:
+        await client.aclose()
 
 
 def test_a_bad_request_is_not_retried_elsewhere(searchd: SearchDaemon) -> None:
@@ -75,10 +91,9 @@ async def test_async_client_searches_and_fails_over(
         assert first.daemon.stop() == 0
         again = await asyncio.gather(*(client.search("lego", limit=3) for _ in range(5)))
         assert {r.endpoint for r in again} == {second.endpoint}
-        assert (await client.update([(1, 100, True)])) == {
-            first.endpoint: "not connected within 250 ms",
-            second.endpoint: 1,
-        }
+        applied = await client.update([(1, 100, True)])
+        assert applied[second.endpoint] == 1
+        assert str(applied[first.endpoint]).startswith("not connected")
         with pytest.raises(BadRequest):
             await client.search("car", sort="nope")
         assert second.daemon.stop() == 0

@@ -110,6 +110,7 @@ MALFORMED = [
     ("too many terms", [b"1", body(op="search", q=" ".join(["car"] * 40))], "too_many_terms"),
     ("query too long", [b"1", body(op="search", q="x" * 300)], "query_too_long"),
     ("limit too large", [b"1", body(op="search", limit=201)], "limit_too_large"),
+    ("suggest limit too large", [b"1", body(op="suggest", q="le", limit=101)], "limit_too_large"),
     ("offset too large", [b"1", body(op="search", offset=10_001)], "offset_too_large"),
     ("bad change", [b"1", body(op="update", changes=[[1, 2]])], "bad_type"),
     ("stats with a field", [b"1", body(op="stats", verbose=True)], "unknown_field"),
