@@ -11,6 +11,8 @@ from setuptools import Extension, find_packages, setup
 extensions = [
     Extension("sleigh.core_ext._tokenizer", ["sleigh/core_ext/_tokenizer.pyx"]),
     Extension("sleigh.core_ext._resp", ["sleigh/core_ext/_resp.pyx"]),
+    Extension("sleigh.core_ext.search._engine", ["sleigh/core_ext/search/_engine.pyx"]),
+    Extension("sleigh.core_ext.search._build", ["sleigh/core_ext/search/_build.pyx"]),
 ]
 
 setup(
@@ -18,6 +20,7 @@ setup(
     package_data={
         "sleigh": ["py.typed"],
         "sleigh.core_ext": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
+        "sleigh.core_ext.search": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
         "sleigh.webapp": [
             "templates/*.mako",
             "templates/*/*.mako",

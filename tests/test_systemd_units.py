@@ -25,7 +25,9 @@ def test_there_are_units() -> None:
     assert any(u.suffix == ".service" for u in UNITS)
 
 
-@pytest.mark.parametrize("name", ["sleigh-cached.service", "sleigh-throttled.service"])
+@pytest.mark.parametrize(
+    "name", ["sleigh-cached.service", "sleigh-throttled.service", "sleigh-searchd.service"]
+)
 def test_every_daemon_has_its_unit(name: str) -> None:
     assert ROOT / "systemd" / name in UNITS
 

@@ -7,10 +7,11 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..daemons.search.client import AsyncSearchClient
 from . import metrics, middleware
 from .config import WebConfig
-from .controllers import account, cart, catalog, checkout, health, images
-from .keys import ACCOUNTS, CARTS, CATALOG, CHECKOUT, CONFIG, ENGINE, HEALTH, RESET, VIEWS
+from .controllers import account, cart, catalog, checkout, health, images, search
+from .keys import ACCOUNTS, CARTS, CATALOG, CHECKOUT, CONFIG, ENGINE, HEALTH, RESET, SEARCH, VIEWS
 from .models.cart import Carts
 from .models.catalog import Catalog, TTLs
 from .models.customers import Customers
@@ -40,6 +41,7 @@ def create_app(
     payments: PaymentProvider | None = None,
     mailer: Mailer | None = None,
     throttle: Throttle | None = None,
+    search_client: AsyncSearchClient | None = None,
 ) -> web.Application:
     """Build the storefront application.
 
@@ -51,6 +53,8 @@ def create_app(
     :param payments: the payment provider (``None``: the sandbox).
     :param mailer: where mail goes (``None``: the log).
     :param throttle: the request limits middleware, or ``None`` (no limits).
+    :param search_client: the search daemons' client (the caller owns it), or ``None``:
+        the search page then answers 503.
     """
     app = web.Application(
         middlewares=[
@@ -84,7 +88,10 @@ def create_app(
         sealer=Sealer(keys, "checkout"),
         max_age=config.checkout_ttl,
     )
-    routes = (catalog, cart, checkout, account, health, images)
+    if search_client is not None:
+        app[SEARCH] = search_client
+        app[HEALTH]["search"] = search_client.stats
+    routes = (catalog, cart, checkout, account, search, health, images)
     for table in (module.routes for module in routes):
         app.router.add_routes(table)
     app.router.add_static("/static", STATIC, name="static")

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from ..daemons.runtime.config import DURATION, PATH, SIZE, Section, choice, setting
 from ..daemons.runtime.paths import under
+from ..daemons.search.config import ENDPOINTS
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,17 @@ class WebConfig(Section):
         maximum=86400,
         help="Longest time a proxy may cache a catalog page (the shortest data TTL wins).",
     )
+    search: str = setting(
+        "",
+        kind=ENDPOINTS,
+        help="sleigh-searchd endpoints the search page asks, comma-separated, balanced with"
+        " failover (empty: [search] endpoints, else this host's searchd socket).",
+    )
+
+    def search_endpoints(self) -> list[str]:
+        """The endpoints given here (empty: use the ``[search]`` section's)."""
+        return [e for e in self.search.split(",") if e]
+
     key_file: Path | None = setting(
         None,
         kind=PATH,

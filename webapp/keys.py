@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..daemons.search.client import AsyncSearchClient
 from .config import WebConfig
 from .models.cart import Carts
 from .models.catalog import Catalog
@@ -26,3 +27,5 @@ ACCOUNTS = web.AppKey("accounts", Customers)
 RESET = web.AppKey("reset_signer", Signer)
 #: Daemons ``/healthz`` checks: name -> a coroutine function that raises if it is down.
 HEALTH = web.AppKey("health_checks", dict[str, Callable[[], Awaitable[object]]])
+#: The search daemons' client; absent when the app was built without one (search answers 503).
+SEARCH = web.AppKey("search", AsyncSearchClient)

@@ -24,6 +24,7 @@ from ..daemons.control.settings import Settings
 from ..daemons.runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
+from ..daemons.search.client import AsyncSearchClient
 from .app import create_app
 from .db.engine import create_engine
 from .keys import VIEWS
@@ -87,7 +88,19 @@ async def serve(
         else ConsoleMailer()
     )
     throttle = Throttle.from_settings(settings) if settings.throttle.enabled else None
-    app = create_app(settings.web, engine, cache=cache, keys=keys, mailer=mailer, throttle=throttle)
+    search = AsyncSearchClient(
+        settings.web.search_endpoints() or settings.search.client_endpoints(settings.home),
+        timeout=settings.search.client_timeout,
+    )
+    app = create_app(
+        settings.web,
+        engine,
+        cache=cache,
+        keys=keys,
+        mailer=mailer,
+        throttle=throttle,
+        search_client=search,
+    )
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -116,6 +129,7 @@ async def serve(
         if pinger is not None:
             pinger.cancel()
         await cache.aclose()
+        await search.aclose()
         await engine.dispose()
         if bound_path is not None:
             remove_unix(bound_path)

@@ -23,7 +23,7 @@ from ...webapp.db.migrate import current_revision, head_revision, upgrade
 from ...webapp.demo.catalog import LoadReport, load_demo
 from ..runtime.config import ConfigError
 from ..runtime.logs import setup_logging
-from . import cache_cmd, replication_cmd, throttle_cmd
+from . import cache_cmd, replication_cmd, search_cmd, throttle_cmd
 from . import status as status_mod
 from .settings import Settings, defaults_toml, load_settings, toml_value
 from .up import run_up
@@ -31,7 +31,7 @@ from .up import run_up
 T = TypeVar("T")
 
 DEMO_PRODUCTS = 100_000
-QUIET_COMMANDS = frozenset({"status", "config", "db", "cache", "replication", "throttle"})
+QUIET_COMMANDS = frozenset({"status", "config", "db", "cache", "replication", "search", "throttle"})
 
 
 def _common() -> argparse.ArgumentParser:
@@ -109,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
     cache_cmd.add_parser(sub, common)
     replication_cmd.add_parser(sub, common)
     throttle_cmd.add_parser(sub, common)
+    search_cmd.add_parser(sub, common)
     return top
 
 

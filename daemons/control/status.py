@@ -16,7 +16,7 @@ from ...webapp.db import schema
 from ...webapp.db.engine import create_engine, database_url, redacted
 from ...webapp.db.migrate import current_revision, head_revision
 from ..cache.client import CacheClient, CacheClientError
-from . import replication_cmd, throttle_cmd
+from . import replication_cmd, search_cmd, throttle_cmd
 from .component import Component
 from .settings import Settings
 from .up import state_file
@@ -125,6 +125,7 @@ async def collect(settings: Settings) -> list[Component]:
             cache_status(settings),
             replication_cmd.status(settings),
             throttle_cmd.status(settings),
+            search_cmd.status(settings),
             web_status(settings),
         )
     )

@@ -28,7 +28,7 @@ from ...webapp.demo.catalog import load_demo
 from ...webapp.service import describe
 from ..runtime.signals import Signals
 from ..runtime.sockets import bind_tcp, bind_unix, remove_unix
-from . import replication_cmd, throttle_cmd
+from . import replication_cmd, search_cmd, throttle_cmd
 from .settings import Settings
 from .supervisor import Child, ChildFailed, Supervisor
 
@@ -83,7 +83,12 @@ def children(settings: Settings, web_socket: socket.socket, workers: int) -> lis
     """Every process of the shop, in the order they start (and the reverse of
     the order they stop): the daemons first, then the web workers."""
     cache = Child("cached", _argv(settings, "sleigh.daemons.cache"))
-    daemons = [cache, replication_cmd.child(settings), throttle_cmd.child(settings)]
+    daemons = [
+        cache,
+        replication_cmd.child(settings),
+        throttle_cmd.child(settings),
+        search_cmd.child(settings),
+    ]
     web = _argv(settings, "sleigh.webapp")
     return [*daemons, *(Child(f"web#{i + 1}", web, [web_socket]) for i in range(workers))]
 
@@ -100,6 +105,7 @@ async def run_up(
     settings.home.mkdir(parents=True, exist_ok=True)
     await prepare_database(settings, demo_products, out)
     replication_cmd.ensure_secret(settings)
+    await search_cmd.prepare(settings, out)
     sock, unix_path = bind_web(settings)
     address = describe(sock)
     processes = children(settings, sock, workers or settings.web.workers)

@@ -1,6 +1,7 @@
 ## base.mako: the page frame every page inherits.
 ## Receives: title (str), request_id (str), section (str or None: the shop section's slug,
-## whose templates in sections/<slug>/ override these); optionally tree (CategoryTree).
+## whose templates in sections/<slug>/ override these); optionally tree (CategoryTree)
+## for the navigation and q (str) for the search box.
 <%! from urllib.parse import quote %>
 <!doctype html>
 <html lang="en">
@@ -10,6 +11,7 @@
 <title>${title}</title>
 <link rel="stylesheet" href="/static/style.css">
 <script src="/static/site.js" defer></script>
+<script src="/static/suggest.js" defer></script>
 </head>
 <body class="section-${section or 'shop'}">
 <a class="skip" href="#main">Skip to content</a>
@@ -25,6 +27,14 @@
     </ul>
   </nav>
   % endif
+  <form class="search" role="search" method="get" action="/search">
+    <label for="site-q" class="visually-hidden">Search the shop</label>
+    <input id="site-q" name="q" type="search" value="${context.get('q', '')}" maxlength="200"
+           placeholder="Search toys, books and games" autocomplete="off"
+           list="site-q-suggestions" data-suggest="/search/suggest">
+    <datalist id="site-q-suggestions"></datalist>
+    <button type="submit">Search</button>
+  </form>
   <p class="you" id="you" data-fragment="/fragment/header"><a class="cart-link" href="/cart">Cart</a> <a href="/account">Your account</a></p>
 </header>
 <%include file="_section_banner.mako"/>
