@@ -20,7 +20,10 @@ from sleigh.core_ext.search import Index, ProductDoc, Query, load_products, open
 from sleigh.daemons.search.client import AsyncSearchClient
 from sleigh.webapp.app import create_app
 from sleigh.webapp.config import WebConfig
+from sleigh.webapp.db import schema
 from tests.plugins.searchd import StartSearchd, build_version
+from tests.web.test_cart import add
+from tests.web.test_checkout import place, review
 
 Client = TestClient[web.Request, web.Application]
 PRICE = re.compile(r'class="price">\$([\d,]+\.\d\d)')
@@ -171,3 +174,33 @@ async def test_search_unavailable_is_a_friendly_503(
     finally:
         if search is not None:
             await search.aclose()
+
+
+async def test_a_sell_out_reaches_search_results_without_a_rebuild(
+    demo_engine: AsyncEngine, tmp_path: Path, searchd_factory: StartSearchd
+) -> None:
+    docs = await load_products(demo_engine)
+    home = tmp_path / "shop"
+    build_version(home / "search", 1, docs)
+    daemon = searchd_factory(home=home)
+    search = AsyncSearchClient([daemon.endpoint], timeout=10)
+    product = next(d for d in sorted(docs, key=lambda d: d.id) if d.in_stock)
+    inv = schema.inventory
+    async with demo_engine.begin() as conn:  # one left
+        await conn.execute(
+            inv.update().where(inv.c.product_id == product.id).values(on_hand=inv.c.reserved + 1)
+        )
+    app = create_app(WebConfig(), demo_engine, search_client=search)
+    try:
+        async with TestClient(TestServer(app)) as http:
+
+            async def listed() -> bool:
+                found = await search.search(product.title, in_stock=True, limit=200)
+                return product.id in found.ids
+
+            assert await listed()
+            await add(http, product.id)
+            await place(http, await review(http))
+            assert not await listed()
+    finally:
+        await search.aclose()

@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..keys import CARTS, CHECKOUT, VIEWS
+from ...daemons.search.client import SearchUnavailable
+from ..keys import CARTS, CHECKOUT, SEARCH, VIEWS
 from ..models.checkout import CheckoutForm, parse_checkout
 from ..models.orders import SHIPPING, Order, OutOfStock, shipping_cents
 from ..security.forms import FIELD, TOKENS, check_token
@@ -134,13 +135,28 @@ async def place(request: web.Request) -> web.StreamResponse:
             customer_id=session.customer_id,
         )
     except OutOfStock as exc:
-        await request.app[CARTS].catalog.forget_stock(list(exc.left))
+        await stock_changed(request, list(exc.left))
         session.set(NOTICE, "Some items sold out while you were checking out; see below.")
         return see_other("/cart")
     _remember(session, order)
     if created:
         await _pay(request, session, order, state)
     return see_other(f"/orders/{order.number}")
+
+
+async def stock_changed(request: web.Request, ids: list[int]) -> None:
+    """Stock of *ids* changed: drop the cached levels and tell search (in stock or not)
+    within the request, so search results follow without waiting for a rebuild."""
+    catalog = request.app[CARTS].catalog
+    await catalog.forget_stock(ids)
+    search = request.app.get(SEARCH)
+    if search is None:
+        return
+    levels = await catalog.stock_now(ids)
+    try:
+        await search.update([(pid, None, levels.get(pid, 0) > 0) for pid in ids])
+    except SearchUnavailable as exc:
+        log.warning("search did not take the stock change of %s: %s", ids, exc)
 
 
 def _remember(session: Session, order: Order) -> None:
@@ -155,7 +171,7 @@ async def _pay(request: web.Request, session: Session, order: Order, state: dict
     await checkout.orders.settle(
         order, approved=answer.approved, reference=answer.reference, cart_id=state["cart"]
     )
-    await request.app[CARTS].catalog.forget_stock([line.product_id for line in order.lines])
+    await stock_changed(request, [line.product_id for line in order.lines])
     if not answer.approved:
         session.set(NOTICE, f"{answer.reason} Your order was not placed.")
         return

@@ -157,6 +157,10 @@ class Catalog:
         )
         return await self.cards(ids)
 
+    async def stock_now(self, ids: list[int]) -> dict[int, int]:
+        """Units available now, from the database (not the cache): after a change."""
+        return await queries.stock(self.engine, ids)
+
     async def forget_stock(self, ids: list[int]) -> None:
         """Drop cached stock levels that just changed (an order, a sell-out)."""
         await self.through.forget("inv:", ids)
