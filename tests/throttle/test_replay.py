@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -63,3 +64,8 @@ def test_the_chosen_one_is_native_when_built() -> None:
     assert replay.last_alive is (
         replay.last_alive_native if replay.NATIVE else replay.last_alive_python
     )
+
+
+def test_the_compiled_replay_is_there_when_required() -> None:
+    if os.environ.get("SLEIGH_REQUIRE_EXTENSIONS") == "1":
+        assert replay.NATIVE, "SLEIGH_REQUIRE_EXTENSIONS=1 but the compiled replay is missing"
