@@ -24,7 +24,7 @@ from ..control.launch import reload_logging
 from ..control.settings import Settings
 from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
-from ..runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
+from ..runtime.sockets import addresses, open_listeners, remove_unix
 from .config import CacheConfig
 from .publish import Publisher, open_publisher
 from .server import Context, connection_factory
@@ -40,22 +40,14 @@ def open_sockets(
     cfg: CacheConfig, home: Path, environ: Mapping[str, str]
 ) -> tuple[list[socket.socket], list[Path]]:
     """The listening sockets: handed over, else bound here; and the paths bound here."""
-    adopted = listen_fds(environ)
-    if adopted:
-        return adopted, []
-    path = cfg.socket_path(home)
-    sockets = [bind_unix(path, mode=cfg.socket_mode, group=cfg.socket_group or None)]
-    if cfg.tcp_port:
-        sockets.append(bind_tcp("127.0.0.1", cfg.tcp_port))
-    return sockets, [path]
-
-
-def _address(sockets: list[socket.socket]) -> str:
-    names = []
-    for sock in sockets:
-        name = sock.getsockname()
-        names.append(f"unix:{name}" if sock.family == socket.AF_UNIX else f"{name[0]}:{name[1]}")
-    return ", ".join(names)
+    tcp = ("127.0.0.1", cfg.tcp_port) if cfg.tcp_port else None
+    return open_listeners(
+        environ,
+        cfg.socket_path(home),
+        mode=cfg.socket_mode,
+        group=cfg.socket_group or None,
+        tcp=tcp,
+    )
 
 
 def open_store(cfg: CacheConfig, home: Path) -> Store:
@@ -126,7 +118,7 @@ async def serve(
         _close_publisher(publisher)
         store.close()
         raise
-    ctx = Context(cfg, store, writer, version=__version__, address=_address(sockets))
+    ctx = Context(cfg, store, writer, version=__version__, address=addresses(sockets))
     ctx.publisher = publisher
     servers = await listen(ctx, sockets)
     interval = watchdog_interval(environ)

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import secrets
 import sys
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..replicator.stats import StatsUnavailable, fetch
+from ..runtime.paths import create_private
 from .component import Component
 from .settings import Settings
 from .supervisor import Child
@@ -125,11 +125,5 @@ def ensure_secret(settings: Settings) -> Path:
     distributed by the operator. An existing file is left as it is.
     """
     path = settings.replicator.secret_path(settings.home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path
-    with os.fdopen(fd, "wb") as f:
-        f.write(base64.b64encode(secrets.token_bytes(32)) + b"\n")
+    create_private(path, base64.b64encode(secrets.token_bytes(32)) + b"\n")
     return path

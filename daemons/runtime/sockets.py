@@ -35,10 +35,12 @@ __all__ = [
     "SocketInUse",
     "SocketPathTooLong",
     "UnixListener",
+    "addresses",
     "bind_tcp",
     "bind_unix",
     "listen_fdnames",
     "listen_fds",
+    "open_listeners",
     "remove_unix",
 ]
 
@@ -297,3 +299,34 @@ def remove_unix(path: Path, sock: socket.socket | None = None) -> None:
         log.warning("not removing %s: another process has bound it since", path)
         return
     path.unlink(missing_ok=True)
+
+
+def open_listeners(
+    environ: Mapping[str, str],
+    path: Path,
+    *,
+    mode: int,
+    group: str | None = None,
+    tcp: tuple[str, int] | None = None,
+) -> tuple[list[socket.socket], list[Path]]:
+    """A daemon's listening sockets: those handed over (``LISTEN_FDS``), else the Unix
+    socket *path* (and *tcp*, ``(host, port)``, if given) bound here.
+
+    :returns: the sockets, and the paths bound here (the daemon removes only those).
+    """
+    adopted = listen_fds(environ)
+    if adopted:
+        return adopted, []
+    sockets = [bind_unix(path, mode=mode, group=group)]
+    if tcp is not None:
+        sockets.append(bind_tcp(*tcp))
+    return sockets, [path]
+
+
+def addresses(sockets: list[socket.socket]) -> str:
+    """The sockets' addresses for a log line: ``unix:/path, host:port``."""
+    names = []
+    for sock in sockets:
+        name = sock.getsockname()
+        names.append(f"unix:{name}" if sock.family == socket.AF_UNIX else f"{name[0]}:{name[1]}")
+    return ", ".join(names)

@@ -22,7 +22,7 @@ from ..control.launch import reload_logging
 from ..control.settings import Settings
 from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
-from ..runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
+from ..runtime.sockets import addresses, open_listeners, remove_unix
 from .config import ThrottleConfig
 from .errors import ThrottleError
 from .gcra import Table
@@ -41,22 +41,8 @@ def open_sockets(
     cfg: ThrottleConfig, home: Path, environ: Mapping[str, str]
 ) -> tuple[list[socket.socket], list[Path]]:
     """The listening sockets: handed over, else bound here; and the paths bound here."""
-    adopted = listen_fds(environ)
-    if adopted:
-        return adopted, []
-    path = cfg.socket_path(home)
-    sockets = [bind_unix(path, mode=cfg.socket_mode)]
-    if cfg.tcp_port:
-        sockets.append(bind_tcp(cfg.tcp_host, cfg.tcp_port))
-    return sockets, [path]
-
-
-def _address(sockets: list[socket.socket]) -> str:
-    names = []
-    for sock in sockets:
-        name = sock.getsockname()
-        names.append(f"unix:{name}" if sock.family == socket.AF_UNIX else f"{name[0]}:{name[1]}")
-    return ", ".join(names)
+    tcp = (cfg.tcp_host, cfg.tcp_port) if cfg.tcp_port else None
+    return open_listeners(environ, cfg.socket_path(home), mode=cfg.socket_mode, tcp=tcp)
 
 
 def open_context(cfg: ThrottleConfig, home: Path) -> Context:
@@ -132,7 +118,7 @@ async def serve(
     except BaseException:
         ctx.writer.close()
         raise
-    ctx.address = _address(sockets)
+    ctx.address = addresses(sockets)
     loop = asyncio.get_running_loop()
     servers: list[asyncio.AbstractServer] = []
     for sock in sockets:

@@ -15,12 +15,12 @@ import binascii
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from ...daemons.runtime.paths import create_private
 from ...errors import SleighError
 
 log = logging.getLogger("sleigh.web.keys")
@@ -125,13 +125,8 @@ def load_keys(path: Path) -> Keys:
 
 def ensure_key_file(path: Path) -> bool:
     """Create *path* with one new key (mode 0600) unless it exists; whether it was made."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    text = "# sleigh web keys: the first line signs, every line verifies.\n"
+    if not create_private(path, (text + b64(secrets.token_bytes(KEY_BYTES)) + "\n").encode()):
         return False
-    with os.fdopen(fd, "w") as out:
-        out.write("# sleigh web keys: the first line signs, every line verifies.\n")
-        out.write(b64(secrets.token_bytes(KEY_BYTES)) + "\n")
     log.warning("created a new secret key file %s: every app host needs the same file", path)
     return True
