@@ -11,6 +11,7 @@ socket this process bound itself (a handed-over one belongs to its owner).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from collections.abc import Callable, Mapping
@@ -25,6 +26,8 @@ from ..daemons.runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from ..daemons.search.client import AsyncSearchClient
+from .access import FORMAT as ACCESS_FORMAT
+from .access import AccessLogger
 from .app import create_app
 from .db.engine import create_engine
 from .keys import VIEWS
@@ -34,8 +37,6 @@ from .throttle import Throttle
 
 log = logging.getLogger("sleigh.web")
 access_log = logging.getLogger("sleigh.web.access")
-#: Client, request line, status, bytes, seconds, request id.
-ACCESS_FORMAT = '%a "%r" %s %b %Tf %{X-Request-Id}o'
 
 #: Exit status when a second signal cut the drain short.
 EXIT_ESCALATED = 1
@@ -105,10 +106,15 @@ async def serve(
         app,
         handle_signals=False,
         access_log=access_log if settings.web.access_log else None,
+        access_log_class=AccessLogger,
         access_log_format=ACCESS_FORMAT,
         shutdown_timeout=settings.web.shutdown_timeout,
     )
     await runner.setup()
+    # What exists now lives as long as the worker: out of the collector's sight, so
+    # the collections the requests cause do not walk it again and again.
+    gc.collect()
+    gc.freeze()
     listeners, bound_path = open_listeners(settings, environ)
     interval = watchdog_interval(environ)
     pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None

@@ -14,6 +14,7 @@ the window gets ``304 Not Modified`` without the page being rendered.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -58,7 +59,8 @@ class Views:
             directories = [str(d / "sections" / section) for d in self._directories] + directories
         return TemplateLookup(
             directories=directories,
-            default_filters=["str", "h"],
+            default_filters=["text"],
+            imports=["from sleigh.webapp.escaping import text"],
             strict_undefined=True,
             input_encoding="utf-8",
             filesystem_checks=self._check_files,
@@ -113,7 +115,7 @@ class Views:
         else:
             start, end = window
             cache_headers(response, end - self._clock())
-            response.headers["Last-Modified"] = formatdate(start, usegmt=True)
+            response.headers["Last-Modified"] = http_date(int(start))
         return response
 
     def window(self) -> tuple[float, float] | None:
@@ -146,4 +148,11 @@ def cache_headers(response: web.StreamResponse, max_age: float | None) -> None:
         return
     seconds = max(1, int(max_age))
     response.headers["Cache-Control"] = f"public, max-age={seconds}"
-    response.headers["Expires"] = formatdate(time.time() + seconds, usegmt=True)
+    response.headers["Expires"] = http_date(int(time.time()) + seconds)
+
+
+@functools.lru_cache(maxsize=256)
+def http_date(seconds: int) -> str:
+    """*seconds* since the epoch as an HTTP date (a page's few distinct dates are
+    formatted once each)."""
+    return formatdate(seconds, usegmt=True)

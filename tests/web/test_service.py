@@ -73,6 +73,20 @@ def test_serves_on_the_socket_it_is_handed(daemon_factory: DaemonFactory, home: 
     assert status == 200 and "Popular right now" in page
 
 
+def test_access_log_has_a_line_per_request(daemon_factory: DaemonFactory, home: Path) -> None:
+    daemon = daemon_factory.start(web_argv(home))
+    assert isinstance(daemon.address, Path)
+    assert get(daemon.address, "/no/such/page?x=1")[0] == 404
+    assert get(daemon.address, "/healthz")[0] == 200
+    assert daemon.stop() == 0
+    lines = [line for line in daemon.stderr_text().splitlines() if "sleigh.web.access" in line]
+    assert len(lines) == 2, lines
+    assert '"GET /no/such/page?x=1 HTTP/1.1" 404 ' in lines[0]
+    assert '"GET /healthz HTTP/1.1" 200 ' in lines[1]
+    # client, request, status, bytes, seconds, then the request id the response carried
+    assert all(len(line.split('"')[2].split()) == 4 for line in lines), lines
+
+
 def test_sighup_reloads_and_keeps_serving(daemon_factory: DaemonFactory, home: Path) -> None:
     daemon = daemon_factory.start(web_argv(home))
     assert isinstance(daemon.address, Path)

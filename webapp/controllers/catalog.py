@@ -68,21 +68,20 @@ async def category(request: web.Request) -> web.Response:
 @routes.get(r"/p/{id:\d{1,12}}", name="product")
 @routes.get(r"/p/{id:\d{1,12}}/{slug}", name="product_slug")
 async def product(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    item = await catalog.product(int(request.match_info["id"]))
-    if item is None:
+    page = await request.app[CATALOG].product_page(int(request.match_info["id"]))
+    if page is None:
         raise web.HTTPNotFound(text="No such product")
-    tree = await catalog.tree()
-    category = tree.by_id[item.category_id]
+    category = page.tree.by_id[page.product.category_id]
+    ancestors = page.tree.ancestors(category)
     return request.app[VIEWS].render(
         request,
         "product.mako",
-        section=(tree.ancestors(category) or [category])[0].slug,
-        title=item.title,
-        tree=tree,
-        product=item,
+        section=(ancestors or [category])[0].slug,
+        title=page.product.title,
+        tree=page.tree,
+        product=page.product,
         category=category,
-        ancestors=[*tree.ancestors(category), category],
-        related=await catalog.related(item),
+        ancestors=[*ancestors, category],
+        related=page.related,
         public=True,
     )

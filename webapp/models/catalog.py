@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import queries
 from .queries import SORTS
-from .store import ObjectCache, Through
+from .store import ObjectCache, Part, Through
 from .values import (
     INFO_VERSION,
     Category,
@@ -43,7 +43,19 @@ from .values import (
     product,
 )
 
-__all__ = ["SORTS", "Catalog", "Category", "CategoryTree", "Listing", "Product", "ProductCard"]
+__all__ = [
+    "SORTS",
+    "Catalog",
+    "Category",
+    "CategoryTree",
+    "Listing",
+    "Product",
+    "ProductCard",
+    "ProductPage",
+]
+
+#: How many related products a product page shows.
+RELATED = 6
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,15 @@ class TTLs:
     stock: float = 10.0
     listing: float = 60.0
     price: float = 300.0
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    """What a product page shows: the product, the category tree, related cards."""
+
+    product: Product
+    tree: CategoryTree
+    related: list[ProductCard]
 
 
 class Catalog:
@@ -76,9 +97,16 @@ class Catalog:
         """Every category. The rows still come through the cache on each call (so the
         tree is never staler than ``tree_ttl``); the tree built from them is reused
         while they are equal to the last ones (the tree is read-only after this)."""
-        rows = await self.through.one(
-            "cat:tree", self.ttls.tree, lambda: queries.category_rows(self.engine)
-        )
+        (found,) = await self.through.load_parts([self._tree_part()])
+        return self._tree_of(found[""])
+
+    def _tree_part(self) -> Part[str, list[list[Any]]]:
+        async def load(_: list[str]) -> dict[str, list[list[Any]]]:
+            return {"": await queries.category_rows(self.engine)}
+
+        return Part("cat:tree", [""], self.ttls.tree, load)
+
+    def _tree_of(self, rows: list[list[Any]]) -> CategoryTree:
         if self._tree is not None and self._tree[0] == rows:
             return self._tree[1]
         tree = self._build_tree(rows)
@@ -98,28 +126,64 @@ class Catalog:
 
     async def cards(self, ids: list[int]) -> list[ProductCard]:
         """Listing cards for *ids*, in order; ids that no longer exist left out."""
-        infos = await self._infos(ids)
-        found = [i for i in ids if i in infos]
-        prices = await self._prices(found)
-        stock = await self._stock(found)
-        return [card(infos[i], prices[i], stock.get(i, 0)) for i in found if i in prices]
+        infos, prices, stock = await self.through.load_parts(
+            [self._info_part(ids), self._price_part(ids), self._stock_part(ids)]
+        )
+        return [
+            card(infos[i], prices[i], stock.get(i, 0)) for i in ids if i in infos and i in prices
+        ]
 
     async def product(self, product_id: int) -> Product | None:
         """One product, every part of it, with live stock; or ``None``."""
         ids = [product_id]
-        infos = await self._infos(ids)
-        prices = await self._prices(ids)
-        descriptions = await self.through.load(
-            "desc:",
-            ids,
-            self.ttls.product,
-            lambda missing: queries.descriptions(self.engine, missing),
+        infos, prices, descriptions, stock = await self.through.load_parts(
+            [
+                self._info_part(ids),
+                self._price_part(ids),
+                self._description_part(ids),
+                self._stock_part(ids),
+            ]
         )
+        return self._product_of(product_id, infos, prices, descriptions, stock)
+
+    async def product_page(self, product_id: int) -> ProductPage | None:
+        """Everything a product page shows, or ``None`` if there is no such product.
+
+        The tree, the product's parts and the related ids are read from the cache in
+        one call, the related products' cards in a second one.
+        """
+        ids = [product_id]
+        tree_rows, infos, prices, descriptions, stock, related = await self.through.load_parts(
+            [
+                self._tree_part(),
+                self._info_part(ids),
+                self._price_part(ids),
+                self._description_part(ids),
+                self._stock_part(ids),
+                self._related_part(product_id, RELATED),
+            ]
+        )
+        item = self._product_of(product_id, infos, prices, descriptions, stock)
+        if item is None:
+            return None
+        cards = await self.cards(related.get(product_id, []))
+        return ProductPage(item, self._tree_of(tree_rows[""]), cards)
+
+    @staticmethod
+    def _product_of(
+        product_id: int,
+        infos: dict[int, list[Any]],
+        prices: dict[int, int],
+        descriptions: dict[int, str],
+        stock: dict[int, int],
+    ) -> Product | None:
         if product_id not in infos or product_id not in prices:
             return None
-        stock = await self._stock(ids)
         return product(
-            infos[product_id], prices[product_id], stock[product_id], descriptions[product_id]
+            infos[product_id],
+            prices[product_id],
+            stock.get(product_id, 0),
+            descriptions.get(product_id, ""),
         )
 
     async def listing(
@@ -148,14 +212,10 @@ class Catalog:
         )
         return await self.cards(ids)
 
-    async def related(self, item: Product, limit: int = 6) -> list[ProductCard]:
+    async def related(self, item: Product, limit: int = RELATED) -> list[ProductCard]:
         """Popular products from the same category, *item* left out."""
-        ids = await self.through.one(
-            f"rel:{item.id}:{limit}",
-            self.ttls.listing,
-            lambda: queries.related(self.engine, item.id, item.category_id, limit),
-        )
-        return await self.cards(ids)
+        (found,) = await self.through.load_parts([self._related_part(item.id, limit)])
+        return await self.cards(found.get(item.id, []))
 
     async def stock_now(self, ids: list[int]) -> dict[int, int]:
         """Units available now, from the database (not the cache): after a change."""
@@ -165,28 +225,36 @@ class Catalog:
         """Drop cached stock levels that just changed (an order, a sell-out)."""
         await self.through.forget("inv:", ids)
 
-    async def _infos(self, ids: list[int]) -> dict[int, list[Any]]:
-        return await self.through.load(
+    def _info_part(self, ids: list[int]) -> Part[int, list[Any]]:
+        return Part(
             f"info{INFO_VERSION}:",
             ids,
             self.ttls.product,
             lambda missing: queries.infos(self.engine, missing),
         )
 
-    async def _descriptions(self, ids: list[int]) -> dict[int, str]:
-        return await self.through.load(
+    def _description_part(self, ids: list[int]) -> Part[int, str]:
+        return Part(
             "desc:",
             ids,
             self.ttls.product,
             lambda missing: queries.descriptions(self.engine, missing),
         )
 
-    async def _prices(self, ids: list[int]) -> dict[int, int]:
-        return await self.through.load(
+    def _price_part(self, ids: list[int]) -> Part[int, int]:
+        return Part(
             "price:", ids, self.ttls.price, lambda missing: queries.prices(self.engine, missing)
         )
 
-    async def _stock(self, ids: list[int]) -> dict[int, int]:
-        return await self.through.load(
+    def _stock_part(self, ids: list[int]) -> Part[int, int]:
+        return Part(
             "inv:", ids, self.ttls.stock, lambda missing: queries.stock(self.engine, missing)
         )
+
+    def _related_part(self, product_id: int, limit: int) -> Part[int, list[int]]:
+        """Related ids under ``rel:<limit>:<id>``."""
+
+        async def load(missing: list[int]) -> dict[int, list[int]]:
+            return {i: await queries.related(self.engine, i, limit) for i in missing}
+
+        return Part(f"rel:{limit}:", [product_id], self.ttls.listing, load)

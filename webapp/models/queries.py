@@ -100,11 +100,12 @@ async def popular(engine: AsyncEngine, category_ids: list[int] | None, limit: in
         return list((await conn.execute(query)).scalars())
 
 
-async def related(engine: AsyncEngine, product_id: int, category_id: int, limit: int) -> list[int]:
-    """Popular products of the same category, *product_id* left out."""
+async def related(engine: AsyncEngine, product_id: int, limit: int) -> list[int]:
+    """Popular products of *product_id*'s category, *product_id* left out."""
+    category = sa.select(p.category_id).where(p.id == product_id).scalar_subquery()
     query = (
         sa.select(p.id)
-        .where(p.category_id == category_id, p.id != product_id)
+        .where(p.category_id == category, p.id != product_id)
         .order_by(*SORTS["popular"][1]())
         .limit(limit)
     )

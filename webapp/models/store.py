@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from ...daemons.cache.client import CacheClientError
 from .freshness import note
@@ -37,6 +38,17 @@ class ObjectCache(Protocol):
     async def delete(self, *keys: str) -> int: ...
 
     async def ping(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Part(Generic[K, V]):
+    """Objects of one kind a page needs: ``prefix + str(id)`` in the cache, kept *ttl*
+    seconds; *loader* reads the missing ones from the database."""
+
+    prefix: str
+    ids: Sequence[K]
+    ttl: float
+    loader: Callable[[list[K]], Awaitable[dict[K, V]]]
 
 
 class Through:
@@ -64,31 +76,47 @@ class Through:
     ) -> dict[K, V]:
         """The objects for *ids* (absent ones left out), keyed ``prefix + str(id)``
         in the cache and kept there *ttl* seconds."""
-        if not ids:
-            return {}
-        note(ttl)
-        found: dict[K, V] = {}
-        missing = list(ids)
-        if self.cache is not None:
-            keys = [f"{prefix}{i}" for i in ids]
-            try:
-                cached = await self.cache.get_many(keys)
-            except CacheClientError as exc:
-                self._warn(exc)
-                cached = [None] * len(keys)
+        return (await self.load_parts([Part(prefix, ids, ttl, loader)]))[0]
+
+    async def load_parts(self, parts: Sequence[Part[Any, Any]]) -> list[dict[Any, Any]]:
+        """The objects of every part, read from the cache in one call; each part's
+        misses are then loaded by its loader, in the order of *parts*."""
+        for part in parts:
+            if part.ids:
+                note(part.ttl)
+        cached = await self._get([f"{part.prefix}{i}" for part in parts for i in part.ids])
+        out: list[dict[Any, Any]] = []
+        at = 0
+        for part in parts:
+            found: dict[Any, Any] = {}
             missing = []
-            for ident, value in zip(ids, cached, strict=True):
+            for ident in part.ids:
+                value = cached[at]
+                at += 1
                 if value is None:
                     missing.append(ident)
                 else:
-                    found[ident] = value  # type: ignore[assignment]
-            self.hits += len(found)
-            self.misses += len(missing)
-        if missing:
-            loaded = await loader(missing)
-            found.update(loaded)
-            await self.store(prefix, loaded, ttl)
-        return found
+                    found[ident] = value
+            if missing:
+                loaded = await part.loader(missing)
+                found.update(loaded)
+                await self.store(part.prefix, loaded, part.ttl)
+            out.append(found)
+        return out
+
+    async def _get(self, keys: list[str]) -> list[object | None]:
+        """The cached values of *keys* (``None``: not there, or no cache)."""
+        if not keys or self.cache is None:
+            return [None] * len(keys)
+        try:
+            cached = await self.cache.get_many(keys)
+        except CacheClientError as exc:
+            self._warn(exc)
+            return [None] * len(keys)
+        misses = cached.count(None)
+        self.hits += len(keys) - misses
+        self.misses += misses
+        return cached
 
     async def one(self, key: str, ttl: float, loader: Callable[[], Awaitable[V]]) -> V:
         """One object under *key*, loaded by *loader* on a miss."""
