@@ -19,6 +19,9 @@ from .freshness import note
 
 log = logging.getLogger("sleigh.web.cache")
 
+#: Prefixes whose kind is remembered (the rest are parsed on each load).
+_PREFIXES_KEPT = 64
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -54,6 +57,9 @@ class Through:
         self.hits = 0
         self.misses = 0
         self.failures = 0
+        #: hits and misses by kind of object (the key's prefix without its version)
+        self.kinds: dict[str, list[int]] = {}
+        self._tallies: dict[str, list[int]] = {}
 
     async def load(
         self,
@@ -84,6 +90,9 @@ class Through:
                     found[ident] = value  # type: ignore[assignment]
             self.hits += len(found)
             self.misses += len(missing)
+            tally = self._tallies.get(prefix) or self._tally(prefix)
+            tally[0] += len(found)
+            tally[1] += len(missing)
         if missing:
             loaded = await loader(missing)
             found.update(loaded)
@@ -115,6 +124,14 @@ class Through:
             await self.cache.delete(*(f"{prefix}{i}" for i in ids))
         except CacheClientError as exc:
             self._warn(exc)
+
+    def _tally(self, prefix: str) -> list[int]:
+        """The [hits, misses] of the kind of *prefix* (``info2:`` and ``info2:7`` are ``info``)."""
+        kind = prefix.partition(":")[0].rstrip("0123456789") or "other"
+        tally = self.kinds.setdefault(kind, [0, 0])
+        if prefix.endswith(":") and len(self._tallies) < _PREFIXES_KEPT:
+            self._tallies[prefix] = tally  # a prefix of many keys; one() passes whole keys
+        return tally
 
     def _warn(self, exc: Exception) -> None:
         self.failures += 1
