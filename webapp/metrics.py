@@ -49,7 +49,6 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -64,7 +63,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED = "unmatched"
 #: Status class labels by ``status // 100``; index 0 is any status outside 100-599.
 _CLASSES = ("other", "1xx", "2xx", "3xx", "4xx", "5xx")
-_BOUNDS = [floatToGoString(b) for b in BUCKETS] + ["+Inf"]
+_BOUNDS = [*(repr(b) for b in BUCKETS), "+Inf"]
 
 
 class RouteFigures:
@@ -117,10 +116,7 @@ class Requests(Collector):
             counts[kind if 0 < kind < 6 else 0] += 1
 
     def _add(self, resource: AbstractResource | None) -> RouteFigures:
-        if resource is None:
-            name = UNMATCHED
-        else:
-            name = resource.name or resource.canonical
+        name = UNMATCHED if resource is None else resource.name or resource.canonical
         route = self._routes[resource] = RouteFigures(name)
         return route
 
@@ -159,21 +155,21 @@ class CacheReads(Collector):
                 tally = by_kind.setdefault(kind, [0, 0])
                 tally[0] += hits
                 tally[1] += misses
-        hits = CounterMetricFamily(
+        hit_family = CounterMetricFamily(
             "sleigh_web_object_cache_hits",
             "Objects the models found in the object cache, by part",
             labels=["kind"],
         )
-        misses = CounterMetricFamily(
+        miss_family = CounterMetricFamily(
             "sleigh_web_object_cache_misses",
             "Objects the models did not find in the object cache (read from the database)",
             labels=["kind"],
         )
         for kind, (hit, miss) in sorted(by_kind.items()):
-            hits.add_metric([kind], hit)
-            misses.add_metric([kind], miss)
-        yield hits
-        yield misses
+            hit_family.add_metric([kind], hit)
+            miss_family.add_metric([kind], miss)
+        yield hit_family
+        yield miss_family
         yield CounterMetricFamily(
             "sleigh_web_object_cache_errors",
             "Object cache operations that failed (the database answered instead)",

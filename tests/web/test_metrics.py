@@ -62,7 +62,8 @@ async def test_requests_and_latency_per_route(client: Client, demo_engine: Async
     buckets = [
         s
         for s in samples
-        if s.name == "sleigh_web_request_duration_seconds_bucket" and s.labels["route"] == "category"
+        if s.name == "sleigh_web_request_duration_seconds_bucket"
+        and s.labels["route"] == "category"
     ]
     assert [b.labels["le"] for b in buckets][-1] == "+Inf"
     assert [b.value for b in buckets] == sorted(b.value for b in buckets)  # cumulative
@@ -89,7 +90,9 @@ async def test_an_unusual_method_is_counted_as_other(client: Client) -> None:
     assert {s.labels["method"] for s in samples if s.name == requests} == {"GET", "other"}
 
 
-async def test_the_pool_gauges_are_read_when_scraped(client: Client, demo_engine: AsyncEngine) -> None:
+async def test_the_pool_gauges_are_read_when_scraped(
+    client: Client, demo_engine: AsyncEngine
+) -> None:
     samples = await scrape(client)
     size = value(samples, "sleigh_web_db_pool_size")
     assert size >= 1
@@ -128,11 +131,13 @@ async def test_a_first_read_misses_the_object_cache_and_a_second_hits(
         assert value(first, hits, kind="desc") == 0
         assert value(first, misses, kind="info") >= 1  # "info2:" keys: the version is left out
         assert value(first, misses, kind="cat") == 1  # the tree, read once, then held
+        assert value(first, misses, kind="rel") == 1  # "rel:ID:LIMIT": one key per product
 
         assert (await client.get(f"/p/{product}")).status == 200
         second = await scrape(client)
         assert value(second, misses, kind="desc") == 1
         assert value(second, hits, kind="desc") == 1
+        assert value(second, hits, kind="rel") == 1
         assert value(second, hits, kind="info") > value(first, hits, kind="info")
         assert value(second, misses, kind="info") == value(first, misses, kind="info")
         assert value(second, "sleigh_web_object_cache_errors_total") == 0

@@ -138,4 +138,4 @@ async def test_the_tree_is_loaded_once_per_ttl_and_kept_through_a_failure(
     await _restore_the_categories(demo_engine)
     now[0] = 305.0
     again = await nav.current()  # the retry delay is over: loaded again
-    assert again is not None and [r.name for r in again.roots][0] == "Playthings"
+    assert again is not None and again.roots[0].name == "Playthings"

@@ -19,7 +19,7 @@ from .freshness import note
 
 log = logging.getLogger("sleigh.web.cache")
 
-#: Prefixes whose kind is remembered (the rest are parsed on each load).
+#: Key heads whose kind is remembered (past that many, a kind is worked out on each load).
 _PREFIXES_KEPT = 64
 
 K = TypeVar("K", bound=Hashable)
@@ -126,11 +126,15 @@ class Through:
             self._warn(exc)
 
     def _tally(self, prefix: str) -> list[int]:
-        """The [hits, misses] of the kind of *prefix* (``info2:`` and ``info2:7`` are ``info``)."""
-        kind = prefix.partition(":")[0].rstrip("0123456789") or "other"
-        tally = self.kinds.setdefault(kind, [0, 0])
-        if prefix.endswith(":") and len(self._tallies) < _PREFIXES_KEPT:
-            self._tallies[prefix] = tally  # a prefix of many keys; one() passes whole keys
+        """The [hits, misses] of the kind of *prefix*, named by what precedes its first
+        colon less a version number: ``info2:`` is ``info``, ``rel:7:6`` is ``rel``."""
+        head = prefix[: prefix.find(":") + 1] or prefix
+        tally = self._tallies.get(head)
+        if tally is None:
+            kind = head.rstrip(":").rstrip("0123456789") or "other"
+            tally = self.kinds.setdefault(kind, [0, 0])
+            if len(self._tallies) < _PREFIXES_KEPT:
+                self._tallies[head] = tally
         return tally
 
     def _warn(self, exc: Exception) -> None:
