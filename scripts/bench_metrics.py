@@ -138,11 +138,12 @@ async def run(count: int, repeat: int, home: Path) -> dict[str, float]:
 
 def print_table(figures: dict[str, float]) -> None:
     base = figures[ROW_BARE]
+    own = figures[ROW_METRICS] - base
     print(f"{'row':<32} {'CPU µs/request':>15} {'added µs':>9} {'x metrics':>10}")
     for name, micros in figures.items():
         added = micros - base
-        versus = added / (figures[ROW_METRICS] - base) if name != ROW_BARE else float("nan")
-        print(f"{name:<32} {micros:>15.3f} {added:>9.3f} {versus:>10.2f}")
+        versus = f"{added / own:.2f}" if name != ROW_BARE and own > 0 else "-"
+        print(f"{name:<32} {micros:>15.3f} {added:>9.3f} {versus:>10}")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
