@@ -17,6 +17,7 @@ from .models.catalog import Catalog, TTLs
 from .models.customers import Customers
 from .models.orders import Orders
 from .models.store import ObjectCache
+from .navigation import Navigation
 from .security.forms import TOKENS, CsrfTokens
 from .security.headers import add_security_headers
 from .security.keys import Keys, Signer
@@ -56,10 +57,17 @@ def create_app(
     :param search_client: the search daemons' client (the caller owns it), or ``None``:
         the search page then answers 503.
     """
+    ttls = TTLs(
+        config.tree_ttl, config.product_ttl, config.stock_ttl, config.listing_ttl, config.price_ttl
+    )
+    catalog_model = Catalog(engine, cache, ttls)
+    requests = metrics.Requests()
     app = web.Application(
         middlewares=[
+            requests.middleware,
             middleware.request_id,
             middleware.errors,
+            Navigation(catalog_model, config.tree_ttl).middleware,
             middleware.freshness,
             sessions(config.cookie_secure),
         ],
@@ -71,10 +79,7 @@ def create_app(
         app[HEALTH]["cache"] = cache.ping
     app[ENGINE] = engine
     app[VIEWS] = views or Views(page_max_age=config.page_max_age)
-    ttls = TTLs(
-        config.tree_ttl, config.product_ttl, config.stock_ttl, config.listing_ttl, config.price_ttl
-    )
-    app[CATALOG] = Catalog(engine, cache, ttls)
+    app[CATALOG] = catalog_model
     app[CARTS] = Carts(engine, cache, app[CATALOG], config.cart_ttl)
     keys = keys or Keys.random()
     app[STORE] = SessionStore(engine, cache, keys, ttl=config.session_ttl)
@@ -95,7 +100,7 @@ def create_app(
     for table in (module.routes for module in routes):
         app.router.add_routes(table)
     app.router.add_static("/static", STATIC, name="static")
-    registry = metrics.install(app)
+    registry = metrics.install(app, requests, engine, [catalog_model.through, app[CARTS].through])
     if throttle is not None:
         throttle.install(app, registry)
         if throttle.client is not None:

@@ -1,7 +1,9 @@
 """Views: Mako templates that escape by default and know no application logic.
 
-Every template receives ``request_id`` and whatever the controller passes;
-the data each template receives is listed at the top of the template.
+Every template receives ``request_id``, ``nav`` (the category tree for the
+section navigation: the controller's ``tree`` if it passed one, else the
+request's :data:`NAVIGATION`, else ``None``) and whatever the controller
+passes; the data each template receives is listed at the top of the template.
 
 A page that is the same for everyone (``public=True``) may be cached by
 proxies for the shortest TTL of the data it shows (collected as models
@@ -27,12 +29,15 @@ from aiohttp import web
 from mako.lookup import TemplateLookup
 
 from .models.freshness import current
+from .models.values import CategoryTree
 
 TEMPLATES = Path(__file__).parent / "templates"
 _SECTION = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 #: The id of the request, set by the request-id middleware, shown on error pages.
 REQUEST_ID = web.RequestKey("request_id", str)
+#: The category tree of the navigation, set by :mod:`.navigation`'s middleware.
+NAVIGATION = web.RequestKey("navigation", CategoryTree)
 
 
 class Views:
@@ -107,6 +112,7 @@ class Views:
             response = web.Response(status=304)
         else:
             context.setdefault("title", "sleigh")
+            context.setdefault("nav", context.get("tree") or request.get(NAVIGATION))
             rid = request.get(REQUEST_ID, "")
             body = self.render_text(name, section=section, request_id=rid, **context)
             response = web.Response(text=body, status=status, content_type="text/html")

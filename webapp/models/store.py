@@ -20,6 +20,9 @@ from .freshness import note
 
 log = logging.getLogger("sleigh.web.cache")
 
+#: Key heads whose kind is remembered (past that many, a kind is worked out on each load).
+_PREFIXES_KEPT = 64
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -66,6 +69,9 @@ class Through:
         self.hits = 0
         self.misses = 0
         self.failures = 0
+        #: hits and misses by kind of object (the key's prefix without its version)
+        self.kinds: dict[str, list[int]] = {}
+        self._tallies: dict[str, list[int]] = {}
 
     async def load(
         self,
@@ -85,6 +91,7 @@ class Through:
             if part.ids:
                 note(part.ttl)
         cached = await self._get([f"{part.prefix}{i}" for part in parts for i in part.ids])
+        counted = self.cache is not None
         out: list[dict[Any, Any]] = []
         at = 0
         for part in parts:
@@ -97,6 +104,10 @@ class Through:
                     missing.append(ident)
                 else:
                     found[ident] = value
+            if counted:
+                tally = self._tallies.get(part.prefix) or self._tally(part.prefix)
+                tally[0] += len(found)
+                tally[1] += len(missing)
             if missing:
                 loaded = await part.loader(missing)
                 found.update(loaded)
@@ -112,6 +123,7 @@ class Through:
             cached = await self.cache.get_many(keys)
         except CacheClientError as exc:
             self._warn(exc)
+            self.misses += len(keys)
             return [None] * len(keys)
         misses = cached.count(None)
         self.hits += len(keys) - misses
@@ -143,6 +155,18 @@ class Through:
             await self.cache.delete(*(f"{prefix}{i}" for i in ids))
         except CacheClientError as exc:
             self._warn(exc)
+
+    def _tally(self, prefix: str) -> list[int]:
+        """The [hits, misses] of the kind of *prefix*, named by what precedes its first
+        colon less a version number: ``info2:`` is ``info``, ``rel:7:6`` is ``rel``."""
+        head = prefix[: prefix.find(":") + 1] or prefix
+        tally = self._tallies.get(head)
+        if tally is None:
+            kind = head.rstrip(":").rstrip("0123456789") or "other"
+            tally = self.kinds.setdefault(kind, [0, 0])
+            if len(self._tallies) < _PREFIXES_KEPT:
+                self._tallies[head] = tally
+        return tally
 
     def _warn(self, exc: Exception) -> None:
         self.failures += 1

@@ -1,7 +1,8 @@
 ## base.mako: the page frame every page inherits.
 ## Receives: title (str), request_id (str), section (str or None: the shop section's slug,
-## whose templates in sections/<slug>/ override these); optionally tree (CategoryTree)
-## for the navigation and q (str) for the search box.
+## whose templates in sections/<slug>/ override these), nav (CategoryTree or None: the
+## section navigation, given by the views to every page; None when it could not be
+## loaded); optionally q (str) for the search box.
 <%! from urllib.parse import quote %>
 <!doctype html>
 <html lang="en">
@@ -17,11 +18,10 @@
 <a class="skip" href="#main">Skip to content</a>
 <header class="site">
   <a class="logo" href="/">sleigh<span> toys &middot; books &middot; games</span></a>
-  <% tree = context.get('tree', None) %>
-  % if tree is not None:
+  % if nav is not None:
   <nav aria-label="Sections">
     <ul>
-    % for root in tree.roots:
+    % for root in nav.roots:
       <li><a href="/c/${root.path}">${root.name}</a></li>
     % endfor
     </ul>
