@@ -106,6 +106,19 @@ async def test_the_guest_cart_joins_the_account_cart(
     assert await cart_lines(shop) == {first: 3, second: 1}
 
 
+async def test_a_cart_begun_as_a_guest_stays_with_the_account(
+    shop: Client, demo_engine: AsyncEngine
+) -> None:
+    first, second = await in_stock(demo_engine, 2)
+    await add(shop, first)
+    await signup(shop)  # the guest cart becomes the account's
+    await post_form(shop, "/account", {}, "/account/signout")
+    assert await cart_lines(shop) == {}
+    await add(shop, second)
+    assert (await signin(shop)).status == 303
+    assert await cart_lines(shop) == {first: 1, second: 1}
+
+
 async def test_orders_show_in_the_history(shop: Client, demo_engine: AsyncEngine) -> None:
     (product,) = await in_stock(demo_engine)
     await signup(shop)
