@@ -31,7 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["READY", "UpShop", "alive", "running_shop", "shop_env", "start_shop", "stop_shop"]
+__all__ = [
+    "READY",
+    "UpShop",
+    "alive",
+    "check_stopped",
+    "running_shop",
+    "shop_env",
+    "start_shop",
+    "stop_shop",
+]
 
 READY = re.compile(r"sleigh is up: (http://\S+)")
 #: Seconds ``sleigh up`` may take to print its address (a loaded 2-core machine).
