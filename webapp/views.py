@@ -120,7 +120,9 @@ class Views:
             cache_headers(response, None)
         else:
             start, end = window
-            cache_headers(response, end - self._clock())
+            # A window that ended while the page was rendered leaves it public for the
+            # shortest lifetime, as a window ending within the second does.
+            cache_headers(response, max(end - self._clock(), 1.0))
             response.headers["Last-Modified"] = http_date(int(start))
         return response
 

@@ -5,52 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-READY = re.compile(r"sleigh is up: (http://\S+)")
-
-
-@dataclass
-class Shop:
-    proc: subprocess.Popen[str]
-    address: str
-    home: Path
-    env: dict[str, str]
-    output: list[str]
-
-
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLEIGH_", "LISTEN_"))}
-    keep.pop("NOTIFY_SOCKET", None)
-    return {**keep, "SLEIGH_HOME": str(home), "SLEIGH_WEB_PORT": "0", **extra}
-
-
-def _read_until_up(proc: subprocess.Popen[str], deadline: float) -> tuple[str, list[str]]:
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            match = READY.search(line)
-            if match:
-                return match.group(1), lines
-        elif proc.poll() is not None:
-            break
-    raise AssertionError(f"sleigh up did not come up: {''.join(lines)}")
+from tests.plugins.up import UpShop, alive, running_shop, shop_env, stop_shop
 
 
 def _sleigh(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -64,26 +29,9 @@ def _sleigh(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    home = tmp_path / "home"
-    env = _env(home)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sleigh.daemons.control", "up", "--products", "600"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        address, lines = _read_until_up(proc, time.monotonic() + 90)
-        yield Shop(proc, address, home, env, lines)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+def shop(tmp_path: Path) -> Iterator[UpShop]:
+    with running_shop(tmp_path / "home", products=600) as shop:
+        yield shop
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -91,16 +39,8 @@ def _get(url: str) -> tuple[int, str]:
         return response.status, response.read().decode()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.slow
-def test_up_serves_the_shop_and_stops_cleanly(shop: Shop) -> None:
+def test_up_serves_the_shop_and_stops_cleanly(shop: UpShop) -> None:
     status, home = _get(shop.address)
     assert status == 200
     assert "Popular right now" in home
@@ -116,17 +56,10 @@ def test_up_serves_the_shop_and_stops_cleanly(shop: Shop) -> None:
     assert data["ok"] is True
     assert data["components"]["database"]["details"]["products"] == 600
     workers = data["components"]["web"]["details"]["workers"]
-    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    assert len(workers) == 2 and all(alive(pid) for pid in workers)
 
-    shop.proc.send_signal(signal.SIGINT)
-    assert shop.proc.wait(30) == 0
-    assert shop.proc.stderr is not None
-    assert "Traceback" not in shop.proc.stderr.read()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers), "web workers outlived sleigh up"
-    assert not (shop.home / "run" / "up.json").exists()
+    stop_shop(shop, signal.SIGINT)
+    assert all(pid in shop.children for pid in workers)
 
     down = _sleigh("status", env=shop.env)
     assert down.returncode == 1
@@ -134,9 +67,8 @@ def test_up_serves_the_shop_and_stops_cleanly(shop: Shop) -> None:
 
 
 @pytest.mark.slow
-def test_up_restarts_a_worker_that_dies(shop: Shop) -> None:
-    state = json.loads((shop.home / "run" / "up.json").read_text())
-    victim = state["web"]["workers"][0]
+def test_up_restarts_a_worker_that_dies(shop: UpShop) -> None:
+    victim = shop.workers()[0]
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -145,10 +77,8 @@ def test_up_restarts_a_worker_that_dies(shop: Shop) -> None:
             break
         time.sleep(0.5)
     assert _get(shop.address)[0] == 200
-    shop.proc.send_signal(signal.SIGTERM)
-    assert shop.proc.wait(30) == 0
-    assert shop.proc.stderr is not None
-    assert "exited unexpectedly" in shop.proc.stderr.read()
+    stop_shop(shop)
+    assert "exited unexpectedly" in shop.log()
 
 
 def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
@@ -158,7 +88,7 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = _env(tmp_path / "home", SLEIGH_WEB_PORT=str(port))
+        env = shop_env(tmp_path / "home", SLEIGH_WEB_PORT=str(port))
         result = subprocess.run(
             [sys.executable, "-m", "sleigh.daemons.control", "up", "--products", "0"],
             capture_output=True,

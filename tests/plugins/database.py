@@ -10,6 +10,7 @@ An unreachable server skips the PostgreSQL cases, or fails them when
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ __all__ = [
     "demo_engine",
     "engine",
     "make_db_config",
+    "postgres_database",
     "postgres_server_url",
 ]
 
@@ -82,6 +84,17 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/sleigh.db"
         return
+    async with postgres_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database ``sleigh_t_<random>``, dropped on exit; its URL.
+
+    Skips the test (or fails it, with ``SLEIGH_TEST_REQUIRE_POSTGRES=1``) when
+    the server is unreachable.
+    """
     name = f"sleigh_t_{secrets.token_hex(6)}"
     admin = await _admin_connection()
     try:

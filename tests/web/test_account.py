@@ -18,6 +18,7 @@ from sleigh.webapp.config import WebConfig
 from sleigh.webapp.security.keys import Keys
 from sleigh.webapp.security.sessions import COOKIE
 from sleigh.webapp.services.mail import FileMailer
+from tests.web.shopper import Shopper
 from tests.web.test_cart import add, cart_lines, csrf_of, in_stock
 from tests.web.test_checkout import place, review
 
@@ -35,20 +36,20 @@ async def shop(demo_engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Client
 
 
 async def post_form(
-    shop: Client, page: str, data: dict[str, str], action: str = ""
+    shop: Shopper, page: str, data: dict[str, str], action: str = ""
 ) -> ClientResponse:
     token = csrf_of(await (await shop.get(page)).text())
     response = await shop.post(action or page, data={**data, "csrf": token}, allow_redirects=False)
     return response
 
 
-async def signup(shop: Client, email: str = "bo@example.com", password: str = PASSWORD) -> None:
+async def signup(shop: Shopper, email: str = "bo@example.com", password: str = PASSWORD) -> None:
     data = {"name": "Bo", "email": email, "password": password, "confirm": password}
     response = await post_form(shop, "/account/signup", data)
     assert response.status == 303, await response.text()
 
 
-async def signin(shop: Client, password: str = PASSWORD, next_: str = "") -> ClientResponse:
+async def signin(shop: Shopper, password: str = PASSWORD, next_: str = "") -> ClientResponse:
     action = "/account/signin" + (f"?next={next_}" if next_ else "")
     data = {"email": "BO@example.com", "password": password}
     return await post_form(shop, "/account/signin", data, action)
@@ -104,6 +105,19 @@ async def test_the_guest_cart_joins_the_account_cart(
     await add(shop, second)
     assert (await signin(shop)).status == 303
     assert await cart_lines(shop) == {first: 3, second: 1}
+
+
+async def test_a_cart_begun_as_a_guest_stays_with_the_account(
+    shop: Client, demo_engine: AsyncEngine
+) -> None:
+    first, second = await in_stock(demo_engine, 2)
+    await add(shop, first)
+    await signup(shop)  # the guest cart becomes the account's
+    await post_form(shop, "/account", {}, "/account/signout")
+    assert await cart_lines(shop) == {}
+    await add(shop, second)
+    assert (await signin(shop)).status == 303
+    assert await cart_lines(shop) == {first: 1, second: 1}
 
 
 async def test_orders_show_in_the_history(shop: Client, demo_engine: AsyncEngine) -> None:

@@ -27,6 +27,7 @@ from sleigh.webapp.models.catalog import Catalog
 from sleigh.webapp.security.keys import Keys
 from sleigh.webapp.security.sessions import COOKIE
 from tests.plugins.cache import CacheDaemon
+from tests.web.shopper import Shopper
 
 Client = TestClient[web.Request, web.Application]
 KEYS = Keys([b"k" * 32])
@@ -39,7 +40,7 @@ async def shop(demo_engine: AsyncEngine) -> AsyncIterator[Client]:
         yield client
 
 
-def origin(client: Client) -> dict[str, str]:
+def origin(client: Shopper) -> dict[str, str]:
     return {"Origin": f"http://{client.host}:{client.port}"}
 
 
@@ -51,7 +52,7 @@ async def in_stock(engine: AsyncEngine, count: int = 1) -> list[int]:
         return list(rows)
 
 
-async def add(client: Client, product: int, quantity: int = 1) -> str:
+async def add(client: Shopper, product: int, quantity: int = 1) -> str:
     """Add to the cart as the product page's form does; the Set-Cookie sent, if any."""
     response = await client.post(
         "/cart/add",
@@ -64,7 +65,7 @@ async def add(client: Client, product: int, quantity: int = 1) -> str:
     return response.headers.get("Set-Cookie", "")
 
 
-async def cart_lines(client: Client) -> dict[int, int]:
+async def cart_lines(client: Shopper) -> dict[int, int]:
     response = await client.get("/cart")
     assert response.status == 200
     assert response.headers["Cache-Control"] == "private, no-store"

@@ -26,6 +26,7 @@ from sleigh.webapp.db import schema
 from sleigh.webapp.models.orders import Orders, OutOfStock
 from sleigh.webapp.security.keys import Keys
 from sleigh.webapp.services.mail import FileMailer
+from tests.web.shopper import Shopper
 from tests.web.test_cart import add, cart_lines, csrf_of, in_stock
 
 Client = TestClient[web.Request, web.Application]
@@ -66,7 +67,7 @@ async def order_count(engine: AsyncEngine) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def review(shop: Client, card: str = APPROVE, **changes: str) -> tuple[str, str]:
+async def review(shop: Shopper, card: str = APPROVE, **changes: str) -> tuple[str, str]:
     """Fill the checkout form; the review page's sealed state and CSRF token."""
     page = await shop.get("/checkout")
     assert page.status == 200
@@ -79,7 +80,7 @@ async def review(shop: Client, card: str = APPROVE, **changes: str) -> tuple[str
     return match.group(1), csrf_of(body)
 
 
-async def place(shop: Client, review: tuple[str, str]) -> str:
+async def place(shop: Shopper, review: tuple[str, str]) -> str:
     state, token = review
     response = await shop.post(
         "/checkout/place", data={"csrf": token, "state": state}, allow_redirects=False

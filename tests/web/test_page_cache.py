@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sleigh.webapp.app import create_app
@@ -100,6 +101,17 @@ def test_windows(ttls: list[float], now: float, window: tuple[float, float] | No
         for ttl in ttls:
             note(ttl)
         assert views.window() == window
+
+
+def test_a_page_rendered_across_the_end_of_its_window_stays_public(tmp_path: Path) -> None:
+    (tmp_path / "page.mako").write_text("a page")
+    times = iter([1009.99, 1010.05])  # the window is chosen; rendering takes 60 ms
+    views = Views([tmp_path], page_max_age=300, clock=lambda: next(times))
+    with collecting():
+        note(10.0)
+        response = views.render(make_mocked_request("GET", "/"), "page.mako", public=True)
+    assert response.headers["Cache-Control"] == "public, max-age=1"
+    assert response.headers["Last-Modified"] == formatdate(1000.0, usegmt=True)
 
 
 async def test_a_section_overrides_templates_of_its_own(

@@ -129,7 +129,11 @@ class Carts:
             return (await conn.execute(query)).scalar_one_or_none()
 
     async def save(self, cart: Cart, *, customer_id: int | None = None) -> int:
-        """Write the changed lines (creating the cart row if needed); the cart's id."""
+        """Write the changed lines (creating the cart row if needed); the cart's id.
+
+        :param customer_id: the signed-in customer, who then owns the cart (a guest
+            cart saved for a customer becomes theirs: their open cart from now on).
+        """
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
             if cart.id is None:
@@ -139,8 +143,11 @@ class Carts:
                 assert key is not None
                 cart.id = int(key[0])
             else:
+                changes: dict[str, object] = {"updated_at": now}
+                if customer_id is not None:
+                    changes["customer_id"] = customer_id
                 await conn.execute(
-                    schema.carts.update().where(schema.carts.c.id == cart.id).values(updated_at=now)
+                    schema.carts.update().where(schema.carts.c.id == cart.id).values(changes)
                 )
             await _write_lines(conn, cart, now)
             lines = await _lines(conn, [cart.id])
