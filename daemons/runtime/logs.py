@@ -18,6 +18,7 @@ rather than adding a second one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -58,7 +59,13 @@ def _utc_timestamp(created: float) -> str:
     """``created`` (seconds since the epoch) as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return f"{_utc_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_second(seconds: int) -> str:
+    """The second's part of :func:`_utc_timestamp`, formatted once per second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 class PlainFormatter(logging.Formatter):
@@ -118,6 +125,13 @@ def setup_logging(cfg: LoggingConfig, *, program: str, stream: TextIO | None = N
     :param program: the program's name, written into JSON records.
     :param stream: where to write; ``sys.stderr`` as it is at call time if ``None``.
     """
+    # Nothing here writes the caller's file and line, the thread or the process
+    # name, so records are made without looking them up (the logging HOWTO's
+    # "Optimization"); the JSON format's pid comes from os.getpid().
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    logging.logProcesses = False
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _SleighHandler)]:
         root.removeHandler(old)
