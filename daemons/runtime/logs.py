@@ -128,7 +128,7 @@ def setup_logging(cfg: LoggingConfig, *, program: str, stream: TextIO | None = N
     # Nothing here writes the caller's file and line, the thread or the process
     # name, so records are made without looking them up (the logging HOWTO's
     # "Optimization"); the JSON format's pid comes from os.getpid().
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
     logging.logProcesses = False
