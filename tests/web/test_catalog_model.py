@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sleigh.daemons.cache.client import AsyncCacheClient
 from sleigh.webapp.db import schema
 from sleigh.webapp.models.catalog import Catalog, TTLs
+from sleigh.webapp.models.store import Through
 from tests.plugins.cache import CacheDaemon
 
 
@@ -119,3 +120,76 @@ async def test_the_tree_is_rebuilt_only_when_its_rows_change(
     assert sum(len(c.children) for c in latest.by_id.values()) == len(latest.by_id) - len(
         latest.roots
     )
+
+
+async def test_requests_missing_the_same_objects_share_one_database_load(
+    cache: AsyncCacheClient,
+) -> None:
+    through = Through(cache)
+    calls: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def loader(missing: list[int]) -> dict[int, str]:
+        calls.append(missing)
+        await release.wait()
+        return {i: f"v{i}" for i in missing}
+
+    key = f"shared{time.monotonic_ns()}:"
+    waiting = [asyncio.ensure_future(through.load(key, [1, 2], 60, loader)) for _ in range(5)]
+    other = asyncio.ensure_future(through.load(key, [3], 60, loader))
+    await asyncio.sleep(0.05)
+    release.set()
+    results = await asyncio.gather(*waiting, other)
+    assert calls == [[1, 2], [3]]  # one load per set of missing ids, not one per request
+    assert results[:5] == [{1: "v1", 2: "v2"}] * 5 and results[5] == {3: "v3"}
+    assert through.shared == 4
+    assert await through.load(key, [1, 2, 3], 60, loader) == {1: "v1", 2: "v2", 3: "v3"}
+    assert len(calls) == 2  # all cached now
+
+
+async def test_a_failed_shared_load_fails_every_request_and_the_next_one_retries(
+    cache: AsyncCacheClient,
+) -> None:
+    through = Through(cache)
+    release = asyncio.Event()
+    attempts = 0
+
+    async def loader(missing: list[int]) -> dict[int, str]:
+        nonlocal attempts
+        attempts += 1
+        await release.wait()
+        if attempts == 1:
+            raise RuntimeError("database went away")
+        return {i: "ok" for i in missing}
+
+    key = f"failing{time.monotonic_ns()}:"
+    waiting = [asyncio.ensure_future(through.load(key, [7], 60, loader)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    release.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, RuntimeError) for o in outcomes) and attempts == 1
+    assert await through.load(key, [7], 60, loader) == {7: "ok"} and attempts == 2
+
+
+async def test_when_the_loading_request_is_cancelled_a_waiting_one_loads_itself(
+    cache: AsyncCacheClient,
+) -> None:
+    through = Through(cache)
+    started = asyncio.Event()
+    calls = 0
+
+    async def loader(missing: list[int]) -> dict[int, str]:
+        nonlocal calls
+        calls += 1
+        started.set()
+        await asyncio.sleep(0.2 if calls == 1 else 0)
+        return {i: "fresh" for i in missing}
+
+    key = f"cancelled{time.monotonic_ns()}:"
+    first = asyncio.ensure_future(through.load(key, [9], 60, loader))
+    await started.wait()
+    second = asyncio.ensure_future(through.load(key, [9], 60, loader))
+    await asyncio.sleep(0.02)
+    first.cancel()
+    assert await second == {9: "fresh"} and calls == 2
+    assert first.cancelled()

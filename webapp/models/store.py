@@ -5,10 +5,17 @@ from the database in one query and written back with the model's TTL. The
 cache is an accelerator, never the truth: when the daemon cannot be
 reached, models read the database and the shop goes on (logged, at most
 once a minute).
+
+When a popular object expires, every request that needs it misses at once.
+Within a worker, requests that miss the same ids of the same kind at the same
+time share one database load (the first one's), instead of each running the
+same query: the database sees one query per expiry per worker, not one per
+request in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
@@ -72,6 +79,10 @@ class Through:
         #: hits and misses by kind of object (the key's prefix without its version)
         self.kinds: dict[str, list[int]] = {}
         self._tallies: dict[str, list[int]] = {}
+        #: loads from the database in progress, by (prefix, ids): shared by the
+        #: requests that miss the same objects meanwhile
+        self._loading: dict[tuple[str, tuple[Any, ...]], asyncio.Future[dict[Any, Any]]] = {}
+        self.shared = 0
 
     async def load(
         self,
@@ -109,11 +120,41 @@ class Through:
                 tally[0] += len(found)
                 tally[1] += len(missing)
             if missing:
-                loaded = await part.loader(missing)
-                found.update(loaded)
-                await self.store(part.prefix, loaded, part.ttl)
+                found.update(await self._load_missing(part, missing))
             out.append(found)
         return out
+
+    async def _load_missing(self, part: Part[Any, Any], missing: list[Any]) -> dict[Any, Any]:
+        """*missing* loaded by *part*'s loader and cached, or the result of the same
+        load another request started (see the module docstring)."""
+        flight = (part.prefix, tuple(missing))
+        pending = self._loading.get(flight)
+        if pending is not None:
+            self.shared += 1
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise
+            # The request that was loading them went away: load them here.
+        future: asyncio.Future[dict[Any, Any]] = asyncio.get_running_loop().create_future()
+        self._loading[flight] = future
+        try:
+            loaded = await part.loader(missing)
+            await self.store(part.prefix, loaded, part.ttl)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marked as retrieved: there may be nobody waiting
+            raise
+        else:
+            future.set_result(loaded)
+        finally:
+            del self._loading[flight]
+        return loaded
 
     async def _get(self, keys: list[str]) -> list[object | None]:
         """The cached values of *keys* (``None``: not there, or no cache)."""
