@@ -2,8 +2,10 @@
 
 Two back ends, the same SQL: SQLite through aiosqlite (the embedded default,
 a file ``sleigh.db`` under ``SLEIGH_HOME``) and PostgreSQL through asyncpg
-(production). Connections are pooled and kept open; a connection that died
-while idle is replaced on checkout (``pool_pre_ping``).
+(production). Connections are pooled and kept open; a PostgreSQL connection
+that died while idle is replaced on checkout (``pool_pre_ping``). A SQLite
+connection is a file handle that cannot die that way, so it is not pinged: a
+ping would cost a round trip to aiosqlite's thread before every query.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
     """
     url = make_url(database_url(cfg, home))
     connect_args: dict[str, Any] = {}
-    if url.drivername.startswith("postgresql"):
+    server = url.drivername.startswith("postgresql")
+    if server:
         connect_args["prepared_statement_cache_size"] = cfg.statement_cache_size
     else:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +122,7 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
         pool_size=cfg.pool_size,
         max_overflow=cfg.max_overflow,
         pool_timeout=cfg.pool_timeout,
-        pool_pre_ping=True,
+        pool_pre_ping=server,
         echo=cfg.echo,
         connect_args=connect_args,
     )
