@@ -37,6 +37,7 @@ from .values import (
     Category,
     CategoryTree,
     Listing,
+    Narrowing,
     Product,
     ProductCard,
     card,
@@ -123,16 +124,25 @@ class Catalog:
         )
 
     async def listing(
-        self, category: Category, *, sort: str = "popular", page: int = 1, size: int = 24
+        self,
+        category: Category,
+        *,
+        sort: str = "popularity",
+        page: int = 1,
+        size: int = 24,
+        narrowing: Narrowing | None = None,
     ) -> Listing:
-        """One page of the products in *category* and its descendants."""
+        """One page of the products in *category* and its descendants (and *narrowing*)."""
         tree = await self.tree()
         subtree = tree.subtree_ids(category)
-        key = f"list:{category.id}:{sort}:{page}:{size}"
+        narrowing = narrowing or Narrowing()
+        key = f"list:{category.id}:{sort}:{page}:{size}{narrowing.key}"
         found = await self.through.one(
             key,
             self.ttls.listing,
-            lambda: queries.listing(self.engine, subtree, sort, (page - 1) * size, size),
+            lambda: queries.listing(
+                self.engine, subtree, sort, (page - 1) * size, size, narrowing
+            ),
         )
         total = int(found["total"])
         return Listing(await self.cards(found["ids"]), total, page, max(1, -(-total // size)))

@@ -9,14 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import schema
+from .values import Narrowing
 
 p = schema.products.c
 
 #: Sort keys shoppers may choose: label and ORDER BY (ids break ties, so pages are stable).
 SORTS: dict[str, tuple[str, Callable[[], Sequence[Any]]]] = {
-    "popular": ("Most popular", lambda: (p.popularity.desc(), p.id)),
-    "price": ("Price: low to high", lambda: (p.price_cents, p.id)),
-    "-price": ("Price: high to low", lambda: (p.price_cents.desc(), p.id)),
+    "popularity": ("Most popular", lambda: (p.popularity.desc(), p.id)),
+    "price_asc": ("Price: low to high", lambda: (p.price_cents, p.id)),
+    "price_desc": ("Price: high to low", lambda: (p.price_cents.desc(), p.id)),
     "newest": ("Newest", lambda: (p.created_at.desc(), p.id.desc())),
 }
 
@@ -78,11 +79,30 @@ async def stock(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:
     return {pid: found.get(pid, 0) for pid in ids}
 
 
+def _narrowed(category_ids: list[int], narrowing: Narrowing) -> sa.ColumnElement[bool]:
+    i = schema.inventory.c
+    where = [p.category_id.in_(category_ids)]
+    if narrowing.brands:
+        where.append(p.brand_id.in_(narrowing.brands))
+    if narrowing.cents is not None:
+        where.append(p.price_cents.between(*narrowing.cents))
+    if narrowing.ages is not None:
+        where += [p.age_min <= narrowing.ages[1], p.age_max >= narrowing.ages[0]]
+    if narrowing.in_stock:
+        where.append(p.id.in_(sa.select(i.product_id).where(i.on_hand - i.reserved > 0)))
+    return sa.and_(*where)
+
+
 async def listing(
-    engine: AsyncEngine, category_ids: list[int], sort: str, offset: int, size: int
+    engine: AsyncEngine,
+    category_ids: list[int],
+    sort: str,
+    offset: int,
+    size: int,
+    narrowing: Narrowing | None = None,
 ) -> dict[str, Any]:
-    """One page of product ids under *category_ids*, and the total."""
-    where = p.category_id.in_(category_ids)
+    """One page of product ids under *category_ids* (and *narrowing*), and the total."""
+    where = _narrowed(category_ids, narrowing or Narrowing())
     page = sa.select(p.id).where(where).order_by(*SORTS[sort][1]()).limit(size).offset(offset)
     count = sa.select(sa.func.count()).select_from(schema.products).where(where)
     async with engine.connect() as conn:
@@ -93,7 +113,7 @@ async def listing(
 
 async def popular(engine: AsyncEngine, category_ids: list[int] | None, limit: int) -> list[int]:
     """The ids of the most popular products, shop-wide or under *category_ids*."""
-    query = sa.select(p.id).order_by(*SORTS["popular"][1]()).limit(limit)
+    query = sa.select(p.id).order_by(*SORTS["popularity"][1]()).limit(limit)
     if category_ids is not None:
         query = query.where(p.category_id.in_(category_ids))
     async with engine.connect() as conn:
@@ -105,7 +125,7 @@ async def related(engine: AsyncEngine, product_id: int, category_id: int, limit:
     query = (
         sa.select(p.id)
         .where(p.category_id == category_id, p.id != product_id)
-        .order_by(*SORTS["popular"][1]())
+        .order_by(*SORTS["popularity"][1]())
         .limit(limit)
     )
     async with engine.connect() as conn:
