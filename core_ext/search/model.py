@@ -75,8 +75,8 @@ class Query:
     completed from the dictionary. Empty text matches every product (browsing by
     filters). ``category`` selects its whole subtree; ``age`` selects products whose
     age range contains it, or with ``age_to`` (not below ``age``) whose age range
-    overlaps ``age`` to ``age_to`` (both included, as in :data:`AGE_BANDS`); ``sort`` is one of :data:`SORTS` or a rule named in the
-    index's configuration.
+    overlaps ``age`` to ``age_to`` (both included, as in :data:`AGE_BANDS`); ``sort``
+    is one of :data:`SORTS` or a rule named in the index's configuration.
     """
 
     text: str = ""
