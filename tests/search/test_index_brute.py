@@ -65,7 +65,7 @@ def matches(p: ProductDoc, q: Query, terms: list[str], counts: Counter[str]) -> 
         and (not q.brands or p.brand_id in q.brands)
         and (q.price_min is None or p.price_cents >= q.price_min)
         and (q.price_max is None or p.price_cents <= q.price_max)
-        and (q.age is None or p.age_min <= (q.age_to or q.age) and p.age_max >= q.age)
+        and (q.age is None or (p.age_min <= (q.age_to or q.age) and p.age_max >= q.age))
         and (q.in_stock is None or p.in_stock == q.in_stock)
     )
 

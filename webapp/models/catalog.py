@@ -140,9 +140,7 @@ class Catalog:
         found = await self.through.one(
             key,
             self.ttls.listing,
-            lambda: queries.listing(
-                self.engine, subtree, sort, (page - 1) * size, size, narrowing
-            ),
+            lambda: queries.listing(self.engine, subtree, sort, (page - 1) * size, size, narrowing),
         )
         total = int(found["total"])
         return Listing(await self.cards(found["ids"]), total, page, max(1, -(-total // size)))

@@ -158,8 +158,7 @@ def chosen(filters: Filters, tree: CategoryTree, names: Mapping[int, str]) -> li
     if section is not None and not filters.browsing:
         found.append(Chosen("Section", section.name, filters.url(category=None)))
     found += [
-        Chosen("Brand", names.get(b, f"Brand {b}"), filters.toggle_brand(b))
-        for b in filters.brands
+        Chosen("Brand", names.get(b, f"Brand {b}"), filters.toggle_brand(b)) for b in filters.brands
     ]
     if filters.price is not None:
         found.append(Chosen("Price", price_label(filters.price), filters.url(price=None)))

@@ -81,7 +81,7 @@ async def stock(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:
 
 def _narrowed(category_ids: list[int], narrowing: Narrowing) -> sa.ColumnElement[bool]:
     i = schema.inventory.c
-    where = [p.category_id.in_(category_ids)]
+    where: list[sa.ColumnElement[bool]] = [p.category_id.in_(category_ids)]
     if narrowing.brands:
         where.append(p.brand_id.in_(narrowing.brands))
     if narrowing.cents is not None:

@@ -98,15 +98,13 @@ async def _search(
     if filters.in_stock:
         result = await page
         return result, result.total
-    answers = await asyncio.gather(
-        page, client.search(filters.q, **conditions, in_stock=True, limit=0), return_exceptions=True
-    )
-    for answer in answers:
-        if isinstance(answer, BaseException):
-            raise answer
-    result, stocked = answers
-    assert isinstance(result, SearchResult) and isinstance(stocked, SearchResult)
-    return result, stocked.total
+    stocked = asyncio.ensure_future(client.search(filters.q, **conditions, in_stock=True, limit=0))
+    try:
+        result = await page
+    except BaseException:
+        stocked.cancel()
+        raise
+    return result, (await stocked).total
 
 
 async def run(

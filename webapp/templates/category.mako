@@ -15,7 +15,8 @@
   </ol>
 </nav>
 <h1>${category.name}</h1>
-% if category.children:
+% if category.children and not page.counted:
+## (with counts, the Section facet links the sub-sections, filters kept)
 <nav aria-label="Sub-sections of ${category.name}">
   <ul class="subnav">
   % for child in category.children:
