@@ -2,9 +2,8 @@
 
 A category page is a listing of ``sleigh-searchd`` (no words, the category as
 a filter) with the search page's facets, sorts and pages. When no search
-daemon answers it is listed from the database, with the same filters but no
-counts, and a warning is logged: a category page never fails for want of
-search.
+daemon answers it is listed and counted from the database instead, and a
+warning is logged: a category page never fails for want of search.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ async def _browse(request: web.Request, node: Category, filters: Filters) -> Sea
             raise SearchUnavailable("no search daemon is configured")
         page = await run(client, catalog, request.app[ENGINE], filters, config.page_size)
     except SearchUnavailable as exc:
-        log.warning("category %s listed from the database, without facets: %s", node.path, exc)
+        log.warning("category %s listed from the database: %s", node.path, exc)
         return await listed(catalog, request.app[ENGINE], node, filters, config.page_size)
     except BadRequest as exc:
         raise web.HTTPBadRequest(text=f"We could not list that page: {exc}") from None

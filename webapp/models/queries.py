@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ...core_ext.search.model import AGE_BANDS, PRICE_BANDS
 from ..db import schema
 from .values import Narrowing
 
@@ -109,6 +110,45 @@ async def listing(
         total = (await conn.execute(count)).scalar_one()
         ids = list((await conn.execute(page)).scalars())
     return {"ids": ids, "total": total}
+
+
+def _price_band() -> sa.Label[str]:
+    """The price band's label (``PRICE_BANDS`` are contiguous, from 0)."""
+    whens = [(p.price_cents < high, label) for label, _low, high in PRICE_BANDS[:-1]]
+    return sa.case(*whens, else_=PRICE_BANDS[-1][0]).label("band")
+
+
+def _how_many(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+async def facet_counts(
+    engine: AsyncEngine, category_ids: list[int], narrowing: Narrowing
+) -> dict[str, list[list[Any]]]:
+    """What the search daemon's facets count, from the database, for the products
+    under *category_ids* and *narrowing*: ``[value, n]`` pairs by ``category`` (the
+    product's own), ``brand``, ``price_band`` and ``age_band`` (a product counts in
+    every band its age range overlaps), and ``in_stock``: ``[[n]]``."""
+    i = schema.inventory.c
+    where = _narrowed(category_ids, narrowing)
+    band = _price_band()
+    ages = [_how_many(sa.and_(p.age_min <= high, p.age_max >= low)) for _, low, high in AGE_BANDS]
+    stocked = _how_many(sa.func.coalesce(i.on_hand - i.reserved, 0) > 0)
+    grouped: dict[str, Any] = {"category": p.category_id, "brand": p.brand_id, "price_band": band}
+    out: dict[str, list[list[Any]]] = {}
+    async with engine.connect() as conn:
+        for name, column in grouped.items():
+            query = sa.select(column, sa.func.count()).where(where).group_by(column)
+            out[name] = [list(row) for row in await conn.execute(query)]
+        sums = await conn.execute(
+            sa.select(*ages, stocked)
+            .select_from(schema.products.outerjoin(schema.inventory))
+            .where(where)
+        )
+        *by_age, in_stock = sums.one()
+    out["age_band"] = [[b[0], int(n)] for b, n in zip(AGE_BANDS, by_age, strict=True) if n]
+    out["in_stock"] = [[int(in_stock)]]
+    return out
 
 
 async def popular(engine: AsyncEngine, category_ids: list[int] | None, limit: int) -> list[int]:

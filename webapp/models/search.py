@@ -6,7 +6,7 @@ Knows nothing of HTTP: the controller parses the query string into
 :class:`~.filters.BadFilter`), and :func:`run` asks ``sleigh-searchd``
 (through the client the web tier holds) and loads the cards through the
 catalog's cache. When no daemon answers, :func:`listed` shows a category
-page from the database: the same filters, sorts and pages, without counts.
+page from the database: the same filters, sorts, pages and facet counts.
 """
 
 from __future__ import annotations
@@ -44,11 +44,7 @@ _FACETS: Final = ("category", "brand", "price_band", "age_band")
 
 @dataclass(frozen=True)
 class SearchPage:
-    """Everything a listing page shows.
-
-    :ivar counted: the facets were counted (by the daemon); ``False`` on a category
-        page listed from the database, which shows only :attr:`chosen`.
-    """
+    """Everything a listing page shows."""
 
     filters: Filters
     products: list[ProductCard]
@@ -59,7 +55,11 @@ class SearchPage:
     suggestion: str | None
     brand_names: dict[int, str]
     category: Category | None
-    counted: bool = True
+
+    @property
+    def sections(self) -> bool:
+        """A facet lists sub-sections (with counts)."""
+        return any(f.name == "category" for f in self.facets)
 
 
 async def brand_names(catalog: Catalog, engine: AsyncEngine) -> dict[int, str]:
@@ -138,11 +138,12 @@ async def run(
 async def listed(
     catalog: Catalog, engine: AsyncEngine, category: Category, filters: Filters, size: int
 ) -> SearchPage:
-    """A category page from the database: the same filters, sorts and pages, no counts."""
+    """A category page from the database: the same filters, sorts, pages and facets."""
     narrowing = Narrowing(filters.brands, filters.cents, filters.ages, filters.in_stock)
     listing = await catalog.listing(
         category, sort=filters.sort, page=filters.page, size=size, narrowing=narrowing
     )
+    counts, in_stock = await catalog.facet_counts(category, narrowing)
     tree = await catalog.tree()
     names = await brand_names(catalog, engine)
     return SearchPage(
@@ -150,10 +151,9 @@ async def listed(
         products=listing.products,
         total=listing.total,
         pages=listing.pages,
-        facets=[],
+        facets=facets(filters, tree, names, counts, in_stock),
         chosen=chosen(filters, tree, names),
         suggestion=None,
         brand_names=names,
         category=category,
-        counted=False,
     )

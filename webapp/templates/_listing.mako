@@ -27,9 +27,6 @@
   % endif
   </ul>
 % endfor
-% if not page.counted:
-  <p class="note">Filters with counts are unavailable for a moment; sorting and pages work as usual.</p>
-% endif
 </aside>
 <section aria-label="Products">
 <form class="sort" method="get" action="${asked.base}">

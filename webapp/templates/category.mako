@@ -1,8 +1,7 @@
 ## category.mako: one section of the catalog: its products with facets, sorting and pages.
 ## Receives: title, request_id, tree, category (Category), ancestors (list[Category]),
 ## asked (Filters: the page's sort, page and filters), page (SearchPage: products, total,
-## pages, facets with counts, chosen filters; counted is False when listed from the
-## database, without facets), sorts (dict[str, str]).
+## pages, facets with counts, chosen filters), sorts (dict[str, str]).
 <%inherit file="base.mako"/>
 <%namespace file="_listing.mako" import="listing"/>
 <nav aria-label="Breadcrumb" class="crumbs">
@@ -15,8 +14,8 @@
   </ol>
 </nav>
 <h1>${category.name}</h1>
-% if category.children and not page.counted:
-## (with counts, the Section facet links the sub-sections, filters kept)
+% if category.children and not page.sections:
+## (otherwise the Section facet links the sub-sections, with counts and the filters kept)
 <nav aria-label="Sub-sections of ${category.name}">
   <ul class="subnav">
   % for child in category.children:
