@@ -153,7 +153,7 @@ def _number(params: Mapping[str, str], name: str, low: int, high: int) -> int | 
     raw = params.get(name, "")
     if raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20) or not low <= int(raw) <= high:
         raise BadFilter(f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -172,7 +172,7 @@ def _age(params: Mapping[str, str]) -> str | None:
     raw = params.get("age", "")
     if raw == "" or raw in AGES:
         return raw or None
-    if raw.isascii() and raw.isdigit() and int(raw) <= MAX_AGE:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) <= MAX_AGE:
         return str(int(raw))
     raise BadFilter(f"age must be one of {', '.join(AGES)}, or a whole number from 0 to {MAX_AGE}")
 
