@@ -186,6 +186,12 @@ async def test_each_facet_narrows_and_can_be_removed(
         removed = re.search(r'<a href="([^"]+)"><span class="visually-hidden">Remove', narrowed)
         assert removed is not None
         assert total(await get(shop, html.unescape(removed.group(1)))) == len(products)
+    first, second = found["brand"][0], found["brand"][1]
+    one = facets(await get(shop, first.url))["brand"]
+    other = next(v for v in one if v.label == second.label and not v.selected)
+    assert other.count == second.count  # brands: counted as if the brand filter were off
+    assert param(other.url, "brand") == param(first.url, "brand") + param(second.url, "brand")
+    assert total(await get(shop, other.url)) == first.count + second.count
     both = found["brand"][0].url + "&in_stock=1"
     expected = sum(
         r.available > 0 and r.brand_id == int(param(both, "brand")[0]) for r in products.values()
@@ -268,6 +274,13 @@ async def test_without_searchd_the_database_lists_the_page(
             counted = facets(narrowed)
             assert [v.count for v in counted["in_stock"]] == [len(expected)]
             assert sum(v.count for v in counted["category"]) == len(expected)
+            others = {
+                int(param(v.url, "brand")[-1]): v.count for v in counted["brand"] if not v.selected
+            }
+            assert others and all(
+                n == sum(r.brand_id == b and r.available > 0 for r in products)
+                for b, n in others.items()
+            )
             ages = await get(http, "/c/toys", age="3-5")
             assert total(ages) == sum(in_band(r, 3, 5) for r in products)
             assert (await http.get("/c/toys", params={"page": "two"})).status == 400

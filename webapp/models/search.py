@@ -12,7 +12,8 @@ page from the database: the same filters, sorts, pages and facet counts.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -74,37 +75,61 @@ async def brand_names(catalog: Catalog, engine: AsyncEngine) -> dict[int, str]:
     return {int(row[0]): str(row[1]) for row in rows}
 
 
+async def _all(calls: Sequence[Awaitable[SearchResult]]) -> list[SearchResult]:
+    """Every answer, in order; on the first failure the others are cancelled (and
+    their own failures collected), then it is raised."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return [await task for task in tasks]
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def _search(
     client: AsyncSearchClient, filters: Filters, size: int
-) -> tuple[SearchResult, int]:
-    """The page and its facets, and how many of the match are in stock."""
+) -> tuple[SearchResult, dict[str, Any], int]:
+    """The page, its facet counts, and how many of the match are in stock.
+
+    Brands are chosen any of several, so their counts are over the match without
+    the brand filter (what choosing one more brand would add); the other counts
+    are over the match itself.
+    """
     ages = filters.ages
+    stock = True if filters.in_stock else None
     conditions: dict[str, Any] = {
         "category": filters.category,
-        "brands": filters.brands,
         "price": filters.cents,
         "age": None if ages is None else ages[0],
         "age_to": None if ages is None else ages[1],
     }
-    page = client.search(
-        filters.q,
-        **conditions,
-        in_stock=True if filters.in_stock else None,
-        sort=filters.sort,
-        offset=(filters.page - 1) * size,
-        limit=size,
-        facets=_FACETS,
-    )
-    if filters.in_stock:
-        result = await page
-        return result, result.total
-    stocked = asyncio.ensure_future(client.search(filters.q, **conditions, in_stock=True, limit=0))
-    try:
-        result = await page
-    except BaseException:
-        stocked.cancel()
-        raise
-    return result, (await stocked).total
+    calls = [
+        client.search(
+            filters.q,
+            **conditions,
+            brands=filters.brands,
+            in_stock=stock,
+            sort=filters.sort,
+            offset=(filters.page - 1) * size,
+            limit=size,
+            facets=_FACETS,
+        )
+    ]
+    if not filters.in_stock:
+        calls.append(
+            client.search(filters.q, **conditions, brands=filters.brands, in_stock=True, limit=0)
+        )
+    if filters.brands:
+        calls.append(
+            client.search(filters.q, **conditions, in_stock=stock, limit=0, facets=("brand",))
+        )
+    result, *more = await _all(calls)
+    counts = dict(result.facets or {})
+    if filters.brands:
+        counts["brand"] = (more.pop().facets or {}).get("brand", {})
+    return result, counts, more[0].total if more else result.total
 
 
 async def run(
@@ -119,7 +144,7 @@ async def run(
     :raises SearchUnavailable: if no search daemon answers.
     :raises BadRequest: if the daemon refuses the search (a page too deep).
     """
-    result, in_stock = await _search(client, filters, size)
+    result, counts, in_stock = await _search(client, filters, size)
     tree = await catalog.tree()
     names = await brand_names(catalog, engine)
     return SearchPage(
@@ -127,7 +152,7 @@ async def run(
         products=await catalog.cards(result.ids),
         total=result.total,
         pages=max(1, -(-result.total // size)),
-        facets=facets(filters, tree, names, result.facets or {}, in_stock),
+        facets=facets(filters, tree, names, counts, in_stock),
         chosen=chosen(filters, tree, names),
         suggestion=result.suggestion,
         brand_names=names,
@@ -144,6 +169,9 @@ async def listed(
         category, sort=filters.sort, page=filters.page, size=size, narrowing=narrowing
     )
     counts, in_stock = await catalog.facet_counts(category, narrowing)
+    if narrowing.brands:  # any of several: counted without the brand filter, as run() does
+        others, _ = await catalog.facet_counts(category, replace(narrowing, brands=()))
+        counts["brand"] = others["brand"]
     tree = await catalog.tree()
     names = await brand_names(catalog, engine)
     return SearchPage(
