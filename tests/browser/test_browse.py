@@ -15,28 +15,20 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sleigh.core_ext.search import load_products
 from sleigh.daemons.search.client import AsyncSearchClient
 from sleigh.webapp.app import create_app
 from sleigh.webapp.config import WebConfig
 from tests.browser.test_purchase import ARGS, CHROMIUM, VIEWPORTS, snap, tab_to
-from tests.plugins.searchd import StartSearchd, build_version
 
 
 @pytest_asyncio.fixture
-async def server(
-    demo_engine: AsyncEngine, tmp_path: Path, searchd_factory: StartSearchd
-) -> AsyncIterator[str]:
-    build_version(tmp_path / "shop" / "search", 1, await load_products(demo_engine))
-    daemon = searchd_factory(home=tmp_path / "shop")
-    search = AsyncSearchClient([daemon.endpoint], timeout=10)
-    server = TestServer(create_app(WebConfig(page_size=12), demo_engine, search_client=search))
+async def server(demo_engine: AsyncEngine, demo_search: AsyncSearchClient) -> AsyncIterator[str]:
+    server = TestServer(create_app(WebConfig(page_size=12), demo_engine, search_client=demo_search))
     await server.start_server()
     try:
         yield str(server.make_url("/")).rstrip("/")
     finally:
         await server.close()
-        await search.aclose()
 
 
 def _total(text: str) -> int:

@@ -20,12 +20,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sleigh.core_ext.search import AGE_BANDS, PRICE_BANDS, load_products
+from sleigh.core_ext.search import AGE_BANDS, PRICE_BANDS
 from sleigh.daemons.search.client import AsyncSearchClient
 from sleigh.webapp.app import create_app
 from sleigh.webapp.config import WebConfig
 from sleigh.webapp.db import schema
-from tests.plugins.searchd import StartSearchd, build_version
 
 Client = TestClient[web.Request, web.Application]
 SIZE = 10
@@ -59,18 +58,10 @@ class Value:
 
 
 @pytest_asyncio.fixture
-async def shop(
-    demo_engine: AsyncEngine, tmp_path: Path, searchd_factory: StartSearchd
-) -> AsyncIterator[Client]:
-    build_version(tmp_path / "shop" / "search", 1, await load_products(demo_engine))
-    daemon = searchd_factory(home=tmp_path / "shop")
-    search = AsyncSearchClient([daemon.endpoint], timeout=10)
-    app = create_app(WebConfig(page_size=SIZE), demo_engine, search_client=search)
-    try:
-        async with TestClient(TestServer(app)) as http:
-            yield http
-    finally:
-        await search.aclose()
+async def shop(demo_engine: AsyncEngine, demo_search: AsyncSearchClient) -> AsyncIterator[Client]:
+    app = create_app(WebConfig(page_size=SIZE), demo_engine, search_client=demo_search)
+    async with TestClient(TestServer(app)) as http:
+        yield http
 
 
 async def rows(engine: AsyncEngine, path: str) -> list[Row]:
