@@ -1,8 +1,10 @@
 """The storefront under ``wrk`` on loopback, beside its yardsticks, in one run.
 
-One temporary home gets the demo catalog (``--products``, SQLite); one
-``sleigh-cached`` serves it, and ``sleigh-web`` workers share one listening
-socket handed over as ``LISTEN_FDS`` (as ``sleigh up`` does). Rows:
+One temporary home gets the demo catalog (``--products``, SQLite) and its
+search index (as ``sleigh up`` builds it); one ``sleigh-cached``, one
+``sleigh-throttled`` and one ``sleigh-searchd`` serve it, and ``sleigh-web``
+workers share one listening socket handed over as ``LISTEN_FDS`` (as
+``sleigh up`` does). Rows:
 
 1. the product page through the whole stack (every middleware the app has:
    request id, errors, freshness, sessions, security headers, access log;
@@ -11,14 +13,16 @@ socket handed over as ``LISTEN_FDS`` (as ``sleigh up`` does). Rows:
    request of this run named before, so its parts (info, price, description,
    stock) miss the cache and load from the database, then are written back;
    the category tree and the related products' cards stay as warm as they get;
-3. a category page, warm;
+3. a category page with its facets (brand, price, age, stock counts from
+   ``sleigh-searchd``), warm: the page as it comes, sorted by price, and
+   narrowed by a price band and by stock; then the search page for a few
+   words of popular products' titles, with the same facets;
 4. the warm product page paced at 70% of row 1's peak, for its p99;
 5. yardsticks: a bare aiohttp + uvloop + Mako page of the product page's size
    with no data access (2 processes and 1, on one socket too), and nginx
    serving a static 20 KB file.
 
-Rows are listed in ``pages()``; a page that needs a daemon not yet in the
-shop (search) is one more entry there. Every process is stopped by PID and the
+Every process is stopped by PID and the
 temporary directory removed. Needs ``wrk`` and ``nginx`` (Debian packages
 ``wrk`` and ``nginx-light``); it installs nothing. Run:
 
@@ -53,7 +57,8 @@ PACED_SHARE = 0.7
 STATIC_BYTES = 20 * 1024
 ROW_WARM2 = "product page, warm cache, 2 workers"
 ROW_COLD2 = "product page, cold cache, 2 workers"
-ROW_CAT2 = "category page, warm cache, 2 workers"
+ROW_CAT2 = "category page with facets, 2 workers"
+ROW_SEARCH2 = "search page, 2 workers"
 ROW_PACED = "product page, warm, 2 workers, paced"
 ROW_WARM1 = "product page, warm cache, 1 worker"
 ROW_BARE2 = "bare aiohttp+uvloop+Mako, 2 processes"
@@ -455,6 +460,33 @@ def load_catalog(home: Path, products: int) -> list[int]:
         return [row[0] for row in db.execute("SELECT id FROM products ORDER BY id")]
 
 
+def build_search_index(home: Path) -> None:
+    """The first search index of *home*'s catalog, built before ``sleigh-searchd`` starts."""
+    from sleigh.daemons.control.cli import main as sleigh
+
+    argv = ["search", "reindex", "--no-swap", "--home", str(home)]
+    if sleigh([*argv, "--config", str(home / "sleigh.toml")]) != 0:
+        raise BenchError("sleigh search reindex failed")
+
+
+def search_paths(home: Path, count: int) -> list[str]:
+    """``/search?q=word`` for a title word of each of the *count* most popular products."""
+    with sqlite3.connect(home / "sleigh.db") as db:
+        titles = db.execute("SELECT title FROM products ORDER BY popularity DESC LIMIT ?", (count,))
+        words = [next(w for w in t.lower().split() if len(w) > 3) for (t,) in titles]
+    return [f"/search?q={word}" for word in dict.fromkeys(words)]
+
+
+def listing_paths(base: str, category: str, home: Path) -> tuple[list[str], list[str]]:
+    """The category page's variants and the search pages; both must show counted facets."""
+    variants = ["", "?sort=price_asc", "?price=10-25", "?in_stock=1"]
+    pages = [category + v for v in variants], search_paths(home, 4)
+    for path in (*pages[0], *pages[1]):
+        if b'id="facet-in_stock"' not in fetch(base + path):
+            raise BenchError(f"{path} shows no facets: sleigh-searchd did not answer")
+    return pages
+
+
 def pick_category(base: str) -> str:
     """A sub-category's path from the home page's links (a section if there is none)."""
     links: list[str] = re.findall(r'href="(/c/[a-z0-9/-]+)"', fetch(base + "/").decode())
@@ -466,7 +498,7 @@ def pick_category(base: str) -> str:
 @dataclass
 class Run:
     """What every measurement of one run shares; *servers*: the pids whose CPU time a
-    row counts (the shop's rows count ``sleigh-cached`` too)."""
+    row counts (the shop's rows count the daemons too)."""
 
     tmp: Path
     seconds: float
@@ -519,7 +551,7 @@ def bench_shop(run: Run, procs: Processes, home: Path, ids: list[int]) -> dict[s
     """The shop's rows: cold first (the cache is empty), then warm, then one worker."""
     sock = bind_tcp("127.0.0.1", 0)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    cached = list(run.servers)  # sleigh-cached and sleigh-throttled
+    cached = list(run.servers)  # sleigh-cached, sleigh-throttled and sleigh-searchd
     out: dict[str, Result] = {}
     try:
         hot = [f"/p/{i}" for i in ids[: 10 if run.quick else HOT_PRODUCTS]]
@@ -530,7 +562,10 @@ def bench_shop(run: Run, procs: Processes, home: Path, ids: list[int]) -> dict[s
         category = pick_category(base)
         run.warm(base, [*hot, category])
         out[ROW_WARM2] = run.measure(base, hot, f"{len(hot)} hot products")
-        out[ROW_CAT2] = run.measure(base, [category], category)
+        browse, search = listing_paths(base, category, home)
+        run.warm(base, [*browse, *search])
+        out[ROW_CAT2] = run.measure(base, browse, f"{category}: as is, sorted, 2 filters")
+        out[ROW_SEARCH2] = run.measure(base, search, f"{len(search)} words, facets counted")
         out[ROW_PACED] = run.paced(base, hot, out[ROW_WARM2].rps)
         for proc in web:
             procs.stop(proc)
@@ -571,7 +606,17 @@ def bench_yardsticks(run: Run, procs: Processes, size: int) -> dict[str, Result]
 
 # -- report ------------------------------------------------------------------------
 
-ORDER = (ROW_WARM2, ROW_COLD2, ROW_CAT2, ROW_PACED, ROW_WARM1, ROW_BARE2, ROW_BARE1, ROW_NGINX)
+ORDER = (
+    ROW_WARM2,
+    ROW_COLD2,
+    ROW_CAT2,
+    ROW_SEARCH2,
+    ROW_PACED,
+    ROW_WARM1,
+    ROW_BARE2,
+    ROW_BARE1,
+    ROW_NGINX,
+)
 
 
 def ratio(a: Result | None, b: Result | None) -> float | None:
@@ -580,7 +625,7 @@ def ratio(a: Result | None, b: Result | None) -> float | None:
 
 def print_table(rows: dict[str, Result]) -> None:
     """One line a row. ``vs bare``: req/s over the bare Mako page on as many processes;
-    ``CPU µs``: the servers' CPU time per request (the shop's rows include sleigh-cached),
+    ``CPU µs``: the servers' CPU time per request (the shop's rows include the daemons),
     which other load on the machine does not change the way it changes req/s."""
     print(
         f"\n{'row':<40} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'KB':>5} {'vs bare':>7}"
@@ -743,7 +788,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
         argv = shop_argv("sleigh.daemons.throttle", home)
         (throttled,) = procs.start(argv, clean_env(), "throttled")
-        run = Run(tmp, args.seconds, args.quick, [cached.pid, throttled.pid])
+        build_search_index(home)
+        (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
+        run = Run(tmp, args.seconds, args.quick, [cached.pid, throttled.pid, searchd.pid])
         rows = bench_shop(run, procs, home, ids)
         rows.update(bench_yardsticks(run, procs, rows[ROW_WARM2].size))
         print_table(rows)

@@ -166,6 +166,7 @@ cdef struct Query:
     int64_t price_min
     int64_t price_max
     int age
+    int age_to
     int in_stock
     int keys[MAX_KEYS]
     int nkeys
@@ -205,7 +206,7 @@ cdef inline bint _keep(Query* q, const Columns* col, int64_t doc) noexcept nogil
     price = col.rows[doc].price
     if price < q.price_min or price > q.price_max:
         return False
-    if q.age >= 0 and not (col.rows[doc].age_min <= q.age <= col.rows[doc].age_max):
+    if q.age >= 0 and not (col.rows[doc].age_min <= q.age_to and col.rows[doc].age_max >= q.age):
         return False
     if q.in_stock >= 0 and col.rows[doc].stock != q.in_stock:
         return False
@@ -539,6 +540,7 @@ cdef class Engine:
         q.price_min = plan.price_min
         q.price_max = plan.price_max
         q.age = plan.age
+        q.age_to = plan.age_to
         q.in_stock = plan.in_stock
         q.nkeys = 0
         q.scored = False

@@ -74,8 +74,9 @@ class Query:
     their order and adjacency are not checked). With ``prefix`` the last word is
     completed from the dictionary. Empty text matches every product (browsing by
     filters). ``category`` selects its whole subtree; ``age`` selects products whose
-    age range contains it; ``sort`` is one of :data:`SORTS` or a rule named in the
-    index's configuration.
+    age range contains it, or with ``age_to`` (not below ``age``) whose age range
+    overlaps ``age`` to ``age_to`` (both included, as in :data:`AGE_BANDS`); ``sort``
+    is one of :data:`SORTS` or a rule named in the index's configuration.
     """
 
     text: str = ""
@@ -85,6 +86,7 @@ class Query:
     price_min: int | None = None
     price_max: int | None = None
     age: int | None = None
+    age_to: int | None = None
     in_stock: bool | None = None
     sort: str = "relevance"
     offset: int = 0

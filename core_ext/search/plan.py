@@ -78,7 +78,8 @@ class Plan:
 
     ``empty`` says a required word is unknown, so nothing matches. Masks have one
     byte per category (brand) number, 1 for selected, or are empty for "any".
-    Absent bounds are -1 (``price_max``: 2**31 - 1).
+    Absent bounds are -1 (``price_max``: 2**31 - 1); ``age`` to ``age_to`` is the
+    range a product's ages must overlap.
     """
 
     clauses: tuple[tuple[tuple[int, float], ...], ...]
@@ -89,6 +90,7 @@ class Plan:
     price_min: int
     price_max: int
     age: int
+    age_to: int
     in_stock: int
     keys: tuple[int, ...]
     offset: int
@@ -129,10 +131,12 @@ def _check(query: Query, orders: Mapping[str, tuple[int, ...]]) -> None:
         raise QueryError(f"limit must be an integer from 0 to {MAX_LIMIT}")
     if not (isinstance(query.offset, int) and 0 <= query.offset <= 10**6):
         raise QueryError("offset must be an integer from 0 to 1000000")
-    for name in ("price_min", "price_max", "age", "category"):
+    for name in ("price_min", "price_max", "age", "age_to", "category"):
         value = getattr(query, name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise QueryError(f"{name} must be an integer or absent")
+    if query.age_to is not None and (query.age is None or query.age_to < query.age):
+        raise QueryError("age_to goes with age, and is not below it")
     if not all(isinstance(b, int) and not isinstance(b, bool) for b in query.brands):
         raise QueryError("brands must be integers")
 
@@ -285,6 +289,7 @@ class Planner:
             price_min=-1 if query.price_min is None else max(query.price_min, -1),
             price_max=2**31 - 1 if query.price_max is None else min(query.price_max, 2**31 - 1),
             age=-1 if query.age is None else min(max(query.age, -1), 255),
+            age_to=-1 if query.age is None else min(query.age_to or query.age, 255),
             in_stock=in_stock,
             keys=self.orders[query.sort],
             offset=query.offset,

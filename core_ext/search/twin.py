@@ -68,7 +68,9 @@ class PyEngine:
             return False
         if not plan.price_min <= self.price[doc] <= plan.price_max:
             return False
-        if plan.age >= 0 and not self.age_min[doc] <= plan.age <= self.age_max[doc]:
+        if plan.age >= 0 and not (
+            self.age_min[doc] <= plan.age_to and self.age_max[doc] >= plan.age
+        ):
             return False
         return plan.in_stock < 0 or self.stock[doc] == plan.in_stock
 

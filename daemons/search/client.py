@@ -75,6 +75,7 @@ def search_request(
     brands: Sequence[int] = (),
     price: tuple[int | None, int | None] | None = None,
     age: int | None = None,
+    age_to: int | None = None,
     in_stock: bool | None = None,
     sort: str = "relevance",
     offset: int = 0,
@@ -94,6 +95,8 @@ def search_request(
         body["price"] = list(price)
     if age is not None:
         body["age"] = age
+    if age_to is not None:
+        body["age_to"] = age_to
     if in_stock is not None:
         body["in_stock"] = in_stock
     if facets:

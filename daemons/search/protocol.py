@@ -19,6 +19,7 @@ Requests (a map; unknown keys are refused, every key but ``op`` optional)::
     {"op": "search", "q": "lego castle", "prefix": false,
      "category": 12, "brands": [3, 7], "price": [1000, 5000],   # cents, [min, max], nil = open
      "age": 6, "in_stock": true, "sort": "relevance",            # or price_asc, price_desc,
+     "age_to": 8,                                    # with age: ages overlapping 6 to 8
      "offset": 0, "limit": 20,                                   # popularity, newest, a rule
      "facets": ["category", "brand", "price_band", "age_band"]}  # [] or absent: none
     {"op": "suggest", "q": "leg", "limit": 8}                   # limit <= 100
@@ -76,7 +77,7 @@ MAX_REQUEST_ID: Final = 16
 MAX_SUGGESTIONS: Final = 100
 _OPS: Final = ("search", "suggest", "update", "stats", "ping")
 _SEARCH_FIELDS: Final = frozenset(
-    {"op", "q", "prefix", "category", "brands", "price", "age", "in_stock", "sort"}
+    {"op", "q", "prefix", "category", "brands", "price", "age", "age_to", "in_stock", "sort"}
     | {"offset", "limit", "facets"}
 )
 _MAX_ID: Final = 2**63 - 1
@@ -220,6 +221,13 @@ def _price(body: Mapping[str, Any]) -> tuple[int | None, int | None]:
     return low, high
 
 
+def _age_to(body: Mapping[str, Any], age: int | None) -> int | None:
+    age_to = _opt_int(body, "age_to", 0, 255)
+    if age_to is not None and (age is None or age_to < age):
+        raise BadRequest("age_to goes with age, and is not below it", "bad_value")
+    return age_to
+
+
 def _facets(body: Mapping[str, Any]) -> tuple[str, ...]:
     wanted = _list(body, "facets")
     for name in wanted:
@@ -249,6 +257,7 @@ def _search(body: Mapping[str, Any], limits: Limits) -> SearchRequest:
             f"offset {offset} is over the most, {limits.max_offset}", "offset_too_large"
         )
     price_min, price_max = _price(body)
+    age = _opt_int(body, "age", 0, 255)
     facets = _facets(body)
     query = Query(
         text=_text(body, limits),
@@ -257,7 +266,8 @@ def _search(body: Mapping[str, Any], limits: Limits) -> SearchRequest:
         brands=_brands(body),
         price_min=price_min,
         price_max=price_max,
-        age=_opt_int(body, "age", 0, 255),
+        age=age,
+        age_to=_age_to(body, age),
         in_stock=_bool(body, "in_stock", None),
         sort=sort,
         offset=offset,

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sleigh.core_ext.search import ProductDoc, build_index
+from sleigh.core_ext.search import ProductDoc, build_index, load_products
+from sleigh.daemons.search.client import AsyncSearchClient
 from sleigh.daemons.search.index import index_name
 from tests.plugins.daemons import Daemon, DaemonFactory
 
@@ -25,6 +28,7 @@ __all__ = [
     "SearchDaemon",
     "StartSearchd",
     "build_version",
+    "demo_search",
     "make_docs",
     "searchd",
     "searchd_factory",
@@ -145,3 +149,16 @@ def searchd_factory(daemon_factory: DaemonFactory, tmp_path: Path) -> StartSearc
 @pytest.fixture
 def searchd(searchd_factory: StartSearchd) -> SearchDaemon:
     return searchd_factory()
+
+
+@pytest_asyncio.fixture
+async def demo_search(
+    demo_engine: AsyncEngine, searchd_factory: StartSearchd, tmp_path: Path
+) -> AsyncIterator[AsyncSearchClient]:
+    """A client of a ``sleigh-searchd`` serving the index of ``demo_engine``'s catalog."""
+    daemon = searchd_factory(home=tmp_path / "demo", docs=await load_products(demo_engine))
+    search = AsyncSearchClient([daemon.endpoint], timeout=10)
+    try:
+        yield search
+    finally:
+        await search.aclose()

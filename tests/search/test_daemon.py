@@ -106,6 +106,8 @@ MALFORMED = [
     ("unknown sort", [b"1", body(op="search", sort="cheapest")], "bad_value"),
     ("unknown facet", [b"1", body(op="search", facets=["colour"])], "bad_value"),
     ("price min over max", [b"1", body(op="search", price=[500, 100])], "bad_value"),
+    ("age_to below age", [b"1", body(op="search", age=6, age_to=3)], "bad_value"),
+    ("age_to without age", [b"1", body(op="search", age_to=3)], "bad_value"),
     ("negative offset", [b"1", body(op="search", offset=-1)], "bad_value"),
     ("too many terms", [b"1", body(op="search", q=" ".join(["car"] * 40))], "too_many_terms"),
     ("query too long", [b"1", body(op="search", q="x" * 300)], "query_too_long"),

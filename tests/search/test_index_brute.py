@@ -65,7 +65,7 @@ def matches(p: ProductDoc, q: Query, terms: list[str], counts: Counter[str]) -> 
         and (not q.brands or p.brand_id in q.brands)
         and (q.price_min is None or p.price_cents >= q.price_min)
         and (q.price_max is None or p.price_cents <= q.price_max)
-        and (q.age is None or p.age_min <= q.age <= p.age_max)
+        and (q.age is None or (p.age_min <= (q.age_to or q.age) and p.age_max >= q.age))
         and (q.in_stock is None or p.in_stock == q.in_stock)
     )
 
@@ -99,7 +99,8 @@ def random_query(rng: random.Random, products: list[ProductDoc]) -> Query:
         brands=tuple(rng.sample(sorted({p.brand_id for p in products}), rng.randint(0, 2))),
         price_min=rng.choice([None, 1000]),
         price_max=rng.choice([None, 8000]),
-        age=rng.choice([None, 4]),
+        age=(age := rng.choice([None, 4])),
+        age_to=None if age is None else rng.choice([None, 8]),
         in_stock=rng.choice([None, True, False]),
         sort=rng.choice(["relevance", *SORT_KEYS]),
         limit=1000,

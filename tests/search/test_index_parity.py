@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ queries = st.builds(
     price_min=st.sampled_from([None, 0, 5000]),
     price_max=st.sampled_from([None, 20000, 39999]),
     age=st.sampled_from([None, 0, 4, 12]),
+    age_to=st.sampled_from([None, 14]),
     in_stock=st.sampled_from([None, True, False]),
     sort=st.sampled_from(
         ["relevance", "price_asc", "price_desc", "popularity", "newest", "instock_first"]
@@ -40,7 +42,7 @@ queries = st.builds(
     offset=st.sampled_from([0, 0, 3, 50]),
     limit=st.sampled_from([20, 1, 0, 100]),
     facets=st.booleans(),
-)
+).map(lambda q: q if q.age is not None else replace(q, age_to=None))
 products = st.builds(
     ProductDoc,
     id=st.integers(1, 10**6),

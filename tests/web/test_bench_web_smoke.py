@@ -19,7 +19,8 @@ BENCH = ROOT / "scripts" / "bench_web.py"
 ROWS = [
     "product page, warm cache, 2 workers",
     "product page, cold cache, 2 workers",
-    "category page, warm cache, 2 workers",
+    "category page with facets, 2 workers",
+    "search page, 2 workers",
     "product page, warm, 2 workers, paced",
     "product page, warm cache, 1 worker",
     "bare aiohttp+uvloop+Mako, 2 processes",

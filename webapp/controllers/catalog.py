@@ -1,22 +1,43 @@
-"""The catalog pages: home, category listings and product pages."""
+"""The catalog pages: home, category listings and product pages.
+
+A category page is a listing of ``sleigh-searchd`` (no words, the category as
+a filter) with the search page's facets, sorts and pages. When no search
+daemon answers it is listed and counted from the database instead, and a
+warning is logged: a category page never fails for want of search.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-from ..keys import CATALOG, CONFIG, VIEWS
-from ..models.queries import SORTS
+from ...daemons.search.client import BadRequest, SearchUnavailable
+from ..keys import CATALOG, CONFIG, ENGINE, SEARCH, VIEWS
+from ..models.freshness import note
+from ..models.search import BadFilter, Filters, SearchPage, listed, parse_filters, run
+from ..models.values import Category
+
+log = logging.getLogger("sleigh.web.catalog")
 
 routes = web.RouteTableDef()
 
 
-def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise web.HTTPBadRequest(text=f"{name} must be a whole number from 1 to {maximum}")
-    return int(raw)
+async def _browse(request: web.Request, node: Category, filters: Filters) -> SearchPage:
+    """The category page's listing: from the search daemon, else from the database."""
+    catalog, config = request.app[CATALOG], request.app[CONFIG]
+    client = request.app.get(SEARCH)
+    try:
+        if client is None:
+            raise SearchUnavailable("no search daemon is configured")
+        page = await run(client, catalog, request.app[ENGINE], filters, config.page_size)
+    except SearchUnavailable as exc:
+        log.warning("category %s listed from the database: %s", node.path, exc)
+        return await listed(catalog, request.app[ENGINE], node, filters, config.page_size)
+    except BadRequest as exc:
+        raise web.HTTPBadRequest(text=f"We could not list that page: {exc}") from None
+    note(config.listing_ttl)  # the ids, totals and counts searchd gave: as fresh as a listing
+    return page
 
 
 @routes.get("/", name="home")
@@ -37,18 +58,16 @@ async def home(request: web.Request) -> web.Response:
 
 @routes.get(r"/c/{path:[a-z0-9/-]+}", name="category")
 async def category(request: web.Request) -> web.Response:
-    catalog = request.app[CATALOG]
-    tree = await catalog.tree()
+    tree = await request.app[CATALOG].tree()
     node = tree.by_path.get(request.match_info["path"].strip("/"))
     if node is None:
         raise web.HTTPNotFound(text="No such section")
-    sort = request.query.get("sort", "popular")
-    if sort not in SORTS:
-        raise web.HTTPBadRequest(text=f"sort must be one of {', '.join(SORTS)}")
-    size = request.app[CONFIG].page_size
-    page = _int_param(request, "page", 1, 10_000)
-    listing = await catalog.listing(node, sort=sort, page=page, size=size)
-    if page > listing.pages:
+    try:
+        filters = parse_filters(request.query, request.query.getall("brand", []), node)
+    except BadFilter as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    page = await _browse(request, node, filters)
+    if filters.page > page.pages:
         raise web.HTTPNotFound(text="No such page")
     return request.app[VIEWS].render(
         request,
@@ -58,9 +77,9 @@ async def category(request: web.Request) -> web.Response:
         tree=tree,
         category=node,
         ancestors=tree.ancestors(node),
-        listing=listing,
-        sort=sort,
-        sorts={key: label for key, (label, _order) in SORTS.items()},
+        asked=filters,
+        page=page,
+        sorts=filters.sorts,
         public=True,
     )
 

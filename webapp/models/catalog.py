@@ -13,6 +13,7 @@ key            part                                        TTL ([web])
 ``price:ID``   the price in cents                          ``price_ttl``
 ``inv:ID``     units available                             ``stock_ttl``
 ``list:...``   one page of ids of a listing, and total     ``listing_ttl``
+``facets:...`` a listing's facet counts (no search daemon)  ``listing_ttl``
 ``pop:...``    ids of the best sellers                     ``listing_ttl``
 ``rel:ID``     ids of related products                     ``listing_ttl``
 =============  ==========================================  ==============
@@ -37,6 +38,7 @@ from .values import (
     Category,
     CategoryTree,
     Listing,
+    Narrowing,
     Product,
     ProductCard,
     card,
@@ -187,19 +189,48 @@ class Catalog:
         )
 
     async def listing(
-        self, category: Category, *, sort: str = "popular", page: int = 1, size: int = 24
+        self,
+        category: Category,
+        *,
+        sort: str = "popularity",
+        page: int = 1,
+        size: int = 24,
+        narrowing: Narrowing | None = None,
     ) -> Listing:
-        """One page of the products in *category* and its descendants."""
+        """One page of the products in *category* and its descendants (and *narrowing*)."""
         tree = await self.tree()
         subtree = tree.subtree_ids(category)
-        key = f"list:{category.id}:{sort}:{page}:{size}"
+        narrowing = narrowing or Narrowing()
+        key = f"list:{category.id}:{sort}:{page}:{size}{narrowing.key}"
         found = await self.through.one(
             key,
             self.ttls.listing,
-            lambda: queries.listing(self.engine, subtree, sort, (page - 1) * size, size),
+            lambda: queries.listing(self.engine, subtree, sort, (page - 1) * size, size, narrowing),
         )
         total = int(found["total"])
         return Listing(await self.cards(found["ids"]), total, page, max(1, -(-total // size)))
+
+    async def facet_counts(
+        self, category: Category, narrowing: Narrowing
+    ) -> tuple[dict[str, dict[Any, int]], int]:
+        """The database's counts over what :meth:`listing` lists, as the search daemon
+        counts its facets (a sub-category counts its whole subtree); and how many of
+        those products are in stock."""
+        tree = await self.tree()
+        found = await self.through.one(
+            f"facets:{category.id}{narrowing.key}",
+            self.ttls.listing,
+            lambda: queries.facet_counts(self.engine, tree.subtree_ids(category), narrowing),
+        )
+        counts = {
+            name: {k: int(n) for k, n in found[name]}
+            for name in ("brand", "price_band", "age_band")
+        }
+        leaves = {int(k): int(n) for k, n in found["category"]}
+        counts["category"] = {
+            c.id: sum(leaves.get(i, 0) for i in tree.subtree_ids(c)) for c in category.children
+        }
+        return counts, int(found["in_stock"][0][0])
 
     async def popular(self, limit: int = 12, category: Category | None = None) -> list[ProductCard]:
         """The most popular products, in the whole shop or under *category*."""

@@ -8,15 +8,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ...core_ext.search.model import AGE_BANDS, PRICE_BANDS
 from ..db import schema
+from .values import Narrowing
 
 p = schema.products.c
 
 #: Sort keys shoppers may choose: label and ORDER BY (ids break ties, so pages are stable).
 SORTS: dict[str, tuple[str, Callable[[], Sequence[Any]]]] = {
-    "popular": ("Most popular", lambda: (p.popularity.desc(), p.id)),
-    "price": ("Price: low to high", lambda: (p.price_cents, p.id)),
-    "-price": ("Price: high to low", lambda: (p.price_cents.desc(), p.id)),
+    "popularity": ("Most popular", lambda: (p.popularity.desc(), p.id)),
+    "price_asc": ("Price: low to high", lambda: (p.price_cents, p.id)),
+    "price_desc": ("Price: high to low", lambda: (p.price_cents.desc(), p.id)),
     "newest": ("Newest", lambda: (p.created_at.desc(), p.id.desc())),
 }
 
@@ -78,11 +80,30 @@ async def stock(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:
     return {pid: found.get(pid, 0) for pid in ids}
 
 
+def _narrowed(category_ids: list[int], narrowing: Narrowing) -> sa.ColumnElement[bool]:
+    i = schema.inventory.c
+    where: list[sa.ColumnElement[bool]] = [p.category_id.in_(category_ids)]
+    if narrowing.brands:
+        where.append(p.brand_id.in_(narrowing.brands))
+    if narrowing.cents is not None:
+        where.append(p.price_cents.between(*narrowing.cents))
+    if narrowing.ages is not None:
+        where += [p.age_min <= narrowing.ages[1], p.age_max >= narrowing.ages[0]]
+    if narrowing.in_stock:
+        where.append(p.id.in_(sa.select(i.product_id).where(i.on_hand - i.reserved > 0)))
+    return sa.and_(*where)
+
+
 async def listing(
-    engine: AsyncEngine, category_ids: list[int], sort: str, offset: int, size: int
+    engine: AsyncEngine,
+    category_ids: list[int],
+    sort: str,
+    offset: int,
+    size: int,
+    narrowing: Narrowing | None = None,
 ) -> dict[str, Any]:
-    """One page of product ids under *category_ids*, and the total."""
-    where = p.category_id.in_(category_ids)
+    """One page of product ids under *category_ids* (and *narrowing*), and the total."""
+    where = _narrowed(category_ids, narrowing or Narrowing())
     page = sa.select(p.id).where(where).order_by(*SORTS[sort][1]()).limit(size).offset(offset)
     count = sa.select(sa.func.count()).select_from(schema.products).where(where)
     async with engine.connect() as conn:
@@ -91,9 +112,48 @@ async def listing(
     return {"ids": ids, "total": total}
 
 
+def _price_band() -> sa.Label[str]:
+    """The price band's label (``PRICE_BANDS`` are contiguous, from 0)."""
+    whens = [(p.price_cents < high, label) for label, _low, high in PRICE_BANDS[:-1]]
+    return sa.case(*whens, else_=PRICE_BANDS[-1][0]).label("band")
+
+
+def _how_many(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+async def facet_counts(
+    engine: AsyncEngine, category_ids: list[int], narrowing: Narrowing
+) -> dict[str, list[list[Any]]]:
+    """What the search daemon's facets count, from the database, for the products
+    under *category_ids* and *narrowing*: ``[value, n]`` pairs by ``category`` (the
+    product's own), ``brand``, ``price_band`` and ``age_band`` (a product counts in
+    every band its age range overlaps), and ``in_stock``: ``[[n]]``."""
+    i = schema.inventory.c
+    where = _narrowed(category_ids, narrowing)
+    band = _price_band()
+    ages = [_how_many(sa.and_(p.age_min <= high, p.age_max >= low)) for _, low, high in AGE_BANDS]
+    stocked = _how_many(sa.func.coalesce(i.on_hand - i.reserved, 0) > 0)
+    grouped: dict[str, Any] = {"category": p.category_id, "brand": p.brand_id, "price_band": band}
+    out: dict[str, list[list[Any]]] = {}
+    async with engine.connect() as conn:
+        for name, column in grouped.items():
+            query = sa.select(column, sa.func.count()).where(where).group_by(column)
+            out[name] = [list(row) for row in await conn.execute(query)]
+        sums = await conn.execute(
+            sa.select(*ages, stocked)
+            .select_from(schema.products.outerjoin(schema.inventory))
+            .where(where)
+        )
+        *by_age, in_stock = sums.one()
+    out["age_band"] = [[b[0], int(n)] for b, n in zip(AGE_BANDS, by_age, strict=True) if n]
+    out["in_stock"] = [[int(in_stock)]]
+    return out
+
+
 async def popular(engine: AsyncEngine, category_ids: list[int] | None, limit: int) -> list[int]:
     """The ids of the most popular products, shop-wide or under *category_ids*."""
-    query = sa.select(p.id).order_by(*SORTS["popular"][1]()).limit(limit)
+    query = sa.select(p.id).order_by(*SORTS["popularity"][1]()).limit(limit)
     if category_ids is not None:
         query = query.where(p.category_id.in_(category_ids))
     async with engine.connect() as conn:
@@ -106,7 +166,7 @@ async def related(engine: AsyncEngine, product_id: int, limit: int) -> list[int]
     query = (
         sa.select(p.id)
         .where(p.category_id == category, p.id != product_id)
-        .order_by(*SORTS["popular"][1]())
+        .order_by(*SORTS["popularity"][1]())
         .limit(limit)
     )
     async with engine.connect() as conn:

@@ -135,6 +135,28 @@ class Product(ProductCard):
 
 
 @dataclass(frozen=True)
+class Narrowing:
+    """Conditions on a listing besides its category.
+
+    :ivar cents: price range, both ends included; *ages*: years a product's age
+        range must overlap, both ends included.
+    """
+
+    brands: tuple[int, ...] = ()
+    cents: tuple[int, int] | None = None
+    ages: tuple[int, int] | None = None
+    in_stock: bool = False
+
+    @property
+    def key(self) -> str:
+        """A cache key suffix: empty for no narrowing, else every condition."""
+        if self == Narrowing():
+            return ""
+        brands = ",".join(map(str, sorted(self.brands)))
+        return f":b{brands}:p{self.cents}:a{self.ages}:s{int(self.in_stock)}".replace(" ", "")
+
+
+@dataclass(frozen=True)
 class Listing:
     products: list[ProductCard]
     total: int

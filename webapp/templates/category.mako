@@ -1,8 +1,9 @@
-## category.mako: one section of the catalog, a page of its products.
+## category.mako: one section of the catalog: its products with facets, sorting and pages.
 ## Receives: title, request_id, tree, category (Category), ancestors (list[Category]),
-## listing (Listing: products, total, page, pages), sort (str), sorts (dict[str, str]).
+## asked (Filters: the page's sort, page and filters), page (SearchPage: products, total,
+## pages, facets with counts, chosen filters), sorts (dict[str, str]).
 <%inherit file="base.mako"/>
-<%namespace file="_cards.mako" import="cards"/>
+<%namespace file="_listing.mako" import="listing"/>
 <nav aria-label="Breadcrumb" class="crumbs">
   <ol>
     <li><a href="/">Home</a></li>
@@ -13,7 +14,8 @@
   </ol>
 </nav>
 <h1>${category.name}</h1>
-% if category.children:
+% if category.children and not page.sections:
+## (otherwise the Section facet links the sub-sections, with counts and the filters kept)
 <nav aria-label="Sub-sections of ${category.name}">
   <ul class="subnav">
   % for child in category.children:
@@ -22,22 +24,7 @@
   </ul>
 </nav>
 % endif
-<form class="sort" method="get" action="/c/${category.path}">
-  <label for="sort">Sort by</label>
-  <select id="sort" name="sort">
-  % for key, label in sorts.items():
-    <option value="${key}"${' selected' if key == sort else '' | n}>${label}</option>
-  % endfor
-  </select>
-  <button type="submit">Sort</button>
-</form>
-<p class="count">${f"{listing.total:,}"} products &middot; page ${listing.page} of ${listing.pages}</p>
-${cards(listing.products, 2)}
-<nav aria-label="Pages" class="pager">
-% if listing.page > 1:
-  <a rel="prev" href="/c/${category.path}?sort=${sort}&amp;page=${listing.page - 1}">&larr; Previous</a>
+% if page.total == 0:
+<p>Nothing here matches these filters (<a href="${asked.cleared()}">show every product of ${category.name}</a>).</p>
 % endif
-% if listing.page < listing.pages:
-  <a rel="next" href="/c/${category.path}?sort=${sort}&amp;page=${listing.page + 1}">Next &rarr;</a>
-% endif
-</nav>
+${listing(page, asked, sorts)}
