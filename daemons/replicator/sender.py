@@ -46,6 +46,7 @@ class SenderStats:
 
     ops: int = 0
     too_large: int = 0  # values over max_object, sent as INVALIDATE
+    unsendable: int = 0  # writes left out: the key cannot fit a datagram
     datagrams: int = 0  # new DATA datagrams sent
     bytes: int = 0  # DATA bytes sent, repairs included
     repairs: int = 0  # DATA datagrams sent again on a NAK
@@ -120,15 +121,26 @@ class Sender:
 
         :raises ValueError: if the key cannot fit a datagram of ``mtu_payload``.
         """
+        self.enqueue(op)
+        return self.due(now)
+
+    def enqueue(self, op: CacheOp) -> None:
+        """Queue one local write without sending; :meth:`due` sends it (as :meth:`publish`).
+
+        :raises ValueError: if the key cannot fit a datagram of ``mtu_payload``.
+        """
         if op.op is Op.SET and len(op.value) > self.config.max_object:
             op = CacheOp(Op.INVALIDATE, op.key, origin=op.origin)
             self.stats.too_large += 1
         frags = fragment(op, self._next_sequence, self.config.mtu_payload)
         self._next_sequence += len(frags)
-        self._queue.extend(frags)
-        self._queued_bytes += sum(f.size for f in frags)
+        if len(frags) == 1:
+            self._queue.append(frags[0])
+            self._queued_bytes += frags[0].size
+        else:
+            self._queue.extend(frags)
+            self._queued_bytes += sum(f.size for f in frags)
         self.stats.ops += 1
-        return self.due(now)
 
     def due(self, now: float) -> list[bytes]:
         """Sign and return what the token bucket lets go now: repairs first, then new data."""

@@ -191,17 +191,17 @@ class Replicator:
         sub = self._sub
         if sub is None:
             return
-        now = time.time()
-        out = Output()
+        ops: list[CacheOp] = []
         while True:
             try:
                 frame = sub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            self._feed_message(frame, now, out)
-        self.handle(out)
+            self._feed_message(frame, ops)
+        if ops:
+            self.handle(self.node.publish_many(ops, time.time()))
 
-    def _feed_message(self, frame: bytes, now: float, out: Output) -> None:
+    def _feed_message(self, frame: bytes, ops: list[CacheOp]) -> None:
         c = self.counters
         try:
             message = feed.decode(frame)
@@ -217,15 +217,13 @@ class Replicator:
         elif last is not None and message.seq <= last:
             log.info("the cache restarted (its feed began again at %d)", message.seq)
         self._feed_seq = message.seq
-        for write in message.writes:
-            if write.key.startswith(PROBE_PREFIX):
+        accepting, probe, to_op = self.accepting, PROBE_PREFIX, _FEED_TO_OP
+        for kind, key, value, expires_ms in message.writes:
+            if key.startswith(probe):
                 self._probe_seen.set()
-                continue
-            if not self.accepting:
-                continue
-            c.feed_writes += 1
-            op = CacheOp(_FEED_TO_OP[write.kind], write.key, write.value or b"", write.expires_ms)
-            out.extend(self.node.publish(op, now))
+            elif accepting:
+                ops.append(CacheOp(to_op[kind], key, value or b"", expires_ms))
+                c.feed_writes += 1
 
     def on_datagrams(self, batch: list[tuple[bytes, float]]) -> None:
         """A batch from the receive thread."""
