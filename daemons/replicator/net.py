@@ -7,9 +7,12 @@ datagrams (``IP_MULTICAST_LOOP``) is on only when the interface is a
 loopback address, where every member of the cluster is on this machine.
 
 Two receive paths (``replicator.receive_path``): a thread doing blocking
-``recv`` calls (Python releases the GIL while it waits) that hands
-datagrams to the event loop in batches, one wake-up per batch; or the
-event loop itself draining the non-blocking socket whenever it is readable.
+receives (Python releases the GIL while it waits) that hands datagrams to
+the event loop in batches, one wake-up per batch; or the event loop itself
+draining the non-blocking socket whenever it is readable. Both take every
+datagram already queued in one call (``recvmmsg``, see
+:mod:`sleigh.core_ext.mmsg`), and the daemon sends the same way
+(``sendmmsg``).
 Neither is asyncio's datagram endpoint, which pays a callback per datagram.
 ``scripts/bench_replicator.py`` measures the raw paths ("receive path") and
 the daemon with either (``--receive-path``).
@@ -27,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ...core_ext.mmsg import BatchSocket
 from .config import ReplicatorConfig
 
 log = logging.getLogger("sleigh.replicator.net")
@@ -118,19 +122,22 @@ class ReceiveThread:
         self._thread.start()
 
     def _run(self) -> None:
-        recv, limit = self.sock.recv, self.limit
+        recv_batch = BatchSocket(self.sock, self.limit).recv_batch
         queue, clock = self._queue, time.time
         while True:
             try:
-                data = recv(limit)
+                batch = recv_batch()
             except OSError as exc:
                 if not self._stop.is_set():
                     log.error("receiving failed: %s", exc)
                 return
             if self._stop.is_set():
                 return
-            queue.append((data, clock()))
-            self.datagrams += 1
+            if not batch:  # an empty datagram
+                continue
+            now = clock()
+            queue.extend([(data, now) for data in batch])
+            self.datagrams += len(batch)
             if not self._scheduled:
                 self._scheduled = True
                 self.wakeups += 1
@@ -163,7 +170,7 @@ class ReadyReceiver:
     """The event loop drains the socket whenever it is readable (``receive_path = reader``).
 
     One wake-up per batch as with :class:`ReceiveThread`, but no thread and no
-    GIL hand-off: each datagram costs one non-blocking ``recv``.
+    GIL hand-off.
     """
 
     #: Datagrams taken per wake-up at most, so timers and the feed are not starved.
@@ -178,23 +185,25 @@ class ReadyReceiver:
         self.limit = limit
         self.datagrams = 0
         self.wakeups = 0
+        self._batches = BatchSocket(sock, limit)
 
     def start(self) -> None:
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self._ready)
 
     def _ready(self) -> None:
-        recv, limit = self.sock.recv, self.limit
+        recv_batch = self._batches.recv_batch
         batch: list[tuple[bytes, float]] = []
         now = time.time()
-        for _ in range(self.BATCH):
+        while len(batch) < self.BATCH:
             try:
-                batch.append((recv(limit), now))
+                got = recv_batch()
             except BlockingIOError:
                 break
             except OSError as exc:
                 log.error("receiving failed: %s", exc)
                 break
+            batch.extend([(data, now) for data in got])
         self.wakeups += 1
         self.datagrams += len(batch)
         if batch:

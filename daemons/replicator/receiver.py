@@ -129,7 +129,7 @@ class Stream:
             return
         if seq >= self.next + self.config.receive_window:
             self.stats.beyond_window += 1
-            self._saw(seq, now)
+            self._saw(seq, now, held=False)
             return
         self.stats.received += 1
         if seq <= self.high:
@@ -158,7 +158,7 @@ class Stream:
         self.low_avail = max(self.low_avail, hb.low)
         if not self.joined:
             self._join(hb, now)
-        self._saw(hb.high, now)
+        self._saw(hb.high, now, held=False)
         self._deliver(out)
         self._give_up_due(now, out)
         self._check_gap(now)
@@ -167,7 +167,7 @@ class Stream:
         """The sender stopped: nothing missing can come any more."""
         self.left = True
         if self.joined:
-            self._saw(high, now)
+            self._saw(high, now, held=False)
             self._give_up_due(now, out)
 
     def on_foreign_nak(self, nak: Nak, now: float) -> None:
@@ -235,12 +235,14 @@ class Stream:
         self.next = start
         self.high = max([start - 1, *self._pending])
         self.stats.received += len(self._pending)
+        self.stats.missed += self.high - start + 1 - len(self._pending)  # gaps among them
         if self.high >= start:
             self._known.append((self.high, now))
 
-    def _saw(self, seq: int, now: float) -> None:
+    def _saw(self, seq: int, now: float, held: bool = True) -> None:
+        """Sequence *seq* exists (*held*: this receiver holds it; else it is missing too)."""
         if seq > self.high:
-            missed = seq - max(self.high, self.next - 1) - 1
+            missed = seq - max(self.high, self.next - 1) - held
             if missed > 0:
                 self.stats.missed += missed
                 self._fresh = True

@@ -23,6 +23,7 @@ from typing import cast
 
 import zmq
 
+from ...core_ext.mmsg import BatchSocket
 from ..cache import feed
 from ..cache.feed import Write
 from ..cache.replica import ReplicaUnavailable, ReplicaWriter
@@ -99,6 +100,7 @@ class Replicator:
         self.node = node
         self.loop = asyncio.get_running_loop()
         self.send_sock = send_sock
+        self._batches = BatchSocket(send_sock, mtu_payload)
         self.counters = Counters()
         self.replica = ReplicaWriter(cache_socket)
         self.feed_path = feed_path
@@ -266,29 +268,33 @@ class Replicator:
         if pending:
             pending.extend(datagrams)
             return
-        send = self.send_sock.send
-        for i, data in enumerate(datagrams):
+        left = self._send_some(datagrams)
+        if left:
+            pending.extend(left)
+            self.loop.add_writer(self.send_sock.fileno(), self._send_pending)
+
+    def _send_some(self, datagrams: list[bytes]) -> list[bytes]:
+        """Send what the socket takes now; what is left (the send buffer is full)."""
+        send_batch = self._batches.send_batch
+        while datagrams:
             try:
-                send(data)
-            except BlockingIOError:
-                pending.extend(datagrams[i:])
-                self.loop.add_writer(self.send_sock.fileno(), self._send_pending)
-                return
-            except OSError as exc:
+                sent = send_batch(datagrams)
+            except OSError as exc:  # the first could not go: count it, go on with the rest
                 self.counters.send_errors += 1
                 log.debug("send failed: %s", exc)
+                sent = 1
+            if sent == 0:
+                return datagrams
+            datagrams = datagrams[sent:]
+        return datagrams
 
     def _send_pending(self) -> None:
         pending = self._pending_send
-        while pending:
-            try:
-                self.send_sock.send(pending[0])
-            except BlockingIOError:
-                return
-            except OSError:
-                self.counters.send_errors += 1
-            pending.popleft()
-        self.loop.remove_writer(self.send_sock.fileno())
+        left = self._send_some(list(pending))
+        pending.clear()
+        pending.extend(left)
+        if not pending:
+            self.loop.remove_writer(self.send_sock.fileno())
 
     def _arm(self, now: float) -> None:
         if self._closed:
