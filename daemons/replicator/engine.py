@@ -270,6 +270,7 @@ class Node:
                 "delivered": max(0, peer.stream.next - 1),
                 "lag": peer.stream.lag,
                 "lag_seconds": round(peer.stream.lag_seconds(now), 3),
+                "repair_ms": round(peer.stream.repair_time * 1000, 3),
                 **asdict(peer.stream.stats),
             }
             for sender, peer in sorted(self.peers.items())

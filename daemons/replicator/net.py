@@ -146,6 +146,11 @@ class ReceiveThread:
                 except RuntimeError:  # the loop closed under us: we are stopping
                     return
 
+    def poll(self) -> None:
+        """Deliver now what the thread has queued (called in the loop, before timers run)."""
+        if self._queue:
+            self._drain()
+
     def _drain(self) -> None:
         self._scheduled = False
         queue = self._queue
@@ -208,6 +213,10 @@ class ReadyReceiver:
         self.datagrams += len(batch)
         if batch:
             self.deliver(batch)
+
+    def poll(self) -> None:
+        """Deliver now what the socket holds (called before timers run)."""
+        self._ready()
 
     def stop(self) -> None:
         """Stop watching the socket, after delivering what it holds."""

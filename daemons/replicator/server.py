@@ -241,6 +241,8 @@ class Replicator:
 
     def tick(self) -> None:
         self._timer = None
+        # Timers decide on everything received: a NAK for a datagram already here is waste.
+        self.receiver.poll()
         self.handle(self.node.tick(time.time()))
         self.on_feed()  # the SUB's fd is edge-triggered: never let a message sit
 
