@@ -3,7 +3,8 @@
 :class:`BatchSocket` wraps a UDP socket: :meth:`~BatchSocket.recv_batch`
 blocks for the first datagram, then takes every one already queued (up to
 ``MAX``); :meth:`~BatchSocket.send_batch` sends datagrams on a connected
-non-blocking socket until they are all gone or the send buffer is full. Two
+non-blocking socket until they are all gone or the send buffer is full (a
+socket with a timeout is not supported: it is blocking or not). Two
 implementations keep one contract, checked by the same tests:
 :class:`BatchSocketPython` (one ``recv``/``send`` per datagram) and
 :class:`BatchSocketNative` (cffi: ``recvmmsg``/``sendmmsg``, one system call

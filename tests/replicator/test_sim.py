@@ -122,7 +122,7 @@ def test_a_slow_round_trip_stretches_the_retry_instead_of_repeating_repairs() ->
         stream = host.node.peers[hosts[0].node.sender_id].stream
         assert 0.03 < stream.repair_time < 0.1
         assert stream.stats.gaps == 0
-    missed = sum(int(_peer_stats(h, hosts[0])["missed"]) for h in hosts[1:])
+    missed = sum(h.node.peers[hosts[0].node.sender_id].stream.stats.missed for h in hosts[1:])
     assert hosts[0].node.sender.stats.repairs < 1.6 * missed
 
 
