@@ -6,7 +6,7 @@ from cffi import FFI
 
 ffibuilder = FFI()
 ffibuilder.cdef(
-    "#define SLEIGH_MMSG_MAX 64\n"
+    "#define SLEIGH_MMSG_MAX 256\n"
     "int sleigh_recv_batch(int fd, uint8_t *buf, int slot, int max, int32_t *lens);\n"
     "int sleigh_send_batch(int fd, const uint8_t *buf, const int32_t *lens, int count);"
 )

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define SLEIGH_MMSG_MAX 64
+#define SLEIGH_MMSG_MAX 256
 
 /* Receive up to `max` (at most SLEIGH_MMSG_MAX) datagrams from `fd` into
  * `buf`, datagram i at buf + i * slot, its length (at most `slot`: a longer

@@ -27,7 +27,7 @@ __all__ = ["MAX", "NATIVE", "BatchSocket", "BatchSocketNative", "BatchSocketPyth
 _log = logging.getLogger("sleigh.core_ext.mmsg")
 
 #: Datagrams one call moves at most.
-MAX = 64
+MAX = 256
 
 
 class BatchSocketPython:

@@ -25,6 +25,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -40,6 +41,8 @@ SO_RCVBUFFORCE = int(getattr(socket, "SO_RCVBUFFORCE", 33))
 SO_SNDBUFFORCE = int(getattr(socket, "SO_SNDBUFFORCE", 32))
 #: How long stopping waits for the receive thread (seconds).
 JOIN = 1.0
+#: The GIL switch interval the receive thread asks for (seconds).
+SWITCH_INTERVAL = 0.001
 
 
 def _buffer(sock: socket.socket, option: int, force: int, size: int) -> int:
@@ -119,6 +122,10 @@ class ReceiveThread:
         self._thread = threading.Thread(target=self._run, name="mcastd-receive", daemon=True)
 
     def start(self) -> None:
+        # The loop holds the GIL while it works, and the thread needs it after every
+        # batch to queue what it took: with Python's 5 ms switch interval the kernel's
+        # buffer can overflow while the loop is busy, so the thread gets in every 1 ms.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._thread.start()
 
     def _run(self) -> None:

@@ -128,6 +128,13 @@ def test_shutdown_wakes_a_blocked_receive_with_an_empty_batch(
     assert not thread.is_alive() and batches == [[]]
 
 
+def test_the_batch_size_is_the_compiled_one() -> None:
+    if mmsg.NATIVE:
+        from sleigh.core_ext._mmsg import lib
+
+        assert lib.SLEIGH_MMSG_MAX == mmsg.MAX
+
+
 def test_the_chosen_one_is_native_when_built() -> None:
     assert mmsg.BatchSocket is (mmsg.BatchSocketNative if mmsg.NATIVE else mmsg.BatchSocketPython)
 
