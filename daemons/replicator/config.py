@@ -113,7 +113,8 @@ class ReplicatorConfig(Section):
         minimum=0.0001,
         maximum=10,
         help="How long a NAKed range (ours or another receiver's) waits for its repair before"
-        " it is asked for again.",
+        " it is asked for again; a receiver whose repairs take longer waits 1.5x their"
+        " average instead.",
     )
     repair_holdoff: float = setting(
         "1ms",
