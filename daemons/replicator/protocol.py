@@ -352,6 +352,9 @@ def fragment(op: CacheOp, first_sequence: int, mtu_payload: int) -> list[Fragmen
     value = op.value if op.op is Op.SET else b""
     count = max(1, -(-len(value) // room))
     base = DATA_OVERHEAD + len(op.key)
+    if count == 1:  # the common case, without a copy of the value
+        n = len(value)
+        return [Fragment(first_sequence, 0, 1, n, op.op, op.key, op.expiry_ms, value, base + n)]
     frags = []
     for i in range(count):
         chunk = value[i * room : (i + 1) * room]
