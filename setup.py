@@ -36,6 +36,9 @@ setup(
         language_level=3,
         compiler_directives={"embedsignature": True, "boundscheck": False, "wraparound": False},
     ),
-    cffi_modules=["sleigh/core_ext/_replay_build.py:ffibuilder"],
+    cffi_modules=[
+        "sleigh/core_ext/_replay_build.py:ffibuilder",
+        "sleigh/core_ext/_mmsg_build.py:ffibuilder",
+    ],
     zip_safe=False,
 )

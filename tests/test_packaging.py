@@ -18,14 +18,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Run from the install directory: the compiled tokenizer, a template and the
-#: migrations must all be found inside it.
+#: Run from the install directory: the compiled tokenizer and batch socket, a
+#: template and the migrations must all be found inside it.
 CHECK = """
 import sys, pathlib
 import sleigh, sleigh.core_ext as c, sleigh.webapp.views as v, sleigh.webapp.db.migrate as m
 assert pathlib.Path(sleigh.__file__).is_relative_to(sys.argv[1]), sleigh.__file__
 assert c.NATIVE, "the compiled tokenizer did not import"
 assert c.tokenize("Crème brûlée") == ["creme", "brulee"]
+import sleigh.core_ext.mmsg as mm
+assert mm.NATIVE, "the compiled mmsg did not import"
 assert (v.TEMPLATES / "base.mako").is_file()
 assert m.head_revision()
 print("ok")

@@ -32,19 +32,23 @@ def _bulk(data: bytes) -> bytes:
 
 
 def command(write: Write) -> bytes:
-    """The RESP command that applies *write*."""
+    """The RESP command that applies *write* (one formatting per command: it runs per write)."""
     kind, key = write.kind, write.key
     if kind == SET:
-        assert write.value is not None
+        value = write.value
+        assert value is not None
         if write.expires_ms:
-            expiry = _bulk(b"%d" % write.expires_ms)
-            head = b"*5\r\n$3\r\nSET\r\n" + _bulk(key)
-            return head + _bulk(write.value) + b"$4\r\nPXAT\r\n" + expiry
-        return b"*3\r\n$3\r\nSET\r\n" + _bulk(key) + _bulk(write.value)
+            at = b"%d" % write.expires_ms
+            return b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$4\r\nPXAT\r\n$%d\r\n%b\r\n" % (
+                len(key), key, len(value), value, len(at), at)  # fmt: skip
+        return b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+            len(key), key, len(value), value)  # fmt: skip
     if kind == DELETE:
-        return b"*2\r\n$3\r\nDEL\r\n" + _bulk(key)
+        return b"*2\r\n$3\r\nDEL\r\n$%d\r\n%b\r\n" % (len(key), key)
     if kind == EXPIRE:
-        return b"*3\r\n$9\r\nPEXPIREAT\r\n" + _bulk(key) + _bulk(b"%d" % write.expires_ms)
+        at = b"%d" % write.expires_ms
+        return b"*3\r\n$9\r\nPEXPIREAT\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+            len(key), key, len(at), at)  # fmt: skip
     return b"*1\r\n$7\r\nFLUSHDB\r\n"
 
 

@@ -97,10 +97,10 @@ class ReplicatorConfig(Section):
         help="Datagrams held per sender beyond a gap while waiting for its repair.",
     )
     nak_delay_min: float = setting(
-        "0.5ms", kind=DURATION, minimum=0, maximum=1, help="Least random delay before a NAK."
+        "0.2ms", kind=DURATION, minimum=0, maximum=1, help="Least random delay before a NAK."
     )
     nak_delay_max: float = setting(
-        "3ms",
+        "1ms",
         kind=DURATION,
         minimum=0,
         maximum=1,
@@ -108,15 +108,16 @@ class ReplicatorConfig(Section):
         " suppress the others'.",
     )
     nak_retry: float = setting(
-        "5ms",
+        "2ms",
         kind=DURATION,
         minimum=0.0001,
         maximum=10,
         help="How long a NAKed range (ours or another receiver's) waits for its repair before"
-        " it is asked for again.",
+        " it is asked for again; a receiver whose repairs take longer waits 1.5x their"
+        " average instead.",
     )
     repair_holdoff: float = setting(
-        "2ms",
+        "1ms",
         kind=DURATION,
         minimum=0,
         maximum=10,
@@ -160,7 +161,7 @@ class ReplicatorConfig(Section):
         help="Heartbeat period of an idle sender (heartbeats carry its highest sequence).",
     )
     heartbeat_min: float = setting(
-        "2ms",
+        "1ms",
         kind=DURATION,
         minimum=0.0001,
         maximum=60,

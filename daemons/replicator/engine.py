@@ -5,7 +5,8 @@ protocol decision. The daemon's loop is, in outline::
 
     node = Node(cfg, secret, sender_id=secrets.randbits(64) or 1, now=time.time(),
                 rng=random.Random())
-    on a local write:   out = node.publish(op, time.time())
+    on a local write:   out = node.publish(op, time.time())   (or, for several,
+                        node.publish_many(ops, time.time()))
     on a datagram:      out = node.receive(datagram, time.time())   (or, for a batch,
                         node.receive(datagram, when, out) into one Output)
     at node.next_deadline():  out = node.tick(time.time())
@@ -108,6 +109,22 @@ class Node:
     def publish(self, op: CacheOp, now: float) -> Output:
         """Send one local write to the group (paced: the rest goes from :meth:`tick`)."""
         return Output(send=self.sender.publish(op, now))
+
+    def publish_many(self, ops: list[CacheOp], now: float) -> Output:
+        """Send local writes in order, as :meth:`publish` of each, signing in one pass.
+
+        A write whose key cannot fit a datagram is left out, counted
+        (``unsendable``) and logged; the others go.
+        """
+        sender = self.sender
+        enqueue = sender.enqueue
+        for op in ops:
+            try:
+                enqueue(op)
+            except ValueError as exc:
+                sender.stats.unsendable += 1
+                log.warning("not replicated: %s", exc)
+        return Output(send=sender.due(now))
 
     def receive(self, datagram: bytes, now: float, out: Output | None = None) -> Output:
         """Take one datagram from the group; bad ones are counted in :attr:`rejected`."""
@@ -253,6 +270,7 @@ class Node:
                 "delivered": max(0, peer.stream.next - 1),
                 "lag": peer.stream.lag,
                 "lag_seconds": round(peer.stream.lag_seconds(now), 3),
+                "repair_ms": round(peer.stream.repair_time * 1000, 3),
                 **asdict(peer.stream.stats),
             }
             for sender, peer in sorted(self.peers.items())

@@ -7,9 +7,12 @@ datagrams (``IP_MULTICAST_LOOP``) is on only when the interface is a
 loopback address, where every member of the cluster is on this machine.
 
 Two receive paths (``replicator.receive_path``): a thread doing blocking
-``recv`` calls (Python releases the GIL while it waits) that hands
-datagrams to the event loop in batches, one wake-up per batch; or the
-event loop itself draining the non-blocking socket whenever it is readable.
+receives (Python releases the GIL while it waits) that hands datagrams to
+the event loop in batches, one wake-up per batch; or the event loop itself
+draining the non-blocking socket whenever it is readable. Both take every
+datagram already queued in one call (``recvmmsg``, see
+:mod:`sleigh.core_ext.mmsg`), and the daemon sends the same way
+(``sendmmsg``).
 Neither is asyncio's datagram endpoint, which pays a callback per datagram.
 ``scripts/bench_replicator.py`` measures the raw paths ("receive path") and
 the daemon with either (``--receive-path``).
@@ -22,11 +25,13 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
+from ...core_ext.mmsg import BatchSocket
 from .config import ReplicatorConfig
 
 log = logging.getLogger("sleigh.replicator.net")
@@ -36,6 +41,8 @@ SO_RCVBUFFORCE = int(getattr(socket, "SO_RCVBUFFORCE", 33))
 SO_SNDBUFFORCE = int(getattr(socket, "SO_SNDBUFFORCE", 32))
 #: How long stopping waits for the receive thread (seconds).
 JOIN = 1.0
+#: The GIL switch interval the receive thread asks for (seconds).
+SWITCH_INTERVAL = 0.001
 
 
 def _buffer(sock: socket.socket, option: int, force: int, size: int) -> int:
@@ -115,22 +122,29 @@ class ReceiveThread:
         self._thread = threading.Thread(target=self._run, name="mcastd-receive", daemon=True)
 
     def start(self) -> None:
+        # The loop holds the GIL while it works, and the thread needs it after every
+        # batch to queue what it took: with Python's 5 ms switch interval the kernel's
+        # buffer can overflow while the loop is busy, so the thread gets in every 1 ms.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._thread.start()
 
     def _run(self) -> None:
-        recv, limit = self.sock.recv, self.limit
+        recv_batch = BatchSocket(self.sock, self.limit).recv_batch
         queue, clock = self._queue, time.time
         while True:
             try:
-                data = recv(limit)
+                batch = recv_batch()
             except OSError as exc:
                 if not self._stop.is_set():
                     log.error("receiving failed: %s", exc)
                 return
             if self._stop.is_set():
                 return
-            queue.append((data, clock()))
-            self.datagrams += 1
+            if not batch:  # an empty datagram
+                continue
+            now = clock()
+            queue.extend([(data, now) for data in batch])
+            self.datagrams += len(batch)
             if not self._scheduled:
                 self._scheduled = True
                 self.wakeups += 1
@@ -138,6 +152,11 @@ class ReceiveThread:
                     self.loop.call_soon_threadsafe(self._drain)
                 except RuntimeError:  # the loop closed under us: we are stopping
                     return
+
+    def poll(self) -> None:
+        """Deliver now what the thread has queued (called in the loop, before timers run)."""
+        if self._queue:
+            self._drain()
 
     def _drain(self) -> None:
         self._scheduled = False
@@ -163,7 +182,7 @@ class ReadyReceiver:
     """The event loop drains the socket whenever it is readable (``receive_path = reader``).
 
     One wake-up per batch as with :class:`ReceiveThread`, but no thread and no
-    GIL hand-off: each datagram costs one non-blocking ``recv``.
+    GIL hand-off.
     """
 
     #: Datagrams taken per wake-up at most, so timers and the feed are not starved.
@@ -178,27 +197,33 @@ class ReadyReceiver:
         self.limit = limit
         self.datagrams = 0
         self.wakeups = 0
+        self._batches = BatchSocket(sock, limit)
 
     def start(self) -> None:
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self._ready)
 
     def _ready(self) -> None:
-        recv, limit = self.sock.recv, self.limit
+        recv_batch = self._batches.recv_batch
         batch: list[tuple[bytes, float]] = []
         now = time.time()
-        for _ in range(self.BATCH):
+        while len(batch) < self.BATCH:
             try:
-                batch.append((recv(limit), now))
+                got = recv_batch()
             except BlockingIOError:
                 break
             except OSError as exc:
                 log.error("receiving failed: %s", exc)
                 break
+            batch.extend([(data, now) for data in got])
         self.wakeups += 1
         self.datagrams += len(batch)
         if batch:
             self.deliver(batch)
+
+    def poll(self) -> None:
+        """Deliver now what the socket holds (called before timers run)."""
+        self._ready()
 
     def stop(self) -> None:
         """Stop watching the socket, after delivering what it holds."""

@@ -59,9 +59,15 @@ newer type).
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
 import hmac
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 from .errors import (
     BadMac,
@@ -225,8 +231,34 @@ class Leave:
 Frame = Data | Nak | Heartbeat | Leave
 
 
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@functools.lru_cache(maxsize=8)
+def _pads(secret: bytes) -> tuple[_Hash, _Hash]:
+    """SHA-256 states after HMAC's inner and outer key blocks (RFC 2104), made once per key."""
+    key = secret if len(secret) <= 64 else hashlib.sha256(secret).digest()
+    key = key.ljust(64, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+def _tag(secret: bytes, data: bytes | memoryview) -> bytes:
+    """HMAC-SHA256(secret, data) truncated to ``TAG_SIZE``.
+
+    Equal to ``hmac.digest(secret, data, "sha256")[:TAG_SIZE]``, at about half its cost
+    for a datagram: the key blocks are hashed once per secret, not once per datagram.
+    """
+    inner, outer = _pads(secret)
+    h = inner.copy()
+    h.update(data)
+    o = outer.copy()
+    o.update(h.digest())
+    return o.digest()[:TAG_SIZE]
+
+
 def _seal(secret: bytes, head_and_body: bytes) -> bytes:
-    return head_and_body + hmac.digest(secret, head_and_body, "sha256")[:TAG_SIZE]
+    return head_and_body + _tag(secret, head_and_body)
 
 
 def _header(kind: FrameType, cluster: int, sender: int, now: float) -> bytes:
@@ -320,6 +352,9 @@ def fragment(op: CacheOp, first_sequence: int, mtu_payload: int) -> list[Fragmen
     value = op.value if op.op is Op.SET else b""
     count = max(1, -(-len(value) // room))
     base = DATA_OVERHEAD + len(op.key)
+    if count == 1:  # the common case, without a copy of the value
+        n = len(value)
+        return [Fragment(first_sequence, 0, 1, n, op.op, op.key, op.expiry_ms, value, base + n)]
     frags = []
     for i in range(count):
         chunk = value[i * room : (i + 1) * room]
@@ -362,7 +397,7 @@ def decode(
     if their_cluster != cluster:
         raise WrongCluster(f"cluster {their_cluster}, this daemon is in {cluster}")
     signed = memoryview(datagram)[:-TAG_SIZE]
-    expect = hmac.digest(secret, signed, "sha256")[:TAG_SIZE]
+    expect = _tag(secret, signed)
     if not hmac.compare_digest(expect, datagram[-TAG_SIZE:]):
         raise BadMac("tag does not match the cluster secret")
     if abs(stamp / 1000 - now) > window:

@@ -22,7 +22,12 @@ Repair: a gap (the next sequence missing while later ones are known, from
 data or a heartbeat's *high*) schedules a NAK after a random delay in
 ``[nak_delay_min, nak_delay_max]``. NAKs are multicast: a range another
 receiver asked for, or that we asked for, is not asked again for
-``nak_retry``, so one NAK usually serves every receiver.
+``nak_retry``, so one NAK usually serves every receiver. A receiver that
+sees repairs come later than that (a busy sender, or itself behind) waits
+one and a half times as long as they take instead (a moving average of the
+time from a NAK to the repair of the first sequence it asked for; at most a
+quarter of ``give_up``), so a slow round trip is not answered with the same
+repairs again and again.
 
 Giving up: sequences below the sender's advertised *low*, gaps open for
 ``give_up``, and whatever a departed sender left missing are abandoned.
@@ -112,6 +117,8 @@ class Stream:
         self._nak_at: float | None = None
         self._fresh = False  # sequences newly found missing since the NAK was scheduled
         self._suppressed: list[tuple[int, int, float]] = []
+        self._asked: deque[tuple[int, float]] = deque()  # (first sequence NAKed, when)
+        self.repair_time = 0.0  # moving average, seconds from a NAK to its first repair
 
     # -- input ---------------------------------------------------------------------------
     def on_data(self, d: Data, now: float, out: Output) -> None:
@@ -129,11 +136,13 @@ class Stream:
             return
         if seq >= self.next + self.config.receive_window:
             self.stats.beyond_window += 1
-            self._saw(seq, now)
+            self._saw(seq, now, held=False)
             return
         self.stats.received += 1
         if seq <= self.high:
             self.stats.recovered += 1
+            if self._asked:
+                self._repaired(seq, now)
         self._pending[seq] = d
         self._saw(seq, now)
         self._deliver(out)
@@ -158,7 +167,7 @@ class Stream:
         self.low_avail = max(self.low_avail, hb.low)
         if not self.joined:
             self._join(hb, now)
-        self._saw(hb.high, now)
+        self._saw(hb.high, now, held=False)
         self._deliver(out)
         self._give_up_due(now, out)
         self._check_gap(now)
@@ -167,12 +176,12 @@ class Stream:
         """The sender stopped: nothing missing can come any more."""
         self.left = True
         if self.joined:
-            self._saw(high, now)
+            self._saw(high, now, held=False)
             self._give_up_due(now, out)
 
     def on_foreign_nak(self, nak: Nak, now: float) -> None:
         """Another receiver NAKed this stream: hold our own NAK for those ranges."""
-        until = now + self.config.nak_retry
+        until = now + self._retry()
         overlaps = False
         self._suppressed = [s for s in self._suppressed if s[2] > now]
         for first, last in nak.ranges:
@@ -235,12 +244,14 @@ class Stream:
         self.next = start
         self.high = max([start - 1, *self._pending])
         self.stats.received += len(self._pending)
+        self.stats.missed += self.high - start + 1 - len(self._pending)  # gaps among them
         if self.high >= start:
             self._known.append((self.high, now))
 
-    def _saw(self, seq: int, now: float) -> None:
+    def _saw(self, seq: int, now: float, held: bool = True) -> None:
+        """Sequence *seq* exists (*held*: this receiver holds it; else it is missing too)."""
         if seq > self.high:
-            missed = seq - max(self.high, self.next - 1) - 1
+            missed = seq - max(self.high, self.next - 1) - held
             if missed > 0:
                 self.stats.missed += missed
                 self._fresh = True
@@ -303,6 +314,23 @@ class Stream:
             self._nak_at = soon if self._nak_at is None else min(self._nak_at, soon)
         self._fresh = False
 
+    def _repaired(self, seq: int, now: float) -> None:
+        """*seq*, missing, came: time the oldest NAK that began with it."""
+        asked = self._asked
+        while asked and asked[0][0] < seq:  # delivered or given up on without a sample
+            asked.popleft()
+        if not asked or asked[0][0] != seq:
+            return
+        took = now - asked[0][1]
+        while asked and asked[0][0] == seq:
+            asked.popleft()
+        self.repair_time = took if not self.repair_time else 0.875 * self.repair_time + took / 8
+
+    def _retry(self) -> float:
+        """How long a NAKed range waits for its repair (see the module's docstring)."""
+        cfg = self.config
+        return min(max(cfg.nak_retry, 1.5 * self.repair_time), cfg.give_up / 4)
+
     def _jitter(self) -> float:
         return self._rng.uniform(self.config.nak_delay_min, self.config.nak_delay_max)
 
@@ -326,13 +354,14 @@ class Stream:
         if ranges:
             out.send.append(self._make_nak(self.sender, ranges, now))
             self.stats.naks += 1
-            until = now + self.config.nak_retry
+            until = now + self._retry()
+            self._asked.append((ranges[0][0], now))
             self._suppressed.extend((a, b, until) for a, b in ranges)
             self._nak_at = until + self._jitter()
         elif self._suppressed:
             self._nak_at = min(s[2] for s in self._suppressed) + self._jitter()
         else:
-            self._nak_at = now + self.config.nak_retry
+            self._nak_at = now + self._retry()
 
     # -- giving up -----------------------------------------------------------------------
     def _give_up_due(self, now: float, out: Output) -> None:

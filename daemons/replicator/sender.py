@@ -46,10 +46,12 @@ class SenderStats:
 
     ops: int = 0
     too_large: int = 0  # values over max_object, sent as INVALIDATE
+    unsendable: int = 0  # writes left out: the key cannot fit a datagram
     datagrams: int = 0  # new DATA datagrams sent
     bytes: int = 0  # DATA bytes sent, repairs included
     repairs: int = 0  # DATA datagrams sent again on a NAK
     naks: int = 0  # NAKs addressed to this sender
+    repeats_skipped: int = 0  # NAKed again within repair_holdoff, or before the last repair went
     unavailable: int = 0  # sequences NAKed after they left the retransmit buffer
     heartbeats: int = 0
 
@@ -120,15 +122,26 @@ class Sender:
 
         :raises ValueError: if the key cannot fit a datagram of ``mtu_payload``.
         """
+        self.enqueue(op)
+        return self.due(now)
+
+    def enqueue(self, op: CacheOp) -> None:
+        """Queue one local write without sending; :meth:`due` sends it (as :meth:`publish`).
+
+        :raises ValueError: if the key cannot fit a datagram of ``mtu_payload``.
+        """
         if op.op is Op.SET and len(op.value) > self.config.max_object:
             op = CacheOp(Op.INVALIDATE, op.key, origin=op.origin)
             self.stats.too_large += 1
         frags = fragment(op, self._next_sequence, self.config.mtu_payload)
         self._next_sequence += len(frags)
-        self._queue.extend(frags)
-        self._queued_bytes += sum(f.size for f in frags)
+        if len(frags) == 1:
+            self._queue.append(frags[0])
+            self._queued_bytes += frags[0].size
+        else:
+            self._queue.extend(frags)
+            self._queued_bytes += sum(f.size for f in frags)
         self.stats.ops += 1
-        return self.due(now)
 
     def due(self, now: float) -> list[bytes]:
         """Sign and return what the token bucket lets go now: repairs first, then new data."""
@@ -178,12 +191,18 @@ class Sender:
         """Queue repairs for the sequences *nak* asks for; return what may go now.
 
         Each held datagram is repaired at most once per ``repair_holdoff``,
-        however many receivers ask. Sequences no longer held are counted
-        and answered with an immediate heartbeat (its *low* ends the wait).
+        however many receivers ask, and not for a NAK made before its last
+        repair went (by the NAK's timestamp): that repair answers it, and a
+        sender or receiver slowed down would otherwise repeat every repair
+        once per retry. Sequences no longer held are counted and answered
+        with an immediate heartbeat (its *low* ends the wait).
         """
         self.stats.naks += 1
         low, high = self.low, self._sent_high
         holdoff = self.config.repair_holdoff
+        repaired_at = self._repaired_at
+        # The stamp is in whole ms: a NAK made in the ms of a repair counts as made before it.
+        asked = (nak.timestamp_ms + 1) / 1000
         for first, last in nak.ranges:
             if first < low:
                 self.stats.unavailable += min(last, low - 1) - first + 1
@@ -191,7 +210,11 @@ class Sender:
             for seq in range(max(first, low), min(last, high) + 1):
                 if seq in self._repair_queued:
                     continue
-                if now - self._repaired_at.get(seq, -holdoff) < holdoff:
+                last_repair = repaired_at.get(seq)
+                if last_repair is not None and (
+                    now - last_repair < holdoff or asked <= last_repair
+                ):
+                    self.stats.repeats_skipped += 1
                     continue
                 self._repairs.append(seq)
                 self._repair_queued.add(seq)

@@ -23,6 +23,7 @@ from typing import cast
 
 import zmq
 
+from ...core_ext.mmsg import BatchSocket
 from ..cache import feed
 from ..cache.feed import Write
 from ..cache.replica import ReplicaUnavailable, ReplicaWriter
@@ -99,6 +100,7 @@ class Replicator:
         self.node = node
         self.loop = asyncio.get_running_loop()
         self.send_sock = send_sock
+        self._batches = BatchSocket(send_sock, mtu_payload)
         self.counters = Counters()
         self.replica = ReplicaWriter(cache_socket)
         self.feed_path = feed_path
@@ -191,17 +193,17 @@ class Replicator:
         sub = self._sub
         if sub is None:
             return
-        now = time.time()
-        out = Output()
+        ops: list[CacheOp] = []
         while True:
             try:
                 frame = sub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            self._feed_message(frame, now, out)
-        self.handle(out)
+            self._feed_message(frame, ops)
+        if ops:
+            self.handle(self.node.publish_many(ops, time.time()))
 
-    def _feed_message(self, frame: bytes, now: float, out: Output) -> None:
+    def _feed_message(self, frame: bytes, ops: list[CacheOp]) -> None:
         c = self.counters
         try:
             message = feed.decode(frame)
@@ -217,15 +219,13 @@ class Replicator:
         elif last is not None and message.seq <= last:
             log.info("the cache restarted (its feed began again at %d)", message.seq)
         self._feed_seq = message.seq
-        for write in message.writes:
-            if write.key.startswith(PROBE_PREFIX):
+        accepting, probe, to_op = self.accepting, PROBE_PREFIX, _FEED_TO_OP
+        for kind, key, value, expires_ms in message.writes:
+            if key.startswith(probe):
                 self._probe_seen.set()
-                continue
-            if not self.accepting:
-                continue
-            c.feed_writes += 1
-            op = CacheOp(_FEED_TO_OP[write.kind], write.key, write.value or b"", write.expires_ms)
-            out.extend(self.node.publish(op, now))
+            elif accepting:
+                ops.append(CacheOp(to_op[kind], key, value or b"", expires_ms))
+                c.feed_writes += 1
 
     def on_datagrams(self, batch: list[tuple[bytes, float]]) -> None:
         """A batch from the receive thread."""
@@ -241,6 +241,8 @@ class Replicator:
 
     def tick(self) -> None:
         self._timer = None
+        # Timers decide on everything received: a NAK for a datagram already here is waste.
+        self.receiver.poll()
         self.handle(self.node.tick(time.time()))
         self.on_feed()  # the SUB's fd is edge-triggered: never let a message sit
 
@@ -268,29 +270,33 @@ class Replicator:
         if pending:
             pending.extend(datagrams)
             return
-        send = self.send_sock.send
-        for i, data in enumerate(datagrams):
+        left = self._send_some(datagrams)
+        if left:
+            pending.extend(left)
+            self.loop.add_writer(self.send_sock.fileno(), self._send_pending)
+
+    def _send_some(self, datagrams: list[bytes]) -> list[bytes]:
+        """Send what the socket takes now; what is left (the send buffer is full)."""
+        send_batch = self._batches.send_batch
+        while datagrams:
             try:
-                send(data)
-            except BlockingIOError:
-                pending.extend(datagrams[i:])
-                self.loop.add_writer(self.send_sock.fileno(), self._send_pending)
-                return
-            except OSError as exc:
+                sent = send_batch(datagrams)
+            except OSError as exc:  # the first could not go: count it, go on with the rest
                 self.counters.send_errors += 1
                 log.debug("send failed: %s", exc)
+                sent = 1
+            if sent == 0:
+                return datagrams
+            datagrams = datagrams[sent:]
+        return datagrams
 
     def _send_pending(self) -> None:
         pending = self._pending_send
-        while pending:
-            try:
-                self.send_sock.send(pending[0])
-            except BlockingIOError:
-                return
-            except OSError:
-                self.counters.send_errors += 1
-            pending.popleft()
-        self.loop.remove_writer(self.send_sock.fileno())
+        left = self._send_some(list(pending))
+        pending.clear()
+        pending.extend(left)
+        if not pending:
+            self.loop.remove_writer(self.send_sock.fileno())
 
     def _arm(self, now: float) -> None:
         if self._closed:

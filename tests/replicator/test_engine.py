@@ -44,6 +44,11 @@ def _frame(node: Node, datagram: bytes) -> object:
     return decode(datagram, SECRET, cfg.cluster_id, EPOCH, 3600, cfg.mtu_payload)
 
 
+def _sequences(node: Node, datagrams: list[bytes]) -> list[int]:
+    frames = [_frame(node, d) for d in datagrams]
+    return [f.sequence for f in frames if isinstance(f, Data)]
+
+
 def test_strangers_datagrams_are_counted_never_applied() -> None:
     a, b = _pair()
     good = a.publish(CacheOp(Op.SET, b"k", b"v"), EPOCH).send[0]
@@ -148,6 +153,21 @@ def test_a_gap_nobody_answers_is_given_up_after_give_up() -> None:
     assert now - EPOCH >= 0.5
 
 
+def test_a_nak_made_before_the_last_repair_went_is_not_repaired_again() -> None:
+    a, _b = _pair(CFG)
+    for i in range(10):
+        a.publish(CacheOp(Op.SET, b"k%d" % i, b"v" * 100), EPOCH)
+    first = encode_nak(SECRET, CFG.cluster_id, 0xB, EPOCH + 0.001, 0xA, [(3, 4)])
+    assert len(a.receive(first, EPOCH + 0.002).send) == 2
+    # Another receiver asked at the same time, but its NAK comes in late (a busy sender).
+    late = encode_nak(SECRET, CFG.cluster_id, 0xC, EPOCH + 0.0015, 0xA, [(3, 5)])
+    assert _sequences(a, a.receive(late, EPOCH + 0.5).send) == [5]
+    assert a.sender.stats.repeats_skipped == 2
+    # Asked after the repair went: it was lost, so it goes again.
+    after = encode_nak(SECRET, CFG.cluster_id, 0xB, EPOCH + 0.6, 0xA, [(3, 3)])
+    assert _sequences(a, a.receive(after, EPOCH + 0.6).send) == [3]
+
+
 def test_the_sender_repairs_once_per_holdoff_and_says_what_it_no_longer_holds() -> None:
     cfg = dataclasses.replace(CFG, retransmit_buffer=64 * 1024)
     a, _b = _pair(cfg)
@@ -158,7 +178,8 @@ def test_the_sender_repairs_once_per_holdoff_and_says_what_it_no_longer_holds() 
     nak = encode_nak(SECRET, cfg.cluster_id, 0xB, EPOCH, 0xA, [(high, high)])
     assert len(a.receive(nak, EPOCH + 0.01).send) == 1
     assert a.receive(nak, EPOCH + 0.0105).send == []  # within repair_holdoff
-    assert len(a.receive(nak, EPOCH + 0.02).send) == 1
+    again = encode_nak(SECRET, cfg.cluster_id, 0xB, EPOCH + 0.015, 0xA, [(high, high)])
+    assert len(a.receive(again, EPOCH + 0.02).send) == 1
     old = encode_nak(SECRET, cfg.cluster_id, 0xB, EPOCH, 0xA, [(1, 2)])
     a.receive(old, EPOCH + 0.03)
     assert a.sender.stats.unavailable == 2

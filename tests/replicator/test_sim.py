@@ -113,6 +113,19 @@ def test_receiver_loss_duplication_and_reordering_are_repaired(loss: float) -> N
     assert hosts[0].node.sender.stats.repairs > 0
 
 
+def test_a_slow_round_trip_stretches_the_retry_instead_of_repeating_repairs() -> None:
+    # 40 ms there and back, twenty times nak_retry: the receivers learn to wait.
+    net, hosts = _cluster(3, LinkModel(loss=0.2, delay=0.02), seed=7)
+    _write_many(net, "h0", 300)
+    _settle(net, hosts, hosts[0])
+    for host in hosts[1:]:
+        stream = host.node.peers[hosts[0].node.sender_id].stream
+        assert 0.03 < stream.repair_time < 0.1
+        assert stream.stats.gaps == 0
+    missed = sum(h.node.peers[hosts[0].node.sender_id].stream.stats.missed for h in hosts[1:])
+    assert hosts[0].node.sender.stats.repairs < 1.6 * missed
+
+
 def test_correlated_loss_at_the_sender_is_repaired() -> None:
     net, hosts = _cluster(3, LinkModel(sender_loss=0.2, jitter=0.0003), seed=4)
     _write_many(net, "h0", 400)
