@@ -247,14 +247,29 @@ class ThrottleClient:
 
 
 class _AsyncConn(asyncio.Protocol):
-    """One pipelined connection: replies come in request order."""
+    """One pipelined connection: replies come in request order.
 
-    def __init__(self) -> None:
+    A request made while none is in flight is written at once; the requests
+    made while others are in flight go out in one write at the end of the
+    loop's turn, so the daemon reads them in one batch. Each request has
+    a deadline; one timer per connection, armed at the earliest, fails the
+    requests that are late (their replies, if they come, are dropped).
+    """
+
+    def __init__(self, timeout: float = 0.005) -> None:
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = p.ReplyParser()
         self.waiting: collections.deque[asyncio.Future[tuple[int, bytes]]] = collections.deque()
+        #: ``(deadline, future)`` of the requests not yet answered nor failed, oldest first.
+        self.deadlines: collections.deque[tuple[float, asyncio.Future[tuple[int, bytes]]]] = (
+            collections.deque()
+        )
+        self.timer: asyncio.TimerHandle | None = None
+        self.outgoing: list[bytes] = []
         self.next_id = 0
-        self.closed = asyncio.get_running_loop().create_future()
+        self.closed = self.loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -266,16 +281,25 @@ class _AsyncConn(asyncio.Protocol):
         except ProtocolError as exc:
             self.connection_lost(exc)
             return
+        waiting, deadlines = self.waiting, self.deadlines
         for status, _, body in replies:
-            if self.waiting:
-                fut = self.waiting.popleft()
-                if not fut.done():
-                    fut.set_result((status, body))
+            if not waiting:
+                break
+            fut = waiting.popleft()
+            if deadlines and deadlines[0][1] is fut:
+                deadlines.popleft()
+            if not fut.done():
+                fut.set_result((status, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:
             self.transport.abort()
         self.transport = None
+        self.outgoing.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.deadlines.clear()
         if not self.closed.done():
             self.closed.set_result(None)
         while self.waiting:
@@ -286,12 +310,39 @@ class _AsyncConn(asyncio.Protocol):
     def send(
         self, op: int, keys: list[bytes], costs: list[int] | None
     ) -> asyncio.Future[tuple[int, bytes]]:
+        """Queue one request (written at the end of this loop turn); its reply's future."""
         assert self.transport is not None
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
-        fut: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
         self.waiting.append(fut)
-        self.transport.write(p.encode_request(op, self.next_id, keys, costs))
+        deadline = self.loop.time() + self.timeout
+        self.deadlines.append((deadline, fut))
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._expire)
+        frame = p.encode_request(op, self.next_id, keys, costs)
+        if len(self.waiting) == 1:  # nothing else in flight: no batch to wait for
+            self.transport.write(frame)
+            return fut
+        if not self.outgoing:
+            self.loop.call_soon(self._write)
+        self.outgoing.append(frame)
         return fut
+
+    def _write(self) -> None:
+        if self.transport is not None and self.outgoing:
+            self.transport.write(b"".join(self.outgoing))
+        self.outgoing.clear()
+
+    def _expire(self) -> None:
+        """Fail every request past its deadline; re-arm for the next one."""
+        self.timer = None
+        now, deadlines = self.loop.time(), self.deadlines
+        while deadlines and deadlines[0][0] <= now:
+            fut = deadlines.popleft()[1]
+            if not fut.done():
+                fut.set_exception(TimeoutError())
+        if deadlines:
+            self.timer = self.loop.call_at(deadlines[0][0], self._expire)
 
 
 class AsyncThrottleClient:
@@ -318,12 +369,17 @@ class AsyncThrottleClient:
 
     async def _connect(self, address: Address) -> _AsyncConn:
         loop = asyncio.get_running_loop()
+        timeout = self.timeout
+
+        def factory() -> _AsyncConn:
+            return _AsyncConn(timeout)
+
         try:
             async with asyncio.timeout(self.timeout):
                 if isinstance(address, Path):
-                    _, conn = await loop.create_unix_connection(_AsyncConn, str(address))
+                    _, conn = await loop.create_unix_connection(factory, str(address))
                 else:
-                    _, conn = await loop.create_connection(_AsyncConn, *address)
+                    _, conn = await loop.create_connection(factory, *address)
         except (OSError, TimeoutError) as exc:
             raise ClientError(f"cannot reach the throttle daemon at {address}: {exc}") from None
         return conn
@@ -332,11 +388,11 @@ class AsyncThrottleClient:
         self, node: int, op: int, keys: list[bytes], costs: list[int] | None = None
     ) -> bytes:
         """One request to daemon *node*; the reply body."""
-        conn = await self._conn(node)
-        fut = conn.send(op, keys, costs)
+        conn = self.conns[node]
+        if conn is None or conn.transport is None:
+            conn = await self._conn(node)
         try:
-            async with asyncio.timeout(self.timeout):
-                status, body = await fut
+            status, body = await conn.send(op, keys, costs)
         except TimeoutError:
             raise ClientError(f"the throttle daemon at {self.addresses[node]} timed out") from None
         return _result(status, body)
@@ -344,6 +400,8 @@ class AsyncThrottleClient:
     async def check(self, keys: Sequence[bytes], costs: Sequence[int] | None = None) -> Reply:
         """Admit (charging every key) or deny (charging none)."""
         keys, costs = list(keys), _costs(keys, costs)
+        if self.ring.count == 1:
+            return decode_decision(await self.call(0, p.CHECK, keys, costs))
         groups = self.ring.split(keys)
         if len(groups) == 1:
             node = next(iter(groups))

@@ -70,11 +70,16 @@ class Table:
         self.states: dict[bytes, State] = {}
         self.sink = sink
         self.rules: dict[bytes, Rule] = {}
+        #: ``(rule, interval, tolerance)`` by kind, for the daemon's fast path.
+        self.limits: dict[bytes, tuple[Rule, int, int]] = {}
         self.set_rules(rules)
 
     def set_rules(self, rules: Mapping[str, Rule]) -> None:
         """Judge by *rules* from now on (states are kept)."""
         self.rules = {name.encode(): rule for name, rule in rules.items()}
+        self.limits = {
+            kind: (rule, rule.interval, rule.tolerance) for kind, rule in self.rules.items()
+        }
 
     def rule_for(self, key: bytes) -> Rule:
         """The rule of *key*'s kind.
