@@ -8,16 +8,27 @@ of keys the table knows; the first that is not (or a partial frame) ends the
 run, and the rest of the read goes through the general parser, which
 answers it (with an error where one is due). Every frame is answered once
 and in order.
+
+:func:`run` is the compiled :func:`run_native` (``sleigh.core_ext._throttle``,
+one-key frames judged in C) unless it is not built or
+``SLEIGH_NO_EXTENSIONS=1``; then it is its twin :func:`run_python`.
+:data:`NATIVE` says which. The same tests run both.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import struct
+from collections.abc import Callable
 
+from ...core_ext import _extensions_disabled
 from . import protocol as p
 from .errors import ProtocolError
 from .gcra import ALLOW, State, Table, key_hash
+
+log = logging.getLogger("sleigh.throttle.fastpath")
 
 HEAD = struct.Struct("<IBIBB")
 COST = struct.Struct("<I")
@@ -58,14 +69,14 @@ def answer_one(table: Table, key: bytes, cost: int, rid: int, now: int) -> bytes
     wait = blocked - now if blocked > now else new - tolerance - now
     if wait > 0:
         table.deny(key, rule, now)
-        return REPLY.pack(REPLY_LENGTH, p.OK, rid, 0, 0, 0, wait)
+        return REPLY.pack(REPLY_LENGTH, p.OK, rid, 0, 0, 0, min(wait, p.U64_MAX))
     if state is NO_STATE:
         state = states[key] = [0, 0, 0, key_hash(key)]
     state[0] = new
     sink = table.sink
     if sink is not None:
         sink(ALLOW, key, state[3], now, new, state[1], state[2], cost)
-    remaining = min((tolerance - new + now) // interval, 0xFFFFFFFF)
+    remaining = min((tolerance - new + now) // interval, p.U32_MAX)
     return REPLY.pack(REPLY_LENGTH, p.OK, rid, 1, p.NO_KEY, remaining, 0)
 
 
@@ -102,12 +113,12 @@ def answer_many(
     except ProtocolError:  # a kind without a rule: raised before anything changed
         return None
     if ok:
-        return REPLY.pack(REPLY_LENGTH, p.OK, rid, 1, p.NO_KEY, min(remaining, 0xFFFFFFFF), 0)
-    return REPLY.pack(REPLY_LENGTH, p.OK, rid, 0, limiting, 0, retry)
+        return REPLY.pack(REPLY_LENGTH, p.OK, rid, 1, p.NO_KEY, min(remaining, p.U32_MAX), 0)
+    return REPLY.pack(REPLY_LENGTH, p.OK, rid, 0, limiting, 0, min(retry, p.U64_MAX))
 
 
-def run(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[int, int, int]:
-    """Answer the CHECKs at the start of *data* into *out*.
+def run_python(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[int, int, int]:
+    """Answer the CHECKs at the start of *data* into *out* (the twin of the compiled :func:`run`).
 
     :returns: bytes consumed, decisions allowed, decisions denied.
     """
@@ -129,3 +140,32 @@ def run(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[int, int
         out.append(reply)
         pos = end
     return pos, allowed, answered - allowed
+
+
+def _compiled() -> Callable[..., tuple[int, int, int]] | None:
+    if _extensions_disabled(os.environ):
+        return None
+    try:
+        from ...core_ext._throttle import run as compiled
+    except ImportError as exc:
+        log.debug("compiled throttle fast path unavailable, using the Python twin: %s", exc)
+        return None
+    return compiled
+
+
+_COMPILED = _compiled()
+#: True when :func:`run` is the compiled implementation.
+NATIVE = _COMPILED is not None
+
+
+def run_native(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[int, int, int]:
+    """The same as :func:`run_python`, compiled (``sleigh.core_ext._throttle``).
+
+    :raises RuntimeError: if it is not built (see :data:`NATIVE`).
+    """
+    if _COMPILED is None:
+        raise RuntimeError("sleigh.core_ext._throttle is not built")
+    return _COMPILED(table, data, now, out, answer_many)
+
+
+run = run_native if NATIVE else run_python

@@ -50,6 +50,8 @@ MAX_FRAME = 4096
 MAX_KEYS = 32
 KEY_MAX = 48
 NO_KEY = 255
+#: Replies carry at most these (a longer wait is sent as the longest one).
+U32_MAX, U64_MAX = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 _PRINTABLE = re.compile(rb"[!-~]+")
 
 
