@@ -4,7 +4,8 @@
 :func:`run` answers the run of well-formed CHECK frames at the start of a
 read exactly as ``fastpath.run_python`` does (same replies, same state
 changes, same records to the table's sink, in the same order), one-key
-frames here, several-key frames through the *many* callable it is given.
+frames as ``fastpath.answer_one`` does, frames of several keys as
+``fastpath.answer_many`` (``Table.check``) does.
 A frame it cannot judge (a new key that is not printable ``KIND:VALUE``, a
 kind without a rule, an arithmetic overflow) ends the run, as in the twin.
 """
@@ -24,6 +25,7 @@ cdef enum:
     CHECK = 1
     MAX_FRAME = 4096
     KEY_MAX = 48
+    MAX_KEYS = 32
     REPLY_SIZE = 23
     NO_KEY = 255
     ALLOWED_AT = 9
@@ -110,10 +112,88 @@ cdef object _answer_one(object table, dict states, dict limits, object sink, con
     return _reply(rid, 1, NO_KEY, <uint32_t>(remaining if remaining < 0xFFFFFFFF else 0xFFFFFFFF), 0)
 
 
-def run(object table, bytes data, int64_t now, list out, object many):
+cdef object _answer_many(object table, dict states, dict limits, object sink,
+                         const uint8_t *buf, Py_ssize_t pos, Py_ssize_t end, int count,
+                         uint32_t rid, int64_t now):
+    """The reply to a CHECK of several keys (``Table.check``), or ``None`` for the general path."""
+    cdef list keys = [], rules = []
+    cdef int64_t costs[MAX_KEYS]
+    cdef int64_t news[MAX_KEYS]
+    cdef bint denied[MAX_KEYS]
+    cdef int64_t interval, tolerance, tat, blocked, base, wait, retry = 0
+    cdef int64_t remaining = 1 << 31, left
+    cdef int i, limiting = -1, n_denied = 0
+    cdef Py_ssize_t klen, colon
+    cdef PyObject *found
+    cdef PyObject *limit
+    cdef uint32_t cost
+    if count < 1 or count > MAX_KEYS:
+        return None
+    pos += 10
+    for i in range(count):
+        if pos >= end:
+            return None
+        klen = buf[pos]
+        if klen > KEY_MAX or pos + 1 + klen + 4 > end:
+            return None
+        name = PyBytes_FromStringAndSize(<const char *>(buf + pos + 1), klen)
+        found = PyDict_GetItem(states, name)
+        colon = _new_key_colon(buf + pos + 1, klen)
+        if colon < 0:
+            return None
+        limit = PyDict_GetItem(limits, PyBytes_FromStringAndSize(<const char *>(buf + pos + 1), colon))
+        if limit == NULL:
+            return None
+        rule, interval, tolerance = <object>limit
+        if interval <= 0:
+            return None
+        cost = _u32(buf + pos + 1 + klen)
+        tat = blocked = 0
+        if found != NULL:
+            tat = (<list>found)[0]
+            blocked = (<list>found)[2]
+        base = tat if tat > now else now
+        if cost != 0 and interval > (INT64_MAX - base) // cost:
+            return None
+        news[i] = base + cost * interval
+        costs[i] = cost
+        wait = blocked - now if blocked > now else news[i] - tolerance - now
+        denied[i] = wait > 0
+        if wait > 0:
+            n_denied += 1
+            if wait > retry:
+                retry, limiting = wait, i
+        else:
+            left = (tolerance - news[i] + now) // interval
+            if left < remaining:
+                remaining = left
+        keys.append(name)
+        rules.append(rule)
+        pos += 1 + klen + 4
+    if pos != end:
+        return None
+    if n_denied:
+        for i in range(count):
+            if denied[i]:
+                table.deny(keys[i], rules[i], now)
+        return _reply(rid, 0, <uint8_t>limiting, 0, retry)
+    for i in range(count):
+        name = keys[i]
+        found = PyDict_GetItem(states, name)
+        if found == NULL:
+            state = [0, 0, 0, key_hash(name)]
+            states[name] = state
+        else:
+            state = <list>found
+        state[0] = news[i]
+        if sink is not None:
+            sink(ALLOW, name, state[3], now, news[i], state[1], state[2], costs[i])
+    return _reply(rid, 1, NO_KEY, <uint32_t>(remaining if remaining < 0xFFFFFFFF else 0xFFFFFFFF), 0)
+
+
+def run(object table, bytes data, int64_t now, list out):
     """Answer the CHECKs at the start of *data* into *out*.
 
-    :param many: ``fastpath.answer_many``, for frames of several keys.
     :returns: bytes consumed, decisions allowed, decisions denied.
     """
     cdef const uint8_t *buf = <const uint8_t *>PyBytes_AS_STRING(data)
@@ -138,7 +218,7 @@ def run(object table, bytes data, int64_t now, list out, object many):
                 table, states, limits, sink, buf + pos + 11, klen, _u32(buf + end - 4), rid, now
             )
         else:
-            reply = many(table, data, pos, end, count, rid, now)
+            reply = _answer_many(table, states, limits, sink, buf, pos, end, count, rid, now)
         if reply is None:
             break
         allowed += (<bytes>reply)[ALLOWED_AT]

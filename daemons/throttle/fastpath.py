@@ -10,7 +10,7 @@ answers it (with an error where one is due). Every frame is answered once
 and in order.
 
 :func:`run` is the compiled :func:`run_native` (``sleigh.core_ext._throttle``,
-one-key frames judged in C) unless it is not built or
+every CHECK judged in C) unless it is not built or
 ``SLEIGH_NO_EXTENSIONS=1``; then it is its twin :func:`run_python`.
 :data:`NATIVE` says which. The same tests run both.
 """
@@ -165,7 +165,7 @@ def run_native(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[i
     """
     if _COMPILED is None:
         raise RuntimeError("sleigh.core_ext._throttle is not built")
-    return _COMPILED(table, data, now, out, answer_many)
+    return _COMPILED(table, data, now, out)
 
 
 run = run_native if NATIVE else run_python

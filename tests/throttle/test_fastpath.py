@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -85,3 +86,8 @@ def test_fast_path_equals_the_general_path(
         fast.writer.close()
         general.writer.close()
         assert Path(a, "s.log").read_bytes()[96:] == Path(b, "s.log").read_bytes()[96:]
+
+
+def test_the_compiled_fast_path_is_there_when_required() -> None:
+    if os.environ.get("SLEIGH_REQUIRE_EXTENSIONS") == "1":
+        assert fastpath.NATIVE, "SLEIGH_REQUIRE_EXTENSIONS=1 but the compiled fast path is missing"
