@@ -11,6 +11,7 @@ from setuptools import Extension, find_packages, setup
 extensions = [
     Extension("sleigh.core_ext._tokenizer", ["sleigh/core_ext/_tokenizer.pyx"]),
     Extension("sleigh.core_ext._resp", ["sleigh/core_ext/_resp.pyx"]),
+    Extension("sleigh.core_ext._throttle", ["sleigh/core_ext/_throttle.pyx"]),
     Extension("sleigh.core_ext.search._engine", ["sleigh/core_ext/search/_engine.pyx"]),
     Extension("sleigh.core_ext.search._build", ["sleigh/core_ext/search/_build.pyx"]),
 ]

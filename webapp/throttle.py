@@ -27,6 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -44,6 +45,20 @@ log = logging.getLogger("sleigh.web.throttle")
 
 _DENIALS_MAX = 100_000
 _CPU_KEYS_MAX = 32
+_ASKS_MAX = 10_000
+_ASK_VALUE_MAX = 128
+
+
+class Ask(NamedTuple):
+    """What to ask the daemon about one request."""
+
+    keys: list[bytes]
+    #: One per key: 1, or 0 for the ``cpu:`` key (denied only while in CPU debt).
+    costs: list[int]
+    #: The key charged with the request's CPU time, if its kind has a rule.
+    cpu: bytes | None
+    #: The route class of the request's path, if any.
+    route: str | None
 
 
 def parse_routes(text: str) -> list[tuple[str, str]]:
@@ -124,6 +139,7 @@ class Throttle:
         self.down = client is None
         self.cpu: dict[bytes, int] = {}
         self.cpu_sent = clock()
+        self.asks: dict[tuple[str, str | None, str | None], Ask] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.metrics: Metrics | None = None
 
@@ -151,40 +167,60 @@ class Throttle:
         if self.client is not None:
             await self.client.aclose()
 
-    def keys(self, request: web.Request) -> tuple[list[bytes], str | None]:
-        """The request's keys, and its route class (or ``None``)."""
+    def ask_for(self, request: web.Request) -> Ask:
+        """The request's keys, costs, ``cpu:`` key and route class (worked out once per
+        address, session and route class, while the cache has room)."""
         header = self.cfg.client_ip_header
         ip = (request.headers.get(header) if header else None) or request.remote or "unknown"
-        route = next(
-            (name for prefix, name in self.routes if request.path.startswith(prefix)), None
-        )
+        path, route = request.path, None
+        for prefix, name in self.routes:
+            if path.startswith(prefix):
+                route = name
+                break
+        session = request.cookies.get(self.cfg.session_cookie) or None
+        ident = (ip, session, route)
+        ask = self.asks.get(ident)
+        if ask is None:
+            ask = self._make_ask(ip, session, route)
+            if len(ip) + len(session or "") <= _ASK_VALUE_MAX:
+                if len(self.asks) >= _ASKS_MAX:
+                    self.asks.clear()
+                self.asks[ident] = ask
+        return ask
+
+    def _make_ask(self, ip: str, session: str | None, route: str | None) -> Ask:
         wanted = [("ip", ip), ("cpu", ip)]
-        session = request.cookies.get(self.cfg.session_cookie)
         if session:
             wanted.append(("session", session))
         if route is not None:
             wanted.append((route, ip))
-        return [make_key(kind, value) for kind, value in wanted if kind in self.kinds], route
+        keys = [make_key(kind, value) for kind, value in wanted if kind in self.kinds]
+        costs = [0 if key.startswith(b"cpu:") else 1 for key in keys]
+        cpu = next((key for key in keys if key.startswith(b"cpu:")), None)
+        return Ask(keys, costs, cpu, route)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Ask, answer 429/503 or serve; then note the request's CPU time."""
         if request.path.startswith(self.exempt):
             return await handler(request)
-        keys, route = self.keys(request)
-        if not keys:
+        ask = self.ask_for(request)
+        if not ask.keys:
             return await handler(request)
-        wait = self._cached_denial(keys)
-        if wait is not None:
-            return too_many(request, wait)
-        denied = await self._decide(request, keys, route)
+        if self.denials:
+            wait = self._cached_denial(ask.keys)
+            if wait is not None:
+                return too_many(request, wait)
+        denied = await self._decide(request, ask)
         if denied is not None:
             return denied
+        if ask.cpu is None:
+            return await handler(request)
         started = time.thread_time_ns()
         try:
             return await handler(request)
         finally:
-            self._note_cpu(keys, (time.thread_time_ns() - started) // 1000)
+            self._note_cpu(ask.cpu, (time.thread_time_ns() - started) // 1000)
 
     def _cached_denial(self, keys: list[bytes]) -> float | None:
         """Seconds left of a denial this worker holds for one of *keys*, if any."""
@@ -198,15 +234,13 @@ class Throttle:
                 del self.denials[key]
         return None
 
-    async def _decide(
-        self, request: web.Request, keys: list[bytes], route: str | None
-    ) -> web.StreamResponse | None:
-        costs = [0 if key.startswith(b"cpu:") else 1 for key in keys]
+    async def _decide(self, request: web.Request, ask: Ask) -> web.StreamResponse | None:
+        keys, costs = ask.keys, ask.costs
         reply = await self._ask(keys, costs)
         if reply is None:
-            if route in self.fail_closed:
+            if ask.route in self.fail_closed:
                 self._count("fallback", "refused")
-                return unavailable(request, route)
+                return unavailable(request, ask.route)
             reply = self._ask_fallback(keys, costs)
             source = "fallback"
         else:
@@ -268,10 +302,9 @@ class Throttle:
         if self.metrics is not None:
             self.metrics.decision(source, result).inc()
 
-    def _note_cpu(self, keys: list[bytes], micros: int) -> None:
+    def _note_cpu(self, key: bytes, micros: int) -> None:
         """Add *micros* to the request's ``cpu:`` key; send the gathered charges when due."""
-        key = next((k for k in keys if k.startswith(b"cpu:")), None)
-        if key is None or micros <= 0:
+        if micros <= 0:
             return
         self.cpu[key] = self.cpu.get(key, 0) + micros
         if len(self.cpu) >= _CPU_KEYS_MAX or self.clock() - self.cpu_sent >= self.cfg.cpu_flush:

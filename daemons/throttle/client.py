@@ -14,25 +14,29 @@ Every call waits at most ``timeout`` seconds and raises
 from __future__ import annotations
 
 import asyncio
-import base64
-import bisect
 import collections
-import hashlib
 import json
-import re
 import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from . import protocol as p
-from .config import ThrottleConfig
 from .errors import ClientError, ProtocolError, ServerError
+from .ring import Address, Ring, addresses_from, make_key, parse_address
 
-Address = Path | tuple[str, int]
-
-_VNODES = 64
-_PRINTABLE = re.compile(rb"[!-~]+")
+__all__ = [
+    "Address",
+    "AsyncThrottleClient",
+    "Reply",
+    "Ring",
+    "ThrottleClient",
+    "addresses_from",
+    "combine",
+    "decode_decision",
+    "make_key",
+    "parse_address",
+]
 
 
 class Reply(NamedTuple):
@@ -42,66 +46,6 @@ class Reply(NamedTuple):
     remaining: int
     #: Index (in the request's keys) of the key that denied, or -1.
     limiting: int
-
-
-def make_key(kind: str, value: str) -> bytes:
-    """``KIND:VALUE`` as the daemon takes it; a long or odd value becomes its hash."""
-    key = f"{kind}:{value}".encode("utf-8", "surrogateescape")
-    if len(key) <= p.KEY_MAX and _PRINTABLE.fullmatch(key):
-        return key
-    digest = hashlib.blake2b(value.encode("utf-8", "surrogateescape"), digest_size=16).digest()
-    return f"{kind}:#{base64.urlsafe_b64encode(digest).decode().rstrip('=')}".encode()
-
-
-def parse_address(text: str) -> Address:
-    """``unix:/run/x.sock`` or ``/run/x.sock`` → a path; ``host:port`` → a TCP address."""
-    text = text.strip()
-    if text.startswith("unix:"):
-        return Path(text[5:])
-    if text.startswith("/") or ":" not in text:
-        return Path(text)
-    host, _, port = text.rpartition(":")
-    if not port.isdigit():
-        raise ClientError(f"bad throttle address {text!r}: use unix:PATH or HOST:PORT")
-    return (host.strip("[]"), int(port))
-
-
-def addresses_from(cfg: ThrottleConfig, home: Path) -> list[Address]:
-    """The daemons named by ``throttle.servers`` (empty: this home's socket)."""
-    names = [n for n in cfg.servers.split(",") if n.strip()]
-    return [parse_address(n) for n in names] if names else [cfg.socket_path(home)]
-
-
-class Ring:
-    """A consistent-hash ring: each daemon owns the arcs after its virtual nodes."""
-
-    def __init__(self, count: int) -> None:
-        points = []
-        for node in range(count):
-            for vnode in range(_VNODES):
-                points.append((_point(f"{node}/{vnode}".encode()), node))
-        points.sort()
-        self.points = [point for point, _ in points]
-        self.nodes = [node for _, node in points]
-        self.count = count
-
-    def node(self, key: bytes) -> int:
-        """The daemon that owns *key*."""
-        if self.count == 1:
-            return 0
-        index = bisect.bisect(self.points, _point(key)) % len(self.points)
-        return self.nodes[index]
-
-    def split(self, keys: Sequence[bytes]) -> dict[int, list[int]]:
-        """Indices of *keys* grouped by daemon."""
-        groups: dict[int, list[int]] = {}
-        for index, key in enumerate(keys):
-            groups.setdefault(self.node(key), []).append(index)
-        return groups
-
-
-def _point(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
 def decode_decision(body: bytes) -> Reply:
@@ -247,14 +191,29 @@ class ThrottleClient:
 
 
 class _AsyncConn(asyncio.Protocol):
-    """One pipelined connection: replies come in request order."""
+    """One pipelined connection: replies come in request order.
 
-    def __init__(self) -> None:
+    A request made while none is in flight is written at once; the requests
+    made while others are in flight go out in one write at the end of the
+    loop's turn, so the daemon reads them in one batch. Each request has
+    a deadline; one timer per connection, armed at the earliest, fails the
+    requests that are late (their replies, if they come, are dropped).
+    """
+
+    def __init__(self, timeout: float = 0.005) -> None:
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = p.ReplyParser()
         self.waiting: collections.deque[asyncio.Future[tuple[int, bytes]]] = collections.deque()
+        #: ``(deadline, future)`` of the requests not yet answered nor failed, oldest first.
+        self.deadlines: collections.deque[tuple[float, asyncio.Future[tuple[int, bytes]]]] = (
+            collections.deque()
+        )
+        self.timer: asyncio.TimerHandle | None = None
+        self.outgoing: list[bytes] = []
         self.next_id = 0
-        self.closed = asyncio.get_running_loop().create_future()
+        self.closed = self.loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -266,16 +225,25 @@ class _AsyncConn(asyncio.Protocol):
         except ProtocolError as exc:
             self.connection_lost(exc)
             return
+        waiting, deadlines = self.waiting, self.deadlines
         for status, _, body in replies:
-            if self.waiting:
-                fut = self.waiting.popleft()
-                if not fut.done():
-                    fut.set_result((status, body))
+            if not waiting:
+                break
+            fut = waiting.popleft()
+            if deadlines and deadlines[0][1] is fut:
+                deadlines.popleft()
+            if not fut.done():
+                fut.set_result((status, body))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:
             self.transport.abort()
         self.transport = None
+        self.outgoing.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.deadlines.clear()
         if not self.closed.done():
             self.closed.set_result(None)
         while self.waiting:
@@ -286,12 +254,39 @@ class _AsyncConn(asyncio.Protocol):
     def send(
         self, op: int, keys: list[bytes], costs: list[int] | None
     ) -> asyncio.Future[tuple[int, bytes]]:
+        """Queue one request (written at the end of this loop turn); its reply's future."""
         assert self.transport is not None
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
-        fut: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
         self.waiting.append(fut)
-        self.transport.write(p.encode_request(op, self.next_id, keys, costs))
+        deadline = self.loop.time() + self.timeout
+        self.deadlines.append((deadline, fut))
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._expire)
+        frame = p.encode_request(op, self.next_id, keys, costs)
+        if len(self.waiting) == 1:  # nothing else in flight: no batch to wait for
+            self.transport.write(frame)
+            return fut
+        if not self.outgoing:
+            self.loop.call_soon(self._write)
+        self.outgoing.append(frame)
         return fut
+
+    def _write(self) -> None:
+        if self.transport is not None and self.outgoing:
+            self.transport.write(b"".join(self.outgoing))
+        self.outgoing.clear()
+
+    def _expire(self) -> None:
+        """Fail every request past its deadline; re-arm for the next one."""
+        self.timer = None
+        now, deadlines = self.loop.time(), self.deadlines
+        while deadlines and deadlines[0][0] <= now:
+            fut = deadlines.popleft()[1]
+            if not fut.done():
+                fut.set_exception(TimeoutError())
+        if deadlines:
+            self.timer = self.loop.call_at(deadlines[0][0], self._expire)
 
 
 class AsyncThrottleClient:
@@ -318,12 +313,17 @@ class AsyncThrottleClient:
 
     async def _connect(self, address: Address) -> _AsyncConn:
         loop = asyncio.get_running_loop()
+        timeout = self.timeout
+
+        def factory() -> _AsyncConn:
+            return _AsyncConn(timeout)
+
         try:
             async with asyncio.timeout(self.timeout):
                 if isinstance(address, Path):
-                    _, conn = await loop.create_unix_connection(_AsyncConn, str(address))
+                    _, conn = await loop.create_unix_connection(factory, str(address))
                 else:
-                    _, conn = await loop.create_connection(_AsyncConn, *address)
+                    _, conn = await loop.create_connection(factory, *address)
         except (OSError, TimeoutError) as exc:
             raise ClientError(f"cannot reach the throttle daemon at {address}: {exc}") from None
         return conn
@@ -332,11 +332,11 @@ class AsyncThrottleClient:
         self, node: int, op: int, keys: list[bytes], costs: list[int] | None = None
     ) -> bytes:
         """One request to daemon *node*; the reply body."""
-        conn = await self._conn(node)
-        fut = conn.send(op, keys, costs)
+        conn = self.conns[node]
+        if conn is None or conn.transport is None:
+            conn = await self._conn(node)
         try:
-            async with asyncio.timeout(self.timeout):
-                status, body = await fut
+            status, body = await conn.send(op, keys, costs)
         except TimeoutError:
             raise ClientError(f"the throttle daemon at {self.addresses[node]} timed out") from None
         return _result(status, body)
@@ -344,6 +344,8 @@ class AsyncThrottleClient:
     async def check(self, keys: Sequence[bytes], costs: Sequence[int] | None = None) -> Reply:
         """Admit (charging every key) or deny (charging none)."""
         keys, costs = list(keys), _costs(keys, costs)
+        if self.ring.count == 1:
+            return decode_decision(await self.call(0, p.CHECK, keys, costs))
         groups = self.ring.split(keys)
         if len(groups) == 1:
             node = next(iter(groups))

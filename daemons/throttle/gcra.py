@@ -32,6 +32,9 @@ EVENT_NAMES = {
     SNAPSHOT: "snapshot",
 }
 
+#: The latest instant a state holds (the log's timestamps are i64 nanoseconds).
+TIME_MAX = (1 << 63) - 1
+
 #: ``sink(event, key, key_hash, now, tat, strike, blocked, cost)``
 Sink = Callable[[int, bytes, int, int, int, int, int, int], None]
 
@@ -70,11 +73,16 @@ class Table:
         self.states: dict[bytes, State] = {}
         self.sink = sink
         self.rules: dict[bytes, Rule] = {}
+        #: ``(rule, interval, tolerance)`` by kind, for the daemon's fast path.
+        self.limits: dict[bytes, tuple[Rule, int, int]] = {}
         self.set_rules(rules)
 
     def set_rules(self, rules: Mapping[str, Rule]) -> None:
         """Judge by *rules* from now on (states are kept)."""
         self.rules = {name.encode(): rule for name, rule in rules.items()}
+        self.limits = {
+            kind: (rule, rule.interval, rule.tolerance) for kind, rule in self.rules.items()
+        }
 
     def rule_for(self, key: bytes) -> Rule:
         """The rule of *key*'s kind.
@@ -149,7 +157,7 @@ class Table:
         """
         rule = self.rule_for(key)
         state = self._state(key)
-        state[0] = (state[0] if state[0] > now else now) + cost * rule.interval
+        state[0] = min((state[0] if state[0] > now else now) + cost * rule.interval, TIME_MAX)
         if self.sink is not None:
             self.sink(CHARGE, key, state[3], now, state[0], state[1], state[2], cost)
         over = state[0] - now - rule.tolerance

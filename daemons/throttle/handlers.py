@@ -46,7 +46,8 @@ class Context:
 
 def _decision(d: Decision) -> bytes:
     limiting = p.NO_KEY if d.limiting < 0 else d.limiting
-    return p.DECISION.pack(d.allowed, limiting, min(d.remaining, 0xFFFFFFFF), d.retry_after)
+    remaining, retry = min(d.remaining, p.U32_MAX), min(d.retry_after, p.U64_MAX)
+    return p.DECISION.pack(d.allowed, limiting, remaining, retry)
 
 
 def check(ctx: Context, req: p.Request, now: int) -> bytes:

@@ -41,6 +41,8 @@ KEYED_OPS = frozenset({CHECK, PEEK, CHARGE})
 OK, ERROR = 0, 1
 
 PREFIX = struct.Struct("<IBI")
+KEYED_HEAD = struct.Struct("<IBIB")
+LENGTH = struct.Struct("<I")
 DECISION = struct.Struct("<BBIQ")
 COUNT = struct.Struct("<B")
 COST = struct.Struct("<I")
@@ -48,6 +50,8 @@ MAX_FRAME = 4096
 MAX_KEYS = 32
 KEY_MAX = 48
 NO_KEY = 255
+#: Replies carry at most these (a longer wait is sent as the longest one).
+U32_MAX, U64_MAX = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 _PRINTABLE = re.compile(rb"[!-~]+")
 
 
@@ -166,14 +170,14 @@ class Parser:
 def encode_request(op: int, rid: int, keys: list[bytes], costs: list[int] | None = None) -> bytes:
     """One request frame (client side)."""
     if op in KEYED_OPS:
-        parts = [COUNT.pack(len(keys))]
+        frame = bytearray(KEYED_HEAD.pack(0, op, rid, len(keys)))
         for key, cost in zip(keys, costs or [1] * len(keys), strict=True):
-            parts += (COUNT.pack(len(key)), key, COST.pack(cost))
-        body = b"".join(parts)
-    elif op in (SHOW, RESET):
-        body = COUNT.pack(len(keys[0])) + keys[0]
-    else:
-        body = b""
+            frame.append(len(key))
+            frame += key
+            frame += COST.pack(cost)
+        LENGTH.pack_into(frame, 0, len(frame) - 4)
+        return bytes(frame)
+    body = COUNT.pack(len(keys[0])) + keys[0] if op in (SHOW, RESET) else b""
     return PREFIX.pack(len(body) + 5, op, rid) + body
 
 

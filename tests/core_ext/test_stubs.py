@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["sleigh.core_ext._tokenizer", "sleigh.core_ext._resp"])
+@pytest.mark.parametrize(
+    "module", ["sleigh.core_ext._tokenizer", "sleigh.core_ext._resp", "sleigh.core_ext._throttle"]
+)
 def test_stubtest(module: str) -> None:
     if importlib.util.find_spec(module) is None:
         if os.environ.get("SLEIGH_REQUIRE_EXTENSIONS") == "1":

@@ -165,6 +165,30 @@ async def test_async_client_pipelines(throttled: Throttled) -> None:
         await client.aclose()
 
 
+async def test_async_client_batches_and_times_out_in_order(throttled: Throttled) -> None:
+    import asyncio
+
+    client = AsyncThrottleClient([throttled.socket_path], timeout=0.3)
+    try:
+        assert (await client.check([b"ip:t"])).allowed  # the connection is up
+        throttled.daemon.send_signal(signal.SIGSTOP)
+        try:
+            late = await asyncio.gather(
+                *(client.check([b"ip:t"]) for _ in range(3)), return_exceptions=True
+            )
+        finally:
+            throttled.daemon.send_signal(signal.SIGCONT)
+        assert all(isinstance(r, ClientError) and "timed out" in str(r) for r in late)
+        # the late replies arrive on the same connection and are dropped, in order
+        await asyncio.sleep(0.2)
+        replies = await asyncio.gather(*(client.check([b"session:t"]) for _ in range(4)))
+        assert [r.allowed for r in replies] == [True, True, True, False]
+        assert (await client.stats())["requests"] == 9  # the late three were decided
+        assert (await client.show(b"ip:t"))["remaining"] == 1  # 5 - 4
+    finally:
+        await client.aclose()
+
+
 def test_no_daemon_is_a_client_error(tmp_path: Path) -> None:
     with (
         ThrottleClient([tmp_path / "none.sock"], timeout=0.01) as client,
