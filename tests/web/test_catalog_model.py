@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
+import redis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -193,3 +195,23 @@ async def test_when_the_loading_request_is_cancelled_a_waiting_one_loads_itself(
     first.cancel()
     assert await second == {9: "fresh"} and calls == 2
     assert first.cancelled()
+
+
+async def test_objects_loaded_together_do_not_expire_together(
+    cache: AsyncCacheClient, cached: CacheDaemon
+) -> None:
+    through = Through(cache, rng=random.Random(7))
+
+    async def loader(missing: list[int]) -> dict[int, int]:
+        return {i: i for i in missing}
+
+    key = f"jitter{time.monotonic_ns()}:"
+    for ident in range(20):
+        await through.load(key, [ident], 100.0, loader)
+    r = redis.Redis(unix_socket_path=str(cached.socket_path), socket_timeout=10)
+    try:
+        left = [r.pttl(f"{key}{ident}") for ident in range(20)]
+    finally:
+        r.close()
+    assert all(89_000 <= ms <= 100_000 for ms in left), left  # never longer than the TTL
+    assert max(left) - min(left) > 2_000  # spread over the last tenth of it

@@ -10,13 +10,16 @@ When a popular object expires, every request that needs it misses at once.
 Within a worker, requests that miss the same ids of the same kind at the same
 time share one database load (the first one's), instead of each running the
 same query: the database sees one query per expiry per worker, not one per
-request in flight.
+request in flight. And so that objects loaded together do not all expire
+together, each write-back is kept up to :data:`JITTER` less than its TTL
+(never more: the TTL is a promise about staleness).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +32,9 @@ log = logging.getLogger("sleigh.web.cache")
 
 #: Key heads whose kind is remembered (past that many, a kind is worked out on each load).
 _PREFIXES_KEPT = 64
+
+#: The largest share of a TTL that a write-back may be shortened by, at random.
+JITTER = 0.1
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -65,13 +71,19 @@ class Through:
     """Reads objects through *cache* (or straight from the database if ``None``).
 
     :param clock: monotonic clock for the log rate limit (a parameter for tests).
+    :param rng: the randomness of the TTL jitter (a parameter for tests).
     """
 
     def __init__(
-        self, cache: ObjectCache | None, *, clock: Callable[[], float] = time.monotonic
+        self,
+        cache: ObjectCache | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         self.cache = cache
         self._clock = clock
+        self._rng = rng or random.Random()
         self._last_warning = -1e9
         self.hits = 0
         self.misses = 0
@@ -184,7 +196,8 @@ class Through:
         if self.cache is None or not loaded:
             return
         try:
-            await self.cache.set_many({f"{prefix}{i}": v for i, v in loaded.items()}, ttl)
+            kept = ttl * (1.0 - JITTER * self._rng.random())
+            await self.cache.set_many({f"{prefix}{i}": v for i, v in loaded.items()}, kept)
         except CacheClientError as exc:
             self._warn(exc)
 
