@@ -11,9 +11,11 @@ Both modules stay importable directly, for tests and benchmarks.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Mapping
+from types import ModuleType
 
 __all__ = ["MAX_TOKEN", "NATIVE", "fold", "tokenize", "tokenize_positions"]
 
@@ -26,6 +28,18 @@ NATIVE: bool
 def _extensions_disabled(environ: Mapping[str, str]) -> bool:
     value = environ.get("SLEIGH_NO_EXTENSIONS", "")
     return value not in ("", "0")
+
+
+def compiled(name: str, what: str) -> ModuleType | None:
+    """The compiled module ``sleigh.core_ext.<name>``; ``None`` when extensions are
+    disabled or it cannot be imported (logged: *what* then uses its Python twin)."""
+    if _extensions_disabled(os.environ):
+        return None
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ImportError as exc:
+        _log.debug("compiled %s unavailable, using the Python twin: %s", what, exc)
+        return None
 
 
 if _extensions_disabled(os.environ):

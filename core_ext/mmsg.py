@@ -15,16 +15,14 @@ and one GIL hand-off per batch). :data:`NATIVE` says which
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import socket
 from collections.abc import Sequence
 
-from . import _extensions_disabled
+from . import compiled
 
 __all__ = ["MAX", "NATIVE", "BatchSocket", "BatchSocketNative", "BatchSocketPython"]
 
-_log = logging.getLogger("sleigh.core_ext.mmsg")
 
 #: Datagrams one call moves at most.
 MAX = 256
@@ -131,19 +129,8 @@ def _error(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
-def _native_available() -> bool:
-    if _extensions_disabled(os.environ):
-        return False
-    try:
-        from . import _mmsg  # noqa: F401
-    except ImportError as exc:
-        _log.debug("compiled mmsg unavailable, using the Python twin: %s", exc)
-        return False
-    return True
-
-
 #: True when :data:`BatchSocket` is the compiled implementation.
-NATIVE = _native_available()
+NATIVE = compiled("_mmsg", "mmsg") is not None
 #: The implementation in use.
 BatchSocket: type[BatchSocketPython] | type[BatchSocketNative] = (
     BatchSocketNative if NATIVE else BatchSocketPython

@@ -11,14 +11,9 @@ which :func:`last_alive` is; ``SLEIGH_NO_EXTENSIONS=1`` forces the twin.
 
 from __future__ import annotations
 
-import logging
-import os
-
 import numpy as np
 
-from . import _extensions_disabled
-
-_log = logging.getLogger("sleigh.core_ext.replay")
+from . import compiled
 
 
 def last_alive_python(recs: np.ndarray, now: int) -> np.ndarray:
@@ -51,17 +46,6 @@ def last_alive_native(recs: np.ndarray, now: int) -> np.ndarray:
     return np.sort(out[:written])
 
 
-def _native_available() -> bool:
-    if _extensions_disabled(os.environ):
-        return False
-    try:
-        from . import _replay  # noqa: F401
-    except ImportError as exc:
-        _log.debug("compiled replay unavailable, using the Python twin: %s", exc)
-        return False
-    return True
-
-
 #: True when :func:`last_alive` is the compiled implementation.
-NATIVE = _native_available()
+NATIVE = compiled("_replay", "replay") is not None
 last_alive = last_alive_native if NATIVE else last_alive_python

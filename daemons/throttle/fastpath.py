@@ -17,18 +17,14 @@ every CHECK judged in C) unless it is not built or
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 import struct
 from collections.abc import Callable
 
-from ...core_ext import _extensions_disabled
+from ...core_ext import compiled
 from . import protocol as p
 from .errors import ProtocolError
 from .gcra import ALLOW, State, Table, key_hash
-
-log = logging.getLogger("sleigh.throttle.fastpath")
 
 HEAD = struct.Struct("<IBIBB")
 COST = struct.Struct("<I")
@@ -142,18 +138,8 @@ def run_python(table: Table, data: bytes, now: int, out: list[bytes]) -> tuple[i
     return pos, allowed, answered - allowed
 
 
-def _compiled() -> Callable[..., tuple[int, int, int]] | None:
-    if _extensions_disabled(os.environ):
-        return None
-    try:
-        from ...core_ext._throttle import run as compiled
-    except ImportError as exc:
-        log.debug("compiled throttle fast path unavailable, using the Python twin: %s", exc)
-        return None
-    return compiled
-
-
-_COMPILED = _compiled()
+_MODULE = compiled("_throttle", "throttle fast path")
+_COMPILED: Callable[..., tuple[int, int, int]] | None = None if _MODULE is None else _MODULE.run
 #: True when :func:`run` is the compiled implementation.
 NATIVE = _COMPILED is not None
 
