@@ -17,7 +17,10 @@ is in CPU debt), ``session:COOKIE`` when the shopper has a session, and
 * Daemon unreachable (timeout ``throttle.timeout``): fail **open** with an
   in-process GCRA whose limits are divided by ``throttle.app_hosts``, and
   fail **closed** (503) for the classes in ``throttle.fail_closed``; a
-  loud log line when it starts and when it ends, and a counter.
+  loud log line when it starts and when it ends, and a counter. A class
+  that fails closed always asks the daemon (over its own connection, with
+  the longer ``throttle.closed_timeout``): a slow moment that sent browsing
+  to the fallback does not refuse a shopper's sign-in.
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ class Throttle:
     """The middleware and its state for one worker.
 
     :param client: the daemon's client (``None``: only the in-process fallback).
+    :param closed_client: the client the classes that fail closed ask through, with the
+        longer timeout (``None``: they use *client*, and refuse while it is down).
     :param clock: monotonic seconds (a parameter, for tests).
     """
 
@@ -125,9 +130,11 @@ class Throttle:
         rules: dict[str, Rule],
         client: AsyncThrottleClient | None,
         clock: Callable[[], float] = time.monotonic,
+        closed_client: AsyncThrottleClient | None = None,
     ) -> None:
         self.cfg = cfg
         self.client = client
+        self.closed_client = closed_client
         self.clock = clock
         self.kinds = frozenset(rules)
         self.routes = parse_routes(cfg.routes)
@@ -151,8 +158,10 @@ class Throttle:
         """
         cfg = settings.throttle
         rules = load_rules(cfg.rules_path(settings.home))
-        client = AsyncThrottleClient(addresses_from(cfg, settings.home), timeout=cfg.timeout)
-        return cls(cfg, rules, client)
+        addresses = addresses_from(cfg, settings.home)
+        client = AsyncThrottleClient(addresses, timeout=cfg.timeout)
+        closed = AsyncThrottleClient(addresses, timeout=cfg.closed_timeout)
+        return cls(cfg, rules, client, closed_client=closed)
 
     def install(self, app: web.Application, registry: CollectorRegistry) -> None:
         """Add the middleware to *app* (before it starts) and its counters to *registry*."""
@@ -164,8 +173,9 @@ class Throttle:
         await self._flush_cpu()
         for task in list(self.tasks):
             await task
-        if self.client is not None:
-            await self.client.aclose()
+        for client in (self.client, self.closed_client):
+            if client is not None:
+                await client.aclose()
 
     def ask_for(self, request: web.Request) -> Ask:
         """The request's keys, costs, ``cpu:`` key and route class (worked out once per
@@ -236,7 +246,10 @@ class Throttle:
 
     async def _decide(self, request: web.Request, ask: Ask) -> web.StreamResponse | None:
         keys, costs = ask.keys, ask.costs
-        reply = await self._ask(keys, costs)
+        if ask.route in self.fail_closed and self.closed_client is not None:
+            reply = await self._ask_closed(self.closed_client, keys, costs, ask.route)
+        else:
+            reply = await self._ask(keys, costs)
         if reply is None:
             if ask.route in self.fail_closed:
                 self._count("fallback", "refused")
@@ -267,6 +280,18 @@ class Throttle:
             self.down = False
             log.warning("throttle daemon answers again: limits are enforced by it")
         return reply
+
+    async def _ask_closed(
+        self, client: AsyncThrottleClient, keys: list[bytes], costs: list[int], route: str
+    ) -> Reply | None:
+        """The daemon's answer for a class that fails closed, or ``None`` (refuse)."""
+        try:
+            return await client.check(keys, costs)
+        except ThrottleError as exc:
+            if self.metrics is not None:
+                self.metrics.errors.inc()
+            log.error("throttle daemon did not answer for %s (%s): refusing it", route, exc)
+            return None
 
     def _went_down(self, exc: ThrottleError) -> None:
         self.down_until = self.clock() + self.cfg.retry_after_failure

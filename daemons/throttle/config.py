@@ -70,6 +70,14 @@ class ThrottleConfig(Section):
         maximum=10,
         help="Clients: how long to wait for a reply.",
     )
+    closed_timeout: float = setting(
+        "250ms",
+        kind=DURATION,
+        minimum=0.0001,
+        maximum=10,
+        help="Web tier: how long a route that fails closed (fail_closed) waits for a reply"
+        " before it refuses; it asks even while browsing uses the in-process fallback.",
+    )
     retry_after_failure: float = setting(
         "1s",
         kind=DURATION,

@@ -103,3 +103,36 @@ def test_burst_429_then_fail_open_and_closed(daemon_factory: DaemonFactory, home
         line for line in metrics.splitlines() if line.startswith("sleigh_throttle_fail_open_total")
     )
     assert float(fail_open.split()[-1]) >= 7
+
+
+def test_sign_in_asks_the_daemon_while_browsing_falls_back(
+    daemon_factory: DaemonFactory, home: Path
+) -> None:
+    rules = {"SLEIGH_THROTTLE_RULES": str(home / "rules.toml")}
+    throttled = daemon_factory.start(
+        [sys.executable, "-m", "sleigh.daemons.throttle", "--home", str(home)], env=rules
+    )
+    assert isinstance(throttled.address, Path)
+    web = daemon_factory.start(
+        [sys.executable, "-m", "sleigh.webapp", "--home", str(home)],
+        env={
+            **rules,
+            "SLEIGH_THROTTLE_SERVERS": f"unix:{throttled.address}",
+            # browsing's wait is too short for any reply: it always uses the fallback
+            "SLEIGH_THROTTLE_TIMEOUT": "0.1ms",
+            "SLEIGH_THROTTLE_CLOSED_TIMEOUT": "5s",
+            "SLEIGH_THROTTLE_CLIENT_IP_HEADER": "X-Real-IP",
+        },
+    )
+    assert isinstance(web.address, Path)
+    assert get(web.address, "/", "10.1.0.1")[0] == 200
+    assert "THROTTLE DAEMON UNAVAILABLE" in web.stderr_text()
+    # sign-in is not refused: it asked the daemon, which counted it
+    assert get(web.address, "/account/signin", "10.1.0.2")[0] == 200
+    with ThrottleClient([throttled.address], timeout=5) as client:
+        assert client.show(b"login:10.1.0.2")["known"]
+        assert not client.show(b"ip:10.1.0.1")["known"]  # browsing never reached it
+    assert throttled.stop() == 0
+    # with the daemon gone, sign-in refuses, browsing goes on
+    assert get(web.address, "/account/signin", "10.1.0.2")[0] == 503
+    assert get(web.address, "/", "10.1.0.1")[0] == 200
