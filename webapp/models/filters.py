@@ -9,9 +9,9 @@ no words. Knows nothing of HTTP: the controller hands the query string to
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from ...core_ext.search.model import AGE_BANDS, PRICE_BANDS
 from .values import Category
@@ -79,7 +79,7 @@ class Filters:
 
     @property
     def default_sort(self) -> str:
-        return "popularity" if self.browsing else "relevance"
+        return _default_sort(self.browsing)
 
     @property
     def sorts(self) -> dict[str, str]:
@@ -114,24 +114,31 @@ class Filters:
 
     def url(self, **changes: Any) -> str:
         """This page's URL for these filters with *changes* (back to page 1 unless given)."""
-        chosen = replace(self, **{"page": 1, **changes})
+        # The fields as a dict rather than dataclasses.replace: a listing page makes
+        # some thirty of these URLs, and replace() re-runs __init__ each time.
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"Filters has no field {', '.join(sorted(unknown))}")
+        chosen = {**vars(self), "page": 1, **changes}
+        browsing = chosen["base"] != SEARCH
         pairs: list[tuple[str, str | int]] = []
-        if chosen.q and not chosen.browsing:
-            pairs.append(("q", chosen.q))
-        if chosen.sort != chosen.default_sort:
-            pairs.append(("sort", chosen.sort))
-        if chosen.category is not None and not chosen.browsing:
-            pairs.append(("category", chosen.category))
-        pairs += [("brand", b) for b in chosen.brands]
-        if chosen.price is not None:
-            pairs.append(("price", chosen.price))
-        if chosen.age is not None:
-            pairs.append(("age", chosen.age))
-        if chosen.in_stock:
+        if chosen["q"] and not browsing:
+            pairs.append(("q", chosen["q"]))
+        if chosen["sort"] != _default_sort(browsing):
+            pairs.append(("sort", chosen["sort"]))
+        if chosen["category"] is not None and not browsing:
+            pairs.append(("category", chosen["category"]))
+        pairs += [("brand", b) for b in chosen["brands"]]
+        if chosen["price"] is not None:
+            pairs.append(("price", chosen["price"]))
+        if chosen["age"] is not None:
+            pairs.append(("age", chosen["age"]))
+        if chosen["in_stock"]:
             pairs.append(("in_stock", 1))
-        if chosen.page > 1:
-            pairs.append(("page", chosen.page))
-        return chosen.base + "?" + urlencode(pairs) if pairs else chosen.base
+        if chosen["page"] > 1:
+            pairs.append(("page", chosen["page"]))
+        base: str = chosen["base"]
+        return base + "?" + _query(pairs) if pairs else base
 
     def in_category(self, category: Category | None) -> str:
         """The URL of these filters in *category* (a category page's own, when browsing)."""
@@ -147,6 +154,21 @@ class Filters:
         """The URL without any narrowing filter (a category page keeps its category)."""
         category = self.category if self.browsing else None
         return self.url(category=category, brands=(), price=None, age=None, in_stock=False)
+
+
+def _query(pairs: list[tuple[str, str | int]]) -> str:
+    """``urlencode(pairs)`` for names that need no quoting (this module's own)."""
+    return "&".join(
+        f"{name}={value}" if type(value) is int else f"{name}={quote_plus(str(value))}"
+        for name, value in pairs
+    )
+
+
+def _default_sort(browsing: bool) -> str:
+    return "popularity" if browsing else "relevance"
+
+
+_FIELDS: Final = frozenset(f.name for f in fields(Filters))
 
 
 def _number(params: Mapping[str, str], name: str, low: int, high: int) -> int | None:
