@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sleigh.daemons.throttle.client import ThrottleClient
-from tests.plugins.daemons import DaemonFactory
+from tests.plugins.daemons import Daemon, DaemonFactory
 from tests.throttle.conftest import RULES, write_rules
 
 
@@ -56,7 +56,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def test_burst_429_then_fail_open_and_closed(daemon_factory: DaemonFactory, home: Path) -> None:
+def start_shop(
+    daemon_factory: DaemonFactory, home: Path, web_env: dict[str, str]
+) -> tuple[Daemon, Daemon]:
+    """A ``sleigh-throttled`` and a ``sleigh-web`` asking it (with *web_env* too)."""
     rules = {"SLEIGH_THROTTLE_RULES": str(home / "rules.toml")}
     throttled = daemon_factory.start(
         [sys.executable, "-m", "sleigh.daemons.throttle", "--home", str(home)], env=rules
@@ -67,12 +70,24 @@ def test_burst_429_then_fail_open_and_closed(daemon_factory: DaemonFactory, home
         env={
             **rules,
             "SLEIGH_THROTTLE_SERVERS": f"unix:{throttled.address}",
-            "SLEIGH_THROTTLE_TIMEOUT": "2s",  # a loaded test box; production uses a few ms
             "SLEIGH_THROTTLE_CLIENT_IP_HEADER": "X-Real-IP",
-            "SLEIGH_THROTTLE_CPU_FLUSH": "1ms",
+            **web_env,
         },
     )
     assert isinstance(web.address, Path)
+    return throttled, web
+
+
+def test_burst_429_then_fail_open_and_closed(daemon_factory: DaemonFactory, home: Path) -> None:
+    throttled, web = start_shop(
+        daemon_factory,
+        home,
+        {
+            "SLEIGH_THROTTLE_TIMEOUT": "2s",  # a loaded test box; production uses a few ms
+            "SLEIGH_THROTTLE_CPU_FLUSH": "1ms",
+        },
+    )
+    assert isinstance(throttled.address, Path) and isinstance(web.address, Path)
 
     # a burst: five pages, then 429 with the exact wait (ip: 5 a minute, burst 5)
     for _ in range(5):
@@ -108,23 +123,16 @@ def test_burst_429_then_fail_open_and_closed(daemon_factory: DaemonFactory, home
 def test_sign_in_asks_the_daemon_while_browsing_falls_back(
     daemon_factory: DaemonFactory, home: Path
 ) -> None:
-    rules = {"SLEIGH_THROTTLE_RULES": str(home / "rules.toml")}
-    throttled = daemon_factory.start(
-        [sys.executable, "-m", "sleigh.daemons.throttle", "--home", str(home)], env=rules
-    )
-    assert isinstance(throttled.address, Path)
-    web = daemon_factory.start(
-        [sys.executable, "-m", "sleigh.webapp", "--home", str(home)],
-        env={
-            **rules,
-            "SLEIGH_THROTTLE_SERVERS": f"unix:{throttled.address}",
+    throttled, web = start_shop(
+        daemon_factory,
+        home,
+        {
             # browsing's wait is too short for any reply: it always uses the fallback
             "SLEIGH_THROTTLE_TIMEOUT": "0.1ms",
             "SLEIGH_THROTTLE_CLOSED_TIMEOUT": "5s",
-            "SLEIGH_THROTTLE_CLIENT_IP_HEADER": "X-Real-IP",
         },
     )
-    assert isinstance(web.address, Path)
+    assert isinstance(throttled.address, Path) and isinstance(web.address, Path)
     assert get(web.address, "/", "10.1.0.1")[0] == 200
     assert "THROTTLE DAEMON UNAVAILABLE" in web.stderr_text()
     # sign-in is not refused: it asked the daemon, which counted it

@@ -85,8 +85,6 @@ class Through:
         self._clock = clock
         self._rng = rng or random.Random()
         self._last_warning = -1e9
-        self.hits = 0
-        self.misses = 0
         self.failures = 0
         #: hits and misses by kind of object (the key's prefix without its version)
         self.kinds: dict[str, list[int]] = {}
@@ -176,12 +174,18 @@ class Through:
             cached = await self.cache.get_many(keys)
         except CacheClientError as exc:
             self._warn(exc)
-            self.misses += len(keys)
             return [None] * len(keys)
-        misses = cached.count(None)
-        self.hits += len(keys) - misses
-        self.misses += misses
         return cached
+
+    @property
+    def hits(self) -> int:
+        """Objects found in the cache, every kind together."""
+        return sum(tally[0] for tally in self.kinds.values())
+
+    @property
+    def misses(self) -> int:
+        """Objects the cache did not hold (or could not be asked for), every kind together."""
+        return sum(tally[1] for tally in self.kinds.values())
 
     async def one(self, key: str, ttl: float, loader: Callable[[], Awaitable[V]]) -> V:
         """One object under *key*, loaded by *loader* on a miss."""
