@@ -100,6 +100,11 @@ class WebConfig(Section):
         help="Mark cookies Secure: always, never, or auto (when the request came over TLS,"
         " directly or per X-Forwarded-Proto).",
     )
+    balance_accepts: bool = setting(
+        True,
+        help="Workers on one socket share its new connections evenly (a table under run/);"
+        " off: whichever worker wakes first takes every connection waiting.",
+    )
     access_log: bool = setting(
         True, help="Log every request (logger sleigh.web.access): client, request, status, time."
     )

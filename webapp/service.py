@@ -26,6 +26,7 @@ from ..daemons.runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
 from ..daemons.search.client import AsyncSearchClient
+from .accepts import BalancedSite, open_table
 from .access import FORMAT as ACCESS_FORMAT
 from .access import AccessLogger
 from .app import create_app
@@ -119,8 +120,10 @@ async def serve(
     interval = watchdog_interval(environ)
     pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None
     try:
+        run_dir = settings.home / "run"
         for sock in listeners:
-            await web.SockSite(runner, sock).start()
+            table = open_table(run_dir, sock) if settings.web.balance_accepts else None
+            await BalancedSite(runner, sock, table).start()
         where = ", ".join(describe(s) for s in listeners)
         log.info("serving on %s", where)
         with Signals() as signals:
