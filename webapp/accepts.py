@@ -126,7 +126,8 @@ class LoadTable:
         return least
 
     def close(self) -> None:
-        """Give up the slot; remove the file if no other worker holds one."""
+        """Give up the slot; remove the file if no other worker holds one (two closing
+        at once may both leave it: :func:`sweep` removes it when a worker next starts)."""
         if self.slot >= 0:
             SLOT.pack_into(self.map, self.slot * SLOT.size, 0, 0, 0)
         with contextlib.suppress(OSError):

@@ -11,6 +11,13 @@ is in CPU debt), ``session:COOKIE`` when the shopper has a session, and
   for JSON. The denial is kept in this worker until its Retry-After (in
   GCRA it cannot become wrong earlier), so a hammering client costs no
   round trips.
+* A ``GET`` or ``HEAD`` outside the classes that fail closed runs while the
+  question is on its way: the question is written before the handler
+  starts, and the answer awaited when it returns, so the round trip hides
+  behind the handler's own work. A denial replaces the response before a
+  byte of it is sent (the handler's work is wasted, once per key and
+  worker: the denial is then kept). Every other request waits for the
+  answer before its handler runs.
 * After the response: the request's CPU time (this thread's, so an upper
   bound when requests interleave) is added to ``cpu:ADDR``; each worker
   sends what it gathered every ``throttle.cpu_flush``, in one message.
@@ -29,8 +36,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -50,6 +57,8 @@ _DENIALS_MAX = 100_000
 _CPU_KEYS_MAX = 32
 _ASKS_MAX = 10_000
 _ASK_VALUE_MAX = 128
+#: Methods whose handler runs while the daemon's answer is on its way.
+_OVERLAPPED = frozenset({"GET", "HEAD"})
 
 
 class Ask(NamedTuple):
@@ -221,6 +230,10 @@ class Throttle:
             wait = self._cached_denial(ask.keys)
             if wait is not None:
                 return too_many(request, wait)
+        if request.method in _OVERLAPPED and ask.route not in self.fail_closed:
+            pending = self._start(ask)
+            if pending is not None:
+                return await self._overlapped(request, handler, ask, pending)
         denied = await self._decide(request, ask)
         if denied is not None:
             return denied
@@ -230,6 +243,41 @@ class Throttle:
         try:
             return await handler(request)
         finally:
+            self._note_cpu(ask.cpu, (time.thread_time_ns() - started) // 1000)
+
+    def _start(self, ask: Ask) -> Coroutine[Any, Any, Reply] | None:
+        """The question, sent now (``None``: it must be asked the waiting way)."""
+        if self.client is None or self.clock() < self.down_until:
+            return None
+        return self.client.start_check(ask.keys, ask.costs)
+
+    async def _overlapped(
+        self,
+        request: web.Request,
+        handler: Handler,
+        ask: Ask,
+        pending: Coroutine[Any, Any, Reply],
+    ) -> web.StreamResponse:
+        """Run the handler while the daemon's answer is on its way; a denial replaces
+        the response before anything of it is sent."""
+        started = time.thread_time_ns()
+        try:
+            response = await handler(request)
+        except Exception:
+            self._charge(ask, started)
+            denied = await self._decide(request, ask, pending)
+            if denied is not None:
+                return denied
+            raise
+        except BaseException:  # cancelled: the answer, when it comes, is dropped
+            pending.close()
+            raise
+        self._charge(ask, started)
+        denied = await self._decide(request, ask, pending)
+        return response if denied is None else denied  # (a response's truth is its length)
+
+    def _charge(self, ask: Ask, started: int) -> None:
+        if ask.cpu is not None:
             self._note_cpu(ask.cpu, (time.thread_time_ns() - started) // 1000)
 
     def _cached_denial(self, keys: list[bytes]) -> float | None:
@@ -244,12 +292,18 @@ class Throttle:
                 del self.denials[key]
         return None
 
-    async def _decide(self, request: web.Request, ask: Ask) -> web.StreamResponse | None:
+    async def _decide(
+        self, request: web.Request, ask: Ask, pending: Awaitable[Reply] | None = None
+    ) -> web.StreamResponse | None:
+        """``None`` to serve the request, or the answer that refuses it.
+
+        :param pending: the daemon's answer, already asked for (:meth:`_start`).
+        """
         keys, costs = ask.keys, ask.costs
-        if ask.route in self.fail_closed and self.closed_client is not None:
+        if pending is None and ask.route in self.fail_closed and self.closed_client is not None:
             reply = await self._ask_closed(self.closed_client, keys, costs, ask.route)
         else:
-            reply = await self._ask(keys, costs)
+            reply = await self._ask(keys, costs, pending)
         if reply is None:
             if ask.route in self.fail_closed:
                 self._count("fallback", "refused")
@@ -265,14 +319,18 @@ class Throttle:
         self._remember(keys[max(reply.limiting, 0)], reply.retry_after)
         return too_many(request, reply.retry_after)
 
-    async def _ask(self, keys: list[bytes], costs: list[int]) -> Reply | None:
+    async def _ask(
+        self, keys: list[bytes], costs: list[int], pending: Awaitable[Reply] | None = None
+    ) -> Reply | None:
         """The daemon's answer, or ``None`` when it cannot be had (then fail open/closed)."""
-        if self.client is None or self.clock() < self.down_until:
-            if self.metrics is not None:
-                self.metrics.fail_open.inc()
-            return None
+        if pending is None:
+            if self.client is None or self.clock() < self.down_until:
+                if self.metrics is not None:
+                    self.metrics.fail_open.inc()
+                return None
+            pending = self.client.check(keys, costs)
         try:
-            reply = await self.client.check(keys, costs)
+            reply = await pending
         except ThrottleError as exc:
             self._went_down(exc)
             return None

@@ -17,7 +17,7 @@ import asyncio
 import collections
 import json
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -354,6 +354,27 @@ class AsyncThrottleClient:
         if not asked.allowed:
             return asked
         return await self._each(p.CHECK, keys, costs, groups)
+
+    def start_check(
+        self, keys: Sequence[bytes], costs: Sequence[int] | None = None
+    ) -> Coroutine[Any, Any, Reply] | None:
+        """Send a CHECK now, without waiting (``None``: it needs a connection made first,
+        or its keys live on several daemons; call :meth:`check`). Awaiting what it returns
+        gives the reply, or raises as :meth:`check` does."""
+        node = 0 if self.ring.count == 1 else self.ring.only_node(keys)
+        if node is None:
+            return None
+        conn = self.conns[node]
+        if conn is None or conn.transport is None:
+            return None
+        return self._finish(node, conn.send(p.CHECK, list(keys), _costs(keys, costs)))
+
+    async def _finish(self, node: int, sent: asyncio.Future[tuple[int, bytes]]) -> Reply:
+        try:
+            status, body = await sent
+        except TimeoutError:
+            raise ClientError(f"the throttle daemon at {self.addresses[node]} timed out") from None
+        return decode_decision(_result(status, body))
 
     async def _each(
         self, op: int, keys: list[bytes], costs: list[int], groups: dict[int, list[int]]

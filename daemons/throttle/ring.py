@@ -67,6 +67,11 @@ class Ring:
         index = bisect.bisect(self.points, _point(key)) % len(self.points)
         return self.nodes[index]
 
+    def only_node(self, keys: Sequence[bytes]) -> int | None:
+        """The daemon that owns every one of *keys* (``None``: they are spread)."""
+        nodes = {self.node(key) for key in keys}
+        return nodes.pop() if len(nodes) == 1 else None
+
     def split(self, keys: Sequence[bytes]) -> dict[int, list[int]]:
         """Indices of *keys* grouped by daemon."""
         groups: dict[int, list[int]] = {}

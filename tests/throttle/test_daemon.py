@@ -210,3 +210,42 @@ def test_fast_and_general_paths_answer_in_order(throttled: Throttled) -> None:
     assert [status for status, _, _ in replies] == [p.OK, p.OK, p.ERROR, p.OK, p.OK]
     decisions = [p.DECISION.unpack(body)[0] for status, _, body in replies if status == p.OK]
     assert decisions == [1, 1, 0, 1]  # cost 9 is over the burst of 5
+
+
+async def test_start_check_sends_at_once_or_says_it_cannot(
+    throttled_factory: StartThrottled, tmp_path: Path
+) -> None:
+    one = throttled_factory(tmp_path / "one")
+    two = throttled_factory(tmp_path / "two")
+    single = AsyncThrottleClient([one.socket_path], timeout=5)
+    sharded = AsyncThrottleClient([one.socket_path, two.socket_path], timeout=0.3)
+    try:
+        assert single.start_check([b"ip:s"]) is None  # no connection yet: check() makes it
+        assert (await single.check([b"ip:s"])).allowed
+        pending = single.start_check([b"session:s"], [4])
+        assert pending is not None
+        assert len(single.conns[0].waiting) == 1  # type: ignore[union-attr]  # on its way
+        assert not (await pending).allowed  # a cost of four: over the burst of three
+        await sharded.check([b"ip:a"])
+        await sharded.check([b"ip:b"])  # connections to both, whichever owns what
+        keys = [f"ip:10.9.0.{i}".encode() for i in range(20)]
+        spread = next(
+            [a, b] for a in keys for b in keys if sharded.ring.node(a) != sharded.ring.node(b)
+        )
+        assert sharded.start_check(spread) is None  # two daemons: PEEK then CHECK
+        same = [k for k in keys if sharded.ring.node(k) == sharded.ring.node(keys[0])][:2]
+        pending = sharded.start_check(same)
+        assert pending is not None and (await pending).allowed
+        node = sharded.ring.node(keys[0])
+        daemon = (one, two)[node].daemon
+        daemon.send_signal(signal.SIGSTOP)
+        try:
+            late = sharded.start_check(same)
+            assert late is not None
+            with pytest.raises(ClientError, match="timed out"):
+                await late
+        finally:
+            daemon.send_signal(signal.SIGCONT)
+    finally:
+        await single.aclose()
+        await sharded.aclose()

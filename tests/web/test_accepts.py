@@ -163,9 +163,9 @@ def test_two_workers_on_one_socket_take_half_the_connections_each(home: Path) ->
             pids = _healthz_pids(sock.getsockname()[1], 32)
             assert set(pids) == {p.pid for p in procs}
             assert all(12 <= n <= 20 for n in pids.values()), pids
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        assert [proc.wait(30) for proc in procs] == [0, 0]
+        for proc in procs:  # one after the other: two stopping at once may both leave
+            proc.send_signal(signal.SIGTERM)  # it (the next worker to start sweeps it)
+            assert proc.wait(30) == 0
         assert not tables[0].exists()  # the last worker out removed it
     finally:
         for proc in procs:
