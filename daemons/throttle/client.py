@@ -195,7 +195,10 @@ class _AsyncConn(asyncio.Protocol):
 
     A request made while none is in flight is written at once; the requests
     made while others are in flight go out in one write at the end of the
-    loop's turn, so the daemon reads them in one batch. Each request has
+    loop's turn, so the daemon reads them in one batch, unless the caller
+    has work to do before it waits (``now``: a GET's handler runs meanwhile,
+    and under load the end of the turn comes after every handler in it,
+    later than the deadline). Each request has
     a deadline; one timer per connection, armed at the earliest, fails the
     requests that are late (their replies, if they come, are dropped).
     """
@@ -252,9 +255,10 @@ class _AsyncConn(asyncio.Protocol):
                 fut.set_exception(ClientError(f"connection to the throttle daemon lost: {exc}"))
 
     def send(
-        self, op: int, keys: list[bytes], costs: list[int] | None
+        self, op: int, keys: list[bytes], costs: list[int] | None, now: bool = False
     ) -> asyncio.Future[tuple[int, bytes]]:
-        """Queue one request (written at the end of this loop turn); its reply's future."""
+        """Queue one request (written at the end of this loop turn, or at once with *now*,
+        for a caller that has work to do before it waits); its reply's future."""
         assert self.transport is not None
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
         fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
@@ -266,6 +270,10 @@ class _AsyncConn(asyncio.Protocol):
         frame = p.encode_request(op, self.next_id, keys, costs)
         if len(self.waiting) == 1:  # nothing else in flight: no batch to wait for
             self.transport.write(frame)
+            return fut
+        if now:  # what is queued goes first: replies come in request order
+            self.outgoing.append(frame)
+            self._write()
             return fut
         if not self.outgoing:
             self.loop.call_soon(self._write)
@@ -367,7 +375,7 @@ class AsyncThrottleClient:
         conn = self.conns[node]
         if conn is None or conn.transport is None:
             return None
-        return self._finish(node, conn.send(p.CHECK, list(keys), _costs(keys, costs)))
+        return self._finish(node, conn.send(p.CHECK, list(keys), _costs(keys, costs), now=True))
 
     async def _finish(self, node: int, sent: asyncio.Future[tuple[int, bytes]]) -> Reply:
         try:

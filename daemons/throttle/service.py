@@ -77,7 +77,7 @@ async def _housekeeping(ctx: Context, cfg: ThrottleConfig) -> None:
     while True:
         await asyncio.sleep(cfg.sync_interval)
         try:
-            ctx.writer.sync()
+            await ctx.writer.sync_aside()
             if time.monotonic() - swept >= SWEEP_EVERY:
                 ctx.table.sweep(time.time_ns())
                 swept = time.monotonic()

@@ -115,3 +115,43 @@ def test_events_since(tmp_path: Path) -> None:
     table.check([b"ip:b"], [1], 20)
     writer.close()
     assert [(key, now) for _, key, now, _ in iter_events(path, 15)] == [(b"ip:b", 20)]
+
+
+async def test_the_loop_answers_while_the_log_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow disk (fdatasync made slow here: this machine's is quick) holds up no check."""
+    import asyncio
+    import threading
+    import time
+
+    synced: list[int] = []
+    release = threading.Event()
+    fdatasync = os.fdatasync
+
+    def slow_fdatasync(fd: int) -> None:
+        release.wait(5)
+        fdatasync(fd)
+        synced.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    path = tmp_path / "state.log"
+    table, writer = _table(path, 0)
+    table.check([b"ip:a"], [1], 100)
+    syncing = asyncio.ensure_future(writer.sync_aside())
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    assert table.check([b"ip:b"], [1], 100).allowed  # answered while the sync waits
+    writer.flush()
+    assert time.perf_counter() - started < 1 and not syncing.done()
+    release.set()
+    await syncing
+    dirty = [writer.dirty]
+    await writer.sync_aside()
+    dirty.append(writer.dirty)
+    assert dirty == [True, False]  # ip:b came after the first sync began: the next took it
+    assert synced == [synced[0], writer.size]
+    writer.close()
+    again, closing = _table(path, 200)
+    assert set(again.states) == {b"ip:a", b"ip:b"}
+    closing.close()
