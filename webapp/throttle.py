@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
 from ..daemons.control.settings import Settings
 from ..daemons.throttle.client import AsyncThrottleClient, Reply, addresses_from, make_key
@@ -49,7 +48,7 @@ from ..daemons.throttle.config import ThrottleConfig
 from ..daemons.throttle.errors import ClientError, ThrottleError
 from ..daemons.throttle.gcra import Table
 from ..daemons.throttle.rules import Rule, load_rules, scaled
-from .keys import VIEWS
+from .throttle_pages import Metrics, too_many, unavailable
 
 log = logging.getLogger("sleigh.web.throttle")
 
@@ -85,43 +84,6 @@ def parse_routes(text: str) -> list[tuple[str, str]]:
             raise ThrottleError(f"throttle.routes: expected CLASS=/prefix, got {item!r}")
         routes.append((prefix.strip(), name.strip()))
     return sorted(routes, key=lambda route: -len(route[0]))
-
-
-def wants_json(request: web.Request) -> bool:
-    """Whether the client asked for JSON rather than a page."""
-    accept = request.headers.get("Accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
-class Metrics:
-    """The middleware's counters in the worker's ``/metrics`` registry."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.decisions = Counter(
-            "sleigh_throttle_decisions",
-            "Throttle decisions by where they were made and their outcome",
-            ["source", "result"],
-            registry=registry,
-        )
-        self.fail_open = Counter(
-            "sleigh_throttle_fail_open",
-            "Requests decided without the daemon (unreachable or timed out)",
-            registry=registry,
-        )
-        self.errors = Counter(
-            "sleigh_throttle_errors", "Failed round trips to the throttle daemon", registry=registry
-        )
-        self.cached = Gauge(
-            "sleigh_throttle_cached_denials", "Denials held in this worker", registry=registry
-        )
-        self._children: dict[tuple[str, str], Counter] = {}
-
-    def decision(self, source: str, result: str) -> Counter:
-        """The counter of one (source, result) pair (looked up once: labels() is slow)."""
-        child = self._children.get((source, result))
-        if child is None:
-            child = self._children[(source, result)] = self.decisions.labels(source, result)
-        return child
 
 
 class Throttle:
@@ -414,44 +376,3 @@ class Throttle:
         now = time.time_ns()
         for key, cost in charges.items():
             self.fallback.charge(key, cost, now)
-
-
-def too_many(request: web.Request, retry: float) -> web.Response:
-    """``429`` with ``Retry-After`` (whole seconds, rounded up): a page, or JSON if asked."""
-    seconds = max(1, math.ceil(retry))
-    headers = {"Retry-After": str(seconds), "Cache-Control": "private, no-store"}
-    if wants_json(request):
-        return web.json_response(
-            {"error": "too_many_requests", "retry_after": seconds}, status=429, headers=headers
-        )
-    response = request.app[VIEWS].render(
-        request,
-        "error.mako",
-        status=429,
-        code=429,
-        title="Please slow down",
-        message="You are going a little fast for us.",
-        detail=f"Please wait {seconds} second{'s' if seconds != 1 else ''} and try again.",
-    )
-    response.headers.update(headers)
-    return response
-
-
-def unavailable(request: web.Request, route: str | None) -> web.Response:
-    """``503`` for a route class that fails closed while the throttle cannot be asked."""
-    headers = {"Retry-After": "5", "Cache-Control": "private, no-store"}
-    if wants_json(request):
-        return web.json_response(
-            {"error": "unavailable", "retry_after": 5}, status=503, headers=headers
-        )
-    response = request.app[VIEWS].render(
-        request,
-        "error.mako",
-        status=503,
-        code=503,
-        title="Please try again shortly",
-        message="Signing in is paused for a moment.",
-        detail=f"We cannot check {route} requests safely right now; please try again shortly.",
-    )
-    response.headers.update(headers)
-    return response
