@@ -21,7 +21,9 @@ is in CPU debt), ``session:COOKIE`` when the shopper has a session, and
 * After the response: the request's CPU time (this thread's, so an upper
   bound when requests interleave) is added to ``cpu:ADDR``; each worker
   sends what it gathered every ``throttle.cpu_flush``, in one message.
-* Daemon unreachable (timeout ``throttle.timeout``): fail **open** with an
+* An answer later than ``throttle.timeout``: that request is decided by the
+  in-process GCRA below; three late in a row count as unreachable.
+* Daemon unreachable: fail **open** with an
   in-process GCRA whose limits are divided by ``throttle.app_hosts``, and
   fail **closed** (503) for the classes in ``throttle.fail_closed``; a
   loud log line when it starts and when it ends, and a counter. A class
@@ -45,7 +47,7 @@ from prometheus_client import CollectorRegistry
 from ..daemons.control.settings import Settings
 from ..daemons.throttle.client import AsyncThrottleClient, Reply, addresses_from, make_key
 from ..daemons.throttle.config import ThrottleConfig
-from ..daemons.throttle.errors import ClientError, ThrottleError
+from ..daemons.throttle.errors import ClientError, LateReply, ThrottleError
 from ..daemons.throttle.gcra import Table
 from ..daemons.throttle.rules import Rule, load_rules, scaled
 from .throttle_pages import Metrics, too_many, unavailable
@@ -56,6 +58,9 @@ _DENIALS_MAX = 100_000
 _CPU_KEYS_MAX = 32
 _ASKS_MAX = 10_000
 _ASK_VALUE_MAX = 128
+#: Late answers in a row after which the daemon is left alone for ``retry_after_failure``
+#: (one late answer on a busy machine decides only its own request in process).
+LATE_IN_A_ROW = 3
 #: Methods whose handler runs while the daemon's answer is on its way.
 _OVERLAPPED = frozenset({"GET", "HEAD"})
 
@@ -115,6 +120,7 @@ class Throttle:
         self.denials: dict[bytes, float] = {}
         self.down_until = 0.0
         self.down = client is None
+        self.late = 0  # answers in a row that came too late
         self.cpu: dict[bytes, int] = {}
         self.cpu_sent = clock()
         self.asks: dict[tuple[str, str | None, str | None], Ask] = {}
@@ -293,10 +299,14 @@ class Throttle:
             pending = self.client.check(keys, costs)
         try:
             reply = await pending
+        except LateReply as exc:
+            self._late(exc)
+            return None
         except ThrottleError as exc:
             self._went_down(exc)
             return None
-        if self.down:
+        self.late = 0
+        if self.down and self.clock() >= self.down_until:  # not an answer still on its way
             self.down = False
             log.warning("throttle daemon answers again: limits are enforced by it")
         return reply
@@ -312,6 +322,18 @@ class Throttle:
                 self.metrics.errors.inc()
             log.error("throttle daemon did not answer for %s (%s): refusing it", route, exc)
             return None
+
+    def _late(self, exc: LateReply) -> None:
+        """One answer came too late: this request is decided in process; ``LATE_IN_A_ROW``
+        in a row, and the daemon is left alone for ``retry_after_failure``."""
+        self.late += 1
+        if self.late >= LATE_IN_A_ROW:
+            self._went_down(exc)
+            return
+        if self.metrics is not None:
+            self.metrics.late.inc()
+            self.metrics.fail_open.inc()
+        log.debug("a late answer from the throttle daemon (%s): decided in process", exc)
 
     def _went_down(self, exc: ThrottleError) -> None:
         self.down_until = self.clock() + self.cfg.retry_after_failure
@@ -371,6 +393,8 @@ class Throttle:
             try:
                 await self.client.charge(keys, costs)
                 return
+            except LateReply as exc:
+                self._late(exc)
             except ThrottleError as exc:
                 self._went_down(exc)
         now = time.time_ns()

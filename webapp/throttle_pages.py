@@ -32,6 +32,12 @@ class Metrics:
             "Requests decided without the daemon (unreachable or timed out)",
             registry=registry,
         )
+        self.late = Counter(
+            "sleigh_throttle_late",
+            "Answers from the throttle daemon that came after throttle.timeout (the request"
+            " was decided in process)",
+            registry=registry,
+        )
         self.errors = Counter(
             "sleigh_throttle_errors", "Failed round trips to the throttle daemon", registry=registry
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from . import protocol as p
-from .errors import ClientError, ProtocolError, ServerError
+from .errors import ClientError, LateReply, ProtocolError, ServerError
 from .ring import Address, Ring, addresses_from, make_key, parse_address
 
 __all__ = [
@@ -346,7 +346,7 @@ class AsyncThrottleClient:
         try:
             status, body = await conn.send(op, keys, costs)
         except TimeoutError:
-            raise ClientError(f"the throttle daemon at {self.addresses[node]} timed out") from None
+            raise LateReply(f"the throttle daemon at {self.addresses[node]} timed out") from None
         return _result(status, body)
 
     async def check(self, keys: Sequence[bytes], costs: Sequence[int] | None = None) -> Reply:
@@ -381,7 +381,7 @@ class AsyncThrottleClient:
         try:
             status, body = await sent
         except TimeoutError:
-            raise ClientError(f"the throttle daemon at {self.addresses[node]} timed out") from None
+            raise LateReply(f"the throttle daemon at {self.addresses[node]} timed out") from None
         return decode_decision(_result(status, body))
 
     async def _each(

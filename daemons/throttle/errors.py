@@ -25,5 +25,10 @@ class ClientError(ThrottleError):
     """A client could not get an answer: no daemon, a timeout, a broken connection."""
 
 
+class LateReply(ClientError):
+    """The daemon did not answer within the client's timeout; the connection is still up
+    (its answer, if it comes, is dropped)."""
+
+
 class ServerError(ClientError):
     """The daemon answered with an error (the message is the daemon's)."""
