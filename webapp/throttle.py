@@ -375,17 +375,21 @@ class Throttle:
             return
         self.cpu[key] = self.cpu.get(key, 0) + micros
         if len(self.cpu) >= _CPU_KEYS_MAX or self.clock() - self.cpu_sent >= self.cfg.cpu_flush:
-            self._spawn(self._flush_cpu())
+            self._spawn(self._flush_cpu())  # it takes the charges now: one flush per batch
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _flush_cpu(self) -> None:
-        """Charge the CPU time gathered since the last flush (one message)."""
+    def _flush_cpu(self) -> Coroutine[Any, Any, None]:
+        """Take the CPU time gathered since the last flush (at once, so requests until the
+        flush runs start a new batch); the coroutine that charges it in one message."""
         self.cpu_sent = self.clock()
         charges, self.cpu = self.cpu, {}
+        return self._charge_cpu(charges)
+
+    async def _charge_cpu(self, charges: dict[bytes, int]) -> None:
         if not charges:
             return
         keys, costs = list(charges), list(charges.values())
