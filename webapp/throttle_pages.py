@@ -57,39 +57,53 @@ class Metrics:
 def too_many(request: web.Request, retry: float) -> web.Response:
     """``429`` with ``Retry-After`` (whole seconds, rounded up): a page, or JSON if asked."""
     seconds = max(1, math.ceil(retry))
-    headers = {"Retry-After": str(seconds), "Cache-Control": "private, no-store"}
-    if wants_json(request):
-        return web.json_response(
-            {"error": "too_many_requests", "retry_after": seconds}, status=429, headers=headers
-        )
-    response = request.app[VIEWS].render(
+    return _refusal(
         request,
-        "error.mako",
-        status=429,
-        code=429,
+        429,
+        "too_many_requests",
+        seconds,
         title="Please slow down",
         message="You are going a little fast for us.",
         detail=f"Please wait {seconds} second{'s' if seconds != 1 else ''} and try again.",
     )
-    response.headers.update(headers)
-    return response
 
 
 def unavailable(request: web.Request, route: str | None) -> web.Response:
     """``503`` for a route class that fails closed while the throttle cannot be asked."""
-    headers = {"Retry-After": "5", "Cache-Control": "private, no-store"}
+    return _refusal(
+        request,
+        503,
+        "unavailable",
+        5,
+        title="Please try again shortly",
+        message="Signing in is paused for a moment.",
+        detail=f"We cannot check {route} requests safely right now; please try again shortly.",
+    )
+
+
+def _refusal(
+    request: web.Request,
+    status: int,
+    error: str,
+    seconds: int,
+    *,
+    title: str,
+    message: str,
+    detail: str,
+) -> web.Response:
+    headers = {"Retry-After": str(seconds), "Cache-Control": "private, no-store"}
     if wants_json(request):
         return web.json_response(
-            {"error": "unavailable", "retry_after": 5}, status=503, headers=headers
+            {"error": error, "retry_after": seconds}, status=status, headers=headers
         )
     response = request.app[VIEWS].render(
         request,
         "error.mako",
-        status=503,
-        code=503,
-        title="Please try again shortly",
-        message="Signing in is paused for a moment.",
-        detail=f"We cannot check {route} requests safely right now; please try again shortly.",
+        status=status,
+        code=status,
+        title=title,
+        message=message,
+        detail=detail,
     )
     response.headers.update(headers)
     return response

@@ -12,14 +12,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from sleigh.daemons.runtime.activation import activation_kwargs
 from sleigh.daemons.runtime.sockets import bind_tcp
 from sleigh.webapp.accepts import SLOT, STALE, LoadTable, sweep, table_path
 from tests.plugins.daemons import short_tmpdir
 
-from .test_service import web_argv
+from .test_service import home, web_argv
+
+__all__ = ["home"]  # the demo shop's home, a module fixture shared with test_service
 
 
 class Clock:
@@ -176,13 +176,3 @@ def test_two_workers_on_one_socket_take_half_the_connections_each(home: Path) ->
         for leftover in tmp.iterdir():
             leftover.unlink()
         tmp.rmdir()
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from .test_service import sleigh
-
-    home = tmp_path_factory.mktemp("accepts-home")
-    result = sleigh("demo", "load", "--products", "50", home=home)
-    assert result.returncode == 0, result.stderr
-    return home
