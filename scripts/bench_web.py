@@ -17,7 +17,9 @@ workers share one listening socket handed over as ``LISTEN_FDS`` (as
    ``sleigh-searchd``), warm: the page as it comes, sorted by price, and
    narrowed by a price band and by stock; then the search page for a few
    words of popular products' titles, with the same facets;
-4. the warm product page paced at 70% of row 1's peak, for its p99;
+4. the warm product page paced at 70% of row 1's peak, for its p99 (these two
+   rows say what share of their throttle decisions ``sleigh-throttled`` made:
+   an answer later than ``throttle.timeout`` is decided in process);
 5. yardsticks: a bare aiohttp + uvloop + Mako page of the product page's size
    with no data access (2 processes and 1, on one socket too), and nginx
    serving a static 20 KB file.
@@ -391,6 +393,37 @@ def fetch(url: str) -> bytes:
         return body
 
 
+def throttle_decisions(base: str, workers: int) -> dict[str, float]:
+    """Throttle decisions so far by where they were made (``daemon``, ``fallback``), summed
+    over the workers: ``/metrics`` speaks for the worker that answers (``sleigh_web_pid``),
+    so it is asked until every worker has answered."""
+    seen: dict[str, dict[str, float]] = {}
+    for _ in range(20 * workers):
+        text = fetch(base + "/metrics").decode()
+        pid = re.search(r"^sleigh_web_pid (\S+)$", text, re.M)
+        counts: dict[str, float] = {}
+        for source, value in _DECISION.findall(text):
+            counts[source] = counts.get(source, 0.0) + float(value)
+        seen[pid.group(1) if pid else "?"] = counts
+        if len(seen) >= workers:
+            break
+    total: dict[str, float] = {}
+    for counts in seen.values():
+        for source, value in counts.items():
+            total[source] = total.get(source, 0.0) + value
+    return total
+
+
+_DECISION = re.compile(r'^sleigh_throttle_decisions_total\{[^}]*source="(\w+)"[^}]*\} (\S+)$', re.M)
+
+
+def by_daemon(before: dict[str, float], after: dict[str, float]) -> str:
+    """The share of a row's throttle decisions the daemon made (the rest: in process)."""
+    made = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    total = sum(made.values())
+    return f"; throttle: {made.get('daemon', 0.0) / total:.1%} by the daemon" if total else ""
+
+
 # -- the yardstick page ----------------------------------------------------------
 
 _BARE_TEMPLATE = """<!doctype html>
@@ -561,12 +594,16 @@ def bench_shop(run: Run, procs: Processes, home: Path, ids: list[int]) -> dict[s
         out[ROW_COLD2] = run.measure(base, cold, f"{len(cold):,} product ids, each once")
         category = pick_category(base)
         run.warm(base, [*hot, category])
+        decided = throttle_decisions(base, 2)
         out[ROW_WARM2] = run.measure(base, hot, f"{len(hot)} hot products")
+        _note_throttle(out[ROW_WARM2], base, decided)
         browse, search = listing_paths(base, category, home)
         run.warm(base, [*browse, *search])
         out[ROW_CAT2] = run.measure(base, browse, f"{category}: as is, sorted, 2 filters")
         out[ROW_SEARCH2] = run.measure(base, search, f"{len(search)} words, facets counted")
+        decided = throttle_decisions(base, 2)
         out[ROW_PACED] = run.paced(base, hot, out[ROW_WARM2].rps)
+        _note_throttle(out[ROW_PACED], base, decided)
         for proc in web:
             procs.stop(proc)
         web = start_web(procs, home, sock, 1)
@@ -578,6 +615,11 @@ def bench_shop(run: Run, procs: Processes, home: Path, ids: list[int]) -> dict[s
     finally:
         sock.close()
     return out
+
+
+def _note_throttle(row: Result, base: str, before: dict[str, float]) -> None:
+    """Add to *row*'s note the share of its throttle decisions the daemon made."""
+    row.note += by_daemon(before, throttle_decisions(base, 2))
 
 
 def bench_yardsticks(run: Run, procs: Processes, size: int) -> dict[str, Result]:
