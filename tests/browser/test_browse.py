@@ -1,7 +1,8 @@
 """A category page with facets in a real browser (headless Chromium), keyboard only:
-a facet is reached with Tab and followed with Enter, the sort is changed without
-JavaScript's help (the form's button), a chosen filter is removed; at a phone's
-width and a desktop's, no page scrolls sideways."""
+at a phone's width the facets start folded and the products come first (Enter on
+"Filter results" unfolds them); a facet is reached with Tab and followed with Enter,
+the sort is changed without JavaScript's help (the form's button), a chosen filter
+is removed; at a phone's width and a desktop's, no page scrolls sideways."""
 
 from __future__ import annotations
 
@@ -47,6 +48,16 @@ async def test_facets_with_the_keyboard(server: str, tmp_path: Path, viewport: s
             await page.goto(server + "/c/toys")
             await snap(page, tmp_path, "1-category", viewport)
             everything = _total(await page.inner_text("p.count"))
+            folded = not await page.locator("details.filters").evaluate("d => d.open")
+            first_card = await page.locator("section[aria-label=Products] li").first.bounding_box()
+            assert first_card is not None
+            if viewport == "phone":  # folded: the products come first, on the first screen
+                assert folded and first_card["y"] < height
+                await tab_to(page, "details.filters > summary")
+                await page.keyboard.press("Enter")
+                assert await page.locator("details.filters").evaluate("d => d.open")
+            else:
+                assert not folded
             facet = "#facet-brand + ul a"
             label = await page.locator(facet).first.inner_text()
             await tab_to(page, facet)

@@ -10,3 +10,12 @@ document.addEventListener("DOMContentLoaded", function () {
     .then(function (html) { if (html !== null) { slot.innerHTML = html; } })
     .catch(function () { /* the plain link stays */ });
 });
+
+// On a phone-width screen the facets start folded under "Filter results", so the
+// products come first; the chosen filters stay in view. Without JavaScript they are open.
+document.addEventListener("DOMContentLoaded", function () {
+  var filters = document.querySelector("details.filters");
+  if (filters && window.matchMedia && window.matchMedia("(max-width: 48rem)").matches) {
+    filters.open = false;
+  }
+});

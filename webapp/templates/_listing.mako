@@ -1,5 +1,7 @@
 ## _listing.mako: a listing of products with facets, chosen filters, sorting and pages;
 ## shared by search.mako and category.mako. Works without JavaScript (links and a GET form).
+## The facets are in a <details> that site.js folds on a phone-width screen, so the
+## products come first there (the chosen filters stay in view); without JavaScript it is open.
 ## def listing(page: SearchPage, asked: Filters, sorts: dict[str, str])
 <%namespace file="_cards.mako" import="cards"/>
 <%def name="listing(page, asked, sorts)">
@@ -16,6 +18,10 @@
   % endif
   </ul>
 % endif
+% if page.facets:
+<details class="filters" open>
+  <summary>Filter results</summary>
+% endif
 % for facet in page.facets:
   <h2 id="facet-${facet.name}">${facet.title}</h2>
   <ul aria-labelledby="facet-${facet.name}">
@@ -27,6 +33,9 @@
   % endif
   </ul>
 % endfor
+% if page.facets:
+</details>
+% endif
 </aside>
 <section aria-label="Products">
 <form class="sort" method="get" action="${asked.base}">
