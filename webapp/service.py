@@ -15,11 +15,13 @@ import gc
 import logging
 import socket
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..daemons.cache.client import from_config
+from ..daemons.cache.client import AsyncCacheClient, from_config
 from ..daemons.control.launch import reload_logging
 from ..daemons.control.settings import Settings
 from ..daemons.runtime.notify import Notifier, keep_watchdog, watchdog_interval
@@ -32,7 +34,7 @@ from .access import AccessLogger
 from .app import create_app
 from .db.engine import create_engine
 from .keys import VIEWS
-from .security.keys import ensure_key_file, load_keys
+from .security.keys import Keys, ensure_key_file, load_keys
 from .services.mail import ConsoleMailer, FileMailer
 from .throttle import Throttle
 
@@ -82,27 +84,9 @@ async def serve(
     key_path = settings.web.key_path(settings.home)
     ensure_key_file(key_path)
     keys = load_keys(key_path)
-    engine = create_engine(settings.database, settings.home)
-    cache = from_config(settings.cache, settings.home, asynchronous=True)
-    mailer = (
-        FileMailer(settings.web.mail_path(settings.home))
-        if settings.web.mail == "file"
-        else ConsoleMailer()
-    )
     throttle = Throttle.from_settings(settings) if settings.throttle.enabled else None
-    search = AsyncSearchClient(
-        settings.web.search_endpoints() or settings.search.client_endpoints(settings.home),
-        timeout=settings.search.client_timeout,
-    )
-    app = create_app(
-        settings.web,
-        engine,
-        cache=cache,
-        keys=keys,
-        mailer=mailer,
-        throttle=throttle,
-        search_client=search,
-    )
+    parts = Parts.open(settings)
+    app = parts.app(settings, keys, throttle)
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -120,11 +104,7 @@ async def serve(
     interval = watchdog_interval(environ)
     pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None
     try:
-        run_dir = settings.home / "run"
-        for sock in listeners:
-            table = open_table(run_dir, sock) if settings.web.balance_accepts else None
-            await BalancedSite(runner, sock, table).start()
-        where = ", ".join(describe(s) for s in listeners)
+        where = await _start_sites(runner, listeners, settings)
         log.info("serving on %s", where)
         with Signals() as signals:
             notifier.ready(f"serving on {where}")
@@ -137,12 +117,63 @@ async def serve(
     finally:
         if pinger is not None:
             pinger.cancel()
-        await cache.aclose()
-        await search.aclose()
-        await engine.dispose()
+        await parts.close()
         if bound_path is not None:
             remove_unix(bound_path)
         notifier.close()
+
+
+@dataclass
+class Parts:
+    """What a worker's app is built from and closes when it stops."""
+
+    engine: AsyncEngine
+    cache: AsyncCacheClient
+    search: AsyncSearchClient
+
+    @classmethod
+    def open(cls, settings: Settings) -> Parts:
+        engine = create_engine(settings.database, settings.home)
+        cache = from_config(settings.cache, settings.home, asynchronous=True)
+        search = AsyncSearchClient(
+            settings.web.search_endpoints() or settings.search.client_endpoints(settings.home),
+            timeout=settings.search.client_timeout,
+        )
+        return cls(engine, cache, search)
+
+    def app(self, settings: Settings, keys: Keys, throttle: Throttle | None) -> web.Application:
+        """The storefront on these parts, with its mailer as configured."""
+        mailer = (
+            FileMailer(settings.web.mail_path(settings.home))
+            if settings.web.mail == "file"
+            else ConsoleMailer()
+        )
+        return create_app(
+            settings.web,
+            self.engine,
+            cache=self.cache,
+            keys=keys,
+            mailer=mailer,
+            throttle=throttle,
+            search_client=self.search,
+        )
+
+    async def close(self) -> None:
+        await self.cache.aclose()
+        await self.search.aclose()
+        await self.engine.dispose()
+
+
+async def _start_sites(
+    runner: web.AppRunner, listeners: list[socket.socket], settings: Settings
+) -> str:
+    """Serve on every listener (sharing new connections with the other workers on it, if
+    ``web.balance_accepts``); where, for people."""
+    run_dir = settings.home / "run"
+    for sock in listeners:
+        table = open_table(run_dir, sock) if settings.web.balance_accepts else None
+        await BalancedSite(runner, sock, table).start()
+    return ", ".join(describe(s) for s in listeners)
 
 
 def _reload(app: web.Application, reload_settings: Callable[[], Settings] | None) -> None:
