@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -30,6 +31,39 @@ from .throttle import Throttle
 from .views import Views, cache_headers
 
 STATIC = Path(__file__).parent / "static"
+
+
+def _models(
+    app: web.Application,
+    cache: ObjectCache | None,
+    keys: Keys,
+    payments: PaymentProvider | None,
+    mailer: Mailer | None,
+) -> None:
+    """The models beside the catalog: carts, sessions, forms' tokens, accounts, checkout."""
+    config, engine = app[CONFIG], app[ENGINE]
+    app[CARTS] = Carts(engine, cache, app[CATALOG], config.cart_ttl)
+    app[STORE] = SessionStore(engine, cache, keys, ttl=config.session_ttl)
+    app[TOKENS] = CsrfTokens(keys)
+    app[ACCOUNTS] = Customers(engine)
+    app[RESET] = Signer(keys, "password-reset")
+    app[CHECKOUT] = Checkout(
+        orders=Orders(engine),
+        payments=payments or SandboxProvider(slow_seconds=config.sandbox_slow),
+        mailer=mailer or ConsoleMailer(),
+        sealer=Sealer(keys, "checkout"),
+        max_age=config.checkout_ttl,
+    )
+
+
+def _static_cache(max_age: float) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """A response hook: static files say how long they may be cached."""
+
+    async def static_cache(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith("/static/"):
+            cache_headers(response, max_age)
+
+    return static_cache
 
 
 def create_app(
@@ -75,41 +109,23 @@ def create_app(
     )
     app[CONFIG] = config
     app[HEALTH] = {}
-    if cache is not None:
-        app[HEALTH]["cache"] = cache.ping
     app[ENGINE] = engine
     app[VIEWS] = views or Views(page_max_age=config.page_max_age)
     app[CATALOG] = catalog_model
-    app[CARTS] = Carts(engine, cache, app[CATALOG], config.cart_ttl)
-    keys = keys or Keys.random()
-    app[STORE] = SessionStore(engine, cache, keys, ttl=config.session_ttl)
-    app[TOKENS] = CsrfTokens(keys)
-    app[ACCOUNTS] = Customers(engine)
-    app[RESET] = Signer(keys, "password-reset")
-    app[CHECKOUT] = Checkout(
-        orders=Orders(engine),
-        payments=payments or SandboxProvider(slow_seconds=config.sandbox_slow),
-        mailer=mailer or ConsoleMailer(),
-        sealer=Sealer(keys, "checkout"),
-        max_age=config.checkout_ttl,
-    )
+    _models(app, cache, keys or Keys.random(), payments, mailer)
+    if cache is not None:
+        app[HEALTH]["cache"] = cache.ping
     if search_client is not None:
         app[SEARCH] = search_client
         app[HEALTH]["search"] = search_client.stats
-    routes = (catalog, cart, checkout, account, search, health, images)
-    for table in (module.routes for module in routes):
-        app.router.add_routes(table)
+    for module in (catalog, cart, checkout, account, search, health, images):
+        app.router.add_routes(module.routes)
     app.router.add_static("/static", STATIC, name="static")
     registry = metrics.install(app, requests, engine, [catalog_model.through, app[CARTS].through])
     if throttle is not None:
         throttle.install(app, registry)
         if throttle.client is not None:
             app[HEALTH]["throttle"] = throttle.client.stats
-
-    async def static_cache(request: web.Request, response: web.StreamResponse) -> None:
-        if request.path.startswith("/static/"):
-            cache_headers(response, config.static_max_age)
-
-    app.on_response_prepare.append(static_cache)
+    app.on_response_prepare.append(_static_cache(config.static_max_age))
     app.on_response_prepare.append(add_security_headers)
     return app
