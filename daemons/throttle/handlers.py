@@ -42,6 +42,8 @@ class Context:
     stats: Stats = field(default_factory=Stats)
     closing: bool = False
     transports: set[asyncio.Transport] = field(default_factory=set)
+    #: A compaction is writing its snapshot in a worker thread.
+    compacting: bool = False
 
 
 def _decision(d: Decision) -> bytes:

@@ -118,18 +118,28 @@ def live_states(path: Path, now: int) -> dict[bytes, State]:
 
 def write_snapshot(path: Path, states: dict[bytes, State], rules_hash: bytes, now: int) -> None:
     """Write a log holding one snapshot record per state, atomically (temp file, rename)."""
+    temp = snapshot_file(path, states, rules_hash, now)
+    install(temp, path)
+
+
+def snapshot_file(path: Path, states: dict[bytes, State], rules_hash: bytes, now: int) -> Path:
+    """Write (and fsync) the snapshot of *states* beside *path*, not yet in its place;
+    its name."""
     temp = path.with_name(path.name + ".new")
     buf = bytearray(HEADER.pack(MAGIC, VERSION, RECORD.size, 0, rules_hash, now))
     for key, (tat, strike, blocked, digest) in states.items():
         buf += RECORD.pack(now, tat, strike, blocked, digest, 0, SNAPSHOT, len(key), 0, key)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
     try:
-        view = memoryview(buf)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, buf)
         os.fsync(fd)
     finally:
         os.close(fd)
+    return temp
+
+
+def install(temp: Path, path: Path) -> None:
+    """Put the log *temp* in the place of *path* (which becomes ``.1``), durably."""
     if path.exists():
         os.replace(path, path.with_name(path.name + ".1"))
     os.replace(temp, path)
@@ -138,6 +148,25 @@ def write_snapshot(path: Path, states: dict[bytes, State], rules_hash: bytes, no
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+def append_tail(source: Path, start: int, target: Path) -> int:
+    """Copy what *source* holds from byte *start* on to the end of *target*; bytes copied."""
+    with open(source, "rb") as old:
+        old.seek(start)
+        tail = old.read()
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        _write_all(fd, tail)
+    finally:
+        os.close(fd)
+    return len(tail)
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class LogWriter:
