@@ -16,7 +16,7 @@ admits it, and only then is any key charged. Every state change goes to the
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from .errors import ProtocolError
@@ -177,12 +177,19 @@ class Table:
             )
         return True
 
-    def sweep(self, now: int) -> int:
-        """Drop every state that has expired (it equals no state); how many."""
-        dead = [k for k, s in self.states.items() if s[0] <= now and s[1] <= now and s[2] <= now]
-        for key in dead:
-            del self.states[key]
-        return len(dead)
+    def sweep(self, now: int, keys: Iterable[bytes] | None = None) -> int:
+        """Drop every state that has expired (it equals no state), of *keys* (default:
+        every key); how many."""
+        states = self.states
+        if keys is None:
+            keys = list(states)
+        dead = 0
+        for key in keys:
+            s = states.get(key)
+            if s is not None and s[0] <= now and s[1] <= now and s[2] <= now:
+                del states[key]
+                dead += 1
+        return dead
 
     def remaining(self, key: bytes, now: int) -> int:
         """Units *key* may spend now (0 while in the penalty box)."""

@@ -26,7 +26,7 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,31 +118,48 @@ def live_states(path: Path, now: int) -> dict[bytes, State]:
 
 def write_snapshot(path: Path, states: dict[bytes, State], rules_hash: bytes, now: int) -> None:
     """Write a log holding one snapshot record per state, atomically (temp file, rename)."""
-    temp = snapshot_file(path, states, rules_hash, now)
-    install(temp, path)
+    data = header_bytes(rules_hash, now) + snapshot_records(states.items(), now)
+    install(write_beside(path, data), path)
 
 
-def snapshot_file(path: Path, states: dict[bytes, State], rules_hash: bytes, now: int) -> Path:
-    """Write (and fsync) the snapshot of *states* beside *path*, not yet in its place;
-    its name."""
+def header_bytes(rules_hash: bytes, now: int) -> bytes:
+    """A log's header, naming the rules in force."""
+    return HEADER.pack(MAGIC, VERSION, RECORD.size, 0, rules_hash, now)
+
+
+def snapshot_records(items: Iterable[tuple[bytes, State]], now: int) -> bytes:
+    """One snapshot record per ``(key, state)``."""
+    pack, out = RECORD.pack, bytearray()
+    for key, (tat, strike, blocked, digest) in items:
+        out += pack(now, tat, strike, blocked, digest, 0, SNAPSHOT, len(key), 0, key)
+    return bytes(out)
+
+
+def write_beside(path: Path, data: bytes | bytearray) -> Path:
+    """Write (and fsync) *data* as a new log beside *path*, not yet in its place; its name.
+    (The writing releases the GIL: it can run in a worker thread.)"""
     temp = path.with_name(path.name + ".new")
-    buf = bytearray(HEADER.pack(MAGIC, VERSION, RECORD.size, 0, rules_hash, now))
-    for key, (tat, strike, blocked, digest) in states.items():
-        buf += RECORD.pack(now, tat, strike, blocked, digest, 0, SNAPSHOT, len(key), 0, key)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
     try:
-        _write_all(fd, buf)
+        _write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     return temp
 
 
-def install(temp: Path, path: Path) -> None:
-    """Put the log *temp* in the place of *path* (which becomes ``.1``), durably."""
+def install(temp: Path, path: Path, durably: bool = True) -> None:
+    """Put the log *temp* in the place of *path* (which becomes ``.1``); *durably*: and
+    sync the directory (else call :func:`sync_directory` soon)."""
     if path.exists():
         os.replace(path, path.with_name(path.name + ".1"))
     os.replace(temp, path)
+    if durably:
+        sync_directory(path)
+
+
+def sync_directory(path: Path) -> None:
+    """fsync the directory holding *path*: the renames in it survive an OS crash."""
     dirfd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dirfd)

@@ -27,7 +27,17 @@ from .config import ThrottleConfig
 from .errors import ThrottleError
 from .gcra import Table
 from .handlers import Context
-from .logfile import LogWriter, append_tail, install, open_log, snapshot_file, write_snapshot
+from .logfile import (
+    LogWriter,
+    append_tail,
+    header_bytes,
+    install,
+    open_log,
+    snapshot_records,
+    sync_directory,
+    write_beside,
+    write_snapshot,
+)
 from .rules import describe_changes, load_rules, rules_hash
 from .server import Connection
 
@@ -35,6 +45,10 @@ log = logging.getLogger("sleigh.throttle")
 
 EXIT_ESCALATED = 1
 SWEEP_EVERY = 10.0
+#: Keys swept between two turns of the loop (100,000 in one go held it 7-19 ms).
+SWEEP_CHUNK = 10_000
+#: States packed into a compaction's snapshot between two turns of the loop.
+SNAPSHOT_CHUNK = 2_000
 
 
 def open_sockets(
@@ -71,35 +85,52 @@ def compact(ctx: Context) -> None:
     )
 
 
-async def compact_aside(ctx: Context) -> None:
-    """:func:`compact`, with the snapshot written in a worker thread while the loop goes
-    on answering. Measured with 100,000 live keys: in the loop, every answer waited 45 ms
-    (past the web tier's 5 ms: its checks went to the in-process limits); aside, the loop
-    was held 5 ms at most (the sweep, the copy of the states, the old log's last sync).
+async def sweep(table: Table) -> int:
+    """Drop the expired states, ``SWEEP_CHUNK`` keys a turn of the loop; how many."""
+    now, keys, dropped = time.time_ns(), list(table.states), 0
+    for start in range(0, len(keys), SWEEP_CHUNK):
+        dropped += table.sweep(now, keys[start : start + SWEEP_CHUNK])
+        await asyncio.sleep(0)
+    return dropped
 
-    The snapshot is of the states as they stand when it starts (each record read as the
-    thread gets to it); every record appended to the old log from then on is copied after
-    the snapshot before the new log takes the old one's place, so the last record of each
-    key in the new log is its latest state, as replay needs.
+
+async def compact_aside(ctx: Context) -> None:
+    """:func:`compact` without holding up the answers: the snapshot is packed
+    ``SNAPSHOT_CHUNK`` states a turn of the loop, and written and synced in a worker
+    thread. Measured with 100,000 live keys: in the loop, every answer waited 45-77 ms
+    (past the web tier's 5 ms: its checks went to the in-process limits); this way the
+    loop is held 3 ms at most. (Packed in a worker thread, the loop waited up to 10-15 ms
+    at a time for the GIL.)
+
+    Each state is read as its turn comes; every record appended to the old log from the
+    start on is copied after the snapshot before the new log takes the old one's place,
+    so the last record of each key in the new log is its latest state, as replay needs.
     """
     started = time.perf_counter()
-    ctx.table.sweep(time.time_ns())
-    writer, named = ctx.writer, rules_hash(ctx.rules)
+    await sweep(ctx.table)
+    writer, named, now = ctx.writer, rules_hash(ctx.rules), time.time_ns()
     writer.flush()
-    mark, states = writer.size, dict(ctx.table.states)
-    ctx.compacting = True
+    states = ctx.table.states
+    mark, keys = writer.size, list(states)  # (not a list of items: 100,000 new tuples
+    ctx.compacting = True  # woke the garbage collector for 50 ms)
     try:
-        temp = await asyncio.to_thread(snapshot_file, writer.path, states, named, time.time_ns())
+        data = bytearray(header_bytes(named, now))
+        for start in range(0, len(keys), SNAPSHOT_CHUNK):
+            chunk = keys[start : start + SNAPSHOT_CHUNK]
+            data += snapshot_records(((k, states[k]) for k in chunk if k in states), now)
+            await asyncio.sleep(0)
+        temp = await asyncio.to_thread(write_beside, writer.path, data)
     finally:
         ctx.compacting = False
     writer.close()  # flushes what came meanwhile: the tail
     copied = append_tail(writer.path, mark, temp)
-    install(temp, writer.path)
+    install(temp, writer.path, durably=False)
     ctx.writer = LogWriter(writer.path)
     ctx.table.sink = ctx.writer.append
+    await asyncio.to_thread(sync_directory, writer.path)
     log.info(
         "compacted the log: %d live keys in %.3fs (%d bytes of records came meanwhile)",
-        len(states),
+        len(keys),
         time.perf_counter() - started,
         copied,
     )
@@ -115,7 +146,7 @@ async def _housekeeping(ctx: Context, cfg: ThrottleConfig) -> None:
         try:
             await ctx.writer.sync_aside()
             if time.monotonic() - swept >= SWEEP_EVERY:
-                ctx.table.sweep(time.time_ns())
+                await sweep(ctx.table)
                 swept = time.monotonic()
             if ctx.writer.size > cfg.compact_size:
                 await compact_aside(ctx)

@@ -35,13 +35,13 @@ def is_compacting(ctx: Context) -> bool:
 def _held(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Make the snapshot's thread wait for the returned event (a slow disk, here)."""
     release = threading.Event()
-    write = logfile.snapshot_file
+    write = logfile.write_beside
 
-    def slow(*args: object) -> Path:
+    def slow(path: Path, data: bytes) -> Path:
         release.wait(10)
-        return write(*args)  # type: ignore[arg-type]
+        return write(path, data)
 
-    monkeypatch.setattr(service, "snapshot_file", slow)
+    monkeypatch.setattr(service, "write_beside", slow)
     return release
 
 
