@@ -89,3 +89,27 @@ async def test_a_rules_reload_meanwhile_is_named_after(
     await compacting
     assert read_header(path).rules_hash == rules_hash(ctx.rules) != rules_hash(RULES)
     ctx.writer.close()
+
+
+async def test_the_sweep_goes_a_chunk_a_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "SWEEP_CHUNK", 100)
+    table = Table({"ip": Rule("ip", 10**6, 1), "session": Rule("session", 60 * 10**9, 5)}, None)
+    now = time.time_ns()
+    for i in range(250):
+        table.check([b"ip:%d" % i], [1], now - 10**9)  # expired a second ago
+        table.check([b"session:%d" % i], [1], now)
+    turns = 0
+
+    async def count() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.ensure_future(count())
+    assert await service.sweep(table) == 250
+    counter.cancel()
+    assert set(table.states) == {b"session:%d" % i for i in range(250)}
+    assert turns >= 4  # 500 keys, 100 a turn: the loop ran between the chunks
