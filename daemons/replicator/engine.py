@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from .config import ReplicatorConfig
@@ -78,6 +79,8 @@ class Node:
     :param sender_id: this daemon's random non-zero 64-bit id.
     :param now: the daemon's start time, seconds since the epoch.
     :param rng: the only source of randomness (NAK delays).
+    :param resume: per sender, the next sequence this host's previous daemon would have
+        delivered (:meth:`positions` when it stopped).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Node:
         sender_id: int,
         now: float,
         rng: random.Random,
+        resume: Mapping[int, int] | None = None,
     ) -> None:
         if len(secret) < 16:
             raise ValueError("the cluster secret must be at least 16 bytes")
@@ -104,6 +108,7 @@ class Node:
         self._rng = rng
         self._departed: dict[int, float] = {}
         self._max_ranges = max_nak_ranges(config.mtu_payload)
+        self._resume = dict(resume or {})
 
     # -- the daemon's calls --------------------------------------------------------------
     def publish(self, op: CacheOp, now: float) -> Output:
@@ -180,6 +185,15 @@ class Node:
         """Nothing is left to send (new data or repairs)."""
         return self.sender.idle
 
+    def positions(self) -> dict[int, int]:
+        """Per sender whose stream is placed, the next sequence to deliver: where a daemon
+        started after this one on the host resumes (see *resume*)."""
+        return {
+            sender: peer.stream.next
+            for sender, peer in self.peers.items()
+            if peer.stream.joined and not peer.stream.left
+        }
+
     def leave(self, now: float) -> Output:
         """The LEAVE datagram; send it last, after draining."""
         return Output(send=[self.sender.leave(now)])
@@ -215,6 +229,7 @@ class Node:
                 int(self.started * 1000),
                 self._encode_nak,
                 self._max_ranges,
+                self._resume.pop(sender, None),
             )
             peer = self.peers[sender] = Peer(stream, PeerState.JOINED, now, now)
             out.events.append(PeerChanged(sender, None, PeerState.JOINED))

@@ -9,7 +9,10 @@ duplicate (this is also the replay check, with the timestamp window of
 bounded window (``receive_window``); fragments are joined as they are
 delivered, since the fragments of one operation have consecutive numbers.
 
-Joining: a stream is placed by its sender's first heartbeat. If the sender
+Joining: a stream is placed by its sender's first heartbeat. If this
+daemon's predecessor on the host stopped cleanly while delivering it, it
+resumes where that one stopped (the sequences in between are repaired or,
+if the sender no longer holds them, given up as below). If the sender
 started after this daemon did (give or take ``timestamp_window`` of clock
 skew), every sequence from 1 is ours to receive; otherwise we join at the
 present (the earliest datagram already held, or the heartbeat's highest
@@ -86,6 +89,8 @@ class Stream:
 
     :param my_start_ms: when this daemon started, to decide where to join.
     :param make_nak: signs a NAK (see :data:`NakEncoder`).
+    :param resume_at: where this daemon's predecessor on the host stopped delivering
+        this stream (``None``: it did not hear it, or did not stop cleanly).
     """
 
     def __init__(
@@ -96,8 +101,10 @@ class Stream:
         my_start_ms: int,
         make_nak: NakEncoder,
         max_ranges: int,
+        resume_at: int | None = None,
     ) -> None:
         self.sender = sender
+        self._resume_at = resume_at
         self.config = config
         self.stats = StreamStats()
         self.joined = False
@@ -233,12 +240,17 @@ class Stream:
     # -- joining and delivery ------------------------------------------------------------
     def _join(self, hb: Heartbeat, now: float) -> None:
         skew_ms = int(self.config.timestamp_window * 1000)
-        if hb.started_ms >= self._my_start_ms - skew_ms:
+        if self._resume_at is not None:
+            # Our predecessor delivered up to here: what it missed since is ours to repair
+            # or to report lost, and what it delivered is never delivered again.
+            start = self._resume_at
+        elif hb.started_ms >= self._my_start_ms - skew_ms:
             start = 1
         else:
             start = min([hb.high + 1, *self._pending])
-        # What the sender dropped before we first heard of it was never ours to lose.
-        start = max(start, hb.low)
+        if self._resume_at is None:
+            # What the sender dropped before we first heard of it was never ours to lose.
+            start = max(start, hb.low)
         self._pending = {s: d for s, d in self._pending.items() if s >= start}
         self.joined = True
         self.next = start

@@ -117,6 +117,8 @@ class Replicator:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._closed = False
+        #: After :meth:`close`: everything received was applied to the local cache.
+        self.applied_all = False
         self._zmq = zmq.Context(io_threads=1)
         self._sub: zmq.Socket[bytes] | None = None
         self.receiver = open_receive_path(
@@ -181,6 +183,7 @@ class Replicator:
         self._zmq.term()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._applied_all.wait(), within)
+        self.applied_all = self._applied_all.is_set() and not self._apply_queue
         if self._applier is not None:
             self._applier.cancel()
         await self.replica.close()

@@ -1,19 +1,24 @@
 """The life cycle of ``sleigh-mcastd``.
 
 read the cluster secret (it must exist and be readable by the service
-only) → open the multicast sockets (join the group on the interface) →
+only) → take the positions a clean stop of the previous daemon left in
+``run/mcastd.resume`` (each stream it delivered resumes where it stopped,
+so nothing it applied is applied again over newer writes) → open the
+multicast sockets (join the group on the interface) →
 adopt ``LISTEN_FDS`` or bind the stats socket → subscribe to the cache's
 feed and see a probe write come back on it (bounded: the cache may start
 later) → ``READY=1`` → replicate (``SIGHUP`` re-reads the log settings) →
 ``STOPPING=1`` → stop taking local writes, send what is queued and answer
 NAKs for ``replicator.drain_timeout`` at most (a second signal cuts it
-short) → LEAVE → apply what was received → close in reverse order →
-remove a socket this process bound.
+short) → LEAVE → apply what was received → if all of it was applied, leave
+the positions for the next daemon → close in reverse order → remove a
+socket this process bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -87,10 +92,42 @@ def open_stats(
     return bind_unix(path, mode=0o660), path
 
 
-def make_node(cfg: ReplicatorConfig, secret: bytes) -> Node:
-    """A node with a fresh random sender id: a restarted daemon is a new stream."""
+def make_node(
+    cfg: ReplicatorConfig, secret: bytes, resume: Mapping[int, int] | None = None
+) -> Node:
+    """A node with a fresh random sender id: a restarted daemon is a new stream; it
+    resumes the streams it hears at *resume* (see :func:`take_positions`)."""
     sender = secrets.randbits(64) or 1
-    return Node(cfg, secret, sender_id=sender, now=time.time(), rng=random.Random())
+    return Node(cfg, secret, sender_id=sender, now=time.time(), rng=random.Random(), resume=resume)
+
+
+def positions_path(home: Path) -> Path:
+    """Where a daemon that stops cleanly leaves, per stream, where it stopped delivering."""
+    return home / "run" / "mcastd.resume"
+
+
+def save_positions(path: Path, positions: Mapping[int, int]) -> None:
+    """Write *positions* for the next daemon on this host (atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".new")
+    temp.write_text(json.dumps({f"{s:016x}": n for s, n in positions.items()}))
+    os.replace(temp, path)
+
+
+def take_positions(path: Path) -> dict[int, int]:
+    """The positions the previous daemon left (then removed: a crash after this start
+    must not resume from them); none if it left none or they cannot be read."""
+    try:
+        text = path.read_text()
+        path.unlink()
+    except FileNotFoundError:
+        return {}
+    try:
+        raw = json.loads(text)
+        return {int(s, 16): int(n) for s, n in raw.items() if int(n) > 0}
+    except (ValueError, AttributeError, TypeError) as exc:
+        log.warning("ignored %s (%s): every stream is joined as if new", path, exc)
+        return {}
 
 
 async def serve(
@@ -101,7 +138,10 @@ async def serve(
     """Run the replicator until it is told to stop; the exit status."""
     cfg = settings.replicator
     secret = read_secret(cfg.secret_path(settings.home))
-    node = make_node(cfg, secret)
+    resume = take_positions(positions_path(settings.home))
+    if resume:
+        log.info("resuming %d streams where the previous daemon stopped", len(resume))
+    node = make_node(cfg, secret, resume)
     recv_sock = open_receiver(cfg)
     try:
         send_sock = open_sender(cfg)
@@ -156,6 +196,8 @@ async def _run(
             if bound is not None:
                 remove_unix(bound, listener)
             await replicator.close(0 if signals.stops >= 2 else cfg.drain_timeout)
+            if replicator.applied_all:
+                save_positions(positions_path(settings.home), replicator.node.positions())
             return EXIT_ESCALATED if signals.stops >= 2 else 0
     finally:
         if pinger is not None:

@@ -110,8 +110,11 @@ class Network:
         self._tick_at: dict[str, float] = {}
 
     # -- set-up --------------------------------------------------------------------------
-    def add_host(self, name: str, sender_id: int | None = None) -> SimHost:
-        """Start a daemon called *name* now (a new sender id: a new stream)."""
+    def add_host(
+        self, name: str, sender_id: int | None = None, resume: dict[int, int] | None = None
+    ) -> SimHost:
+        """Start a daemon called *name* now (a new sender id: a new stream), resuming the
+        streams in *resume* (a predecessor's :meth:`~.engine.Node.positions`)."""
         sid = sender_id if sender_id is not None else self.rng.getrandbits(64) | 1
         node = Node(
             self.config,
@@ -119,6 +122,7 @@ class Network:
             sender_id=sid,
             now=self.now,
             rng=random.Random(self.rng.getrandbits(32)),
+            resume=resume,
         )
         host = self.hosts[name] = SimHost(name, node)
         self._tick_at.pop(name, None)

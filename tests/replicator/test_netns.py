@@ -293,3 +293,7 @@ def test_restarted_sender_is_a_new_stream(lab: Lab) -> None:
     for host in (b, c):
         senders = {p["sender"] for p in host.stats()["peers"]}  # type: ignore[attr-defined]
         assert new in senders and old not in senders
+    # a resumed b's and c's streams where its predecessor stopped: none of their old
+    # writes was applied again (over newer ones: the partition test rewrote them on a)
+    peers: list[dict[str, Any]] = a.stats()["peers"]  # type: ignore[assignment]
+    assert len(peers) == 2 and all(p["ops"] == 0 for p in peers)
