@@ -13,7 +13,8 @@ is in CPU debt), ``session:COOKIE`` when the shopper has a session, and
   round trips.
 * A ``GET`` or ``HEAD`` outside the classes that fail closed runs while the
   question is on its way: the question is written before the handler
-  starts, and the answer awaited when it returns, so the round trip hides
+  starts (the questions of one loop turn in one write, the requests
+  yielding once for it), and the answer awaited when it returns, so the round trip hides
   behind the handler's own work. A denial replaces the response before a
   byte of it is sent (the handler's work is wasted, once per key and
   worker: the denial is then kept). Every other request waits for the
@@ -199,8 +200,11 @@ class Throttle:
             if wait is not None:
                 return too_many(request, wait)
         if request.method in _OVERLAPPED and ask.route not in self.fail_closed:
-            pending = self._start(ask)
-            if pending is not None:
+            asked = self._start(ask)
+            if asked is not None:
+                pending, queued = asked
+                if queued:  # the questions of this loop turn go out in one write, first
+                    await asyncio.sleep(0)
                 return await self._overlapped(request, handler, ask, pending)
         denied = await self._decide(request, ask)
         if denied is not None:
@@ -213,8 +217,9 @@ class Throttle:
         finally:
             self._note_cpu(ask.cpu, (time.thread_time_ns() - started) // 1000)
 
-    def _start(self, ask: Ask) -> Coroutine[Any, Any, Reply] | None:
-        """The question, sent now (``None``: it must be asked the waiting way)."""
+    def _start(self, ask: Ask) -> tuple[Coroutine[Any, Any, Reply], bool] | None:
+        """The question, asked (``None``: it must be asked the waiting way), and whether
+        it waits for the end of the loop turn to be written."""
         if self.client is None or self.clock() < self.down_until:
             return None
         return self.client.start_check(ask.keys, ask.costs)

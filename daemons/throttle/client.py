@@ -195,10 +195,10 @@ class _AsyncConn(asyncio.Protocol):
 
     A request made while none is in flight is written at once; the requests
     made while others are in flight go out in one write at the end of the
-    loop's turn, so the daemon reads them in one batch, unless the caller
-    has work to do before it waits (``now``: a GET's handler runs meanwhile,
-    and under load the end of the turn comes after every handler in it,
-    later than the deadline). Each request has
+    loop's turn, so the daemon reads them in one batch (and is woken once
+    for it). A caller with work to do before it waits for the reply yields
+    to the loop once first when its request is :attr:`queued`: the turn's
+    batch then goes out before that work, not after it. Each request has
     a deadline; one timer per connection, armed at the earliest, fails the
     requests that are late (their replies, if they come, are dropped).
     """
@@ -255,10 +255,10 @@ class _AsyncConn(asyncio.Protocol):
                 fut.set_exception(ClientError(f"connection to the throttle daemon lost: {exc}"))
 
     def send(
-        self, op: int, keys: list[bytes], costs: list[int] | None, now: bool = False
+        self, op: int, keys: list[bytes], costs: list[int] | None
     ) -> asyncio.Future[tuple[int, bytes]]:
-        """Queue one request (written at the end of this loop turn, or at once with *now*,
-        for a caller that has work to do before it waits); its reply's future."""
+        """Queue one request (written at once if none is in flight, else at the end of
+        this loop turn: see :attr:`queued`); its reply's future."""
         assert self.transport is not None
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
         fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
@@ -271,14 +271,15 @@ class _AsyncConn(asyncio.Protocol):
         if len(self.waiting) == 1:  # nothing else in flight: no batch to wait for
             self.transport.write(frame)
             return fut
-        if now:  # what is queued goes first: replies come in request order
-            self.outgoing.append(frame)
-            self._write()
-            return fut
         if not self.outgoing:
             self.loop.call_soon(self._write)
         self.outgoing.append(frame)
         return fut
+
+    @property
+    def queued(self) -> bool:
+        """Requests wait for the end of this loop turn to be written."""
+        return bool(self.outgoing)
 
     def _write(self) -> None:
         if self.transport is not None and self.outgoing:
@@ -365,17 +366,20 @@ class AsyncThrottleClient:
 
     def start_check(
         self, keys: Sequence[bytes], costs: Sequence[int] | None = None
-    ) -> Coroutine[Any, Any, Reply] | None:
-        """Send a CHECK now, without waiting (``None``: it needs a connection made first,
-        or its keys live on several daemons; call :meth:`check`). Awaiting what it returns
-        gives the reply, or raises as :meth:`check` does."""
+    ) -> tuple[Coroutine[Any, Any, Reply], bool] | None:
+        """Ask a CHECK without waiting for the reply (``None``: it needs a connection
+        made first, or its keys live on several daemons; call :meth:`check`). Awaiting the
+        coroutine gives the reply, or raises as :meth:`check` does; the flag says the
+        request was only queued: yield to the loop once to have it written (in one write
+        with the others of this loop turn)."""
         node = 0 if self.ring.count == 1 else self.ring.only_node(keys)
         if node is None:
             return None
         conn = self.conns[node]
         if conn is None or conn.transport is None:
             return None
-        return self._finish(node, conn.send(p.CHECK, list(keys), _costs(keys, costs), now=True))
+        sent = conn.send(p.CHECK, list(keys), _costs(keys, costs))
+        return self._finish(node, sent), conn.queued
 
     async def _finish(self, node: int, sent: asyncio.Future[tuple[int, bytes]]) -> Reply:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import struct
@@ -154,8 +155,6 @@ def test_keys_are_sharded_over_two_daemons(
 
 
 async def test_async_client_pipelines(throttled: Throttled) -> None:
-    import asyncio
-
     client = AsyncThrottleClient([throttled.socket_path], timeout=5)
     try:
         replies = await asyncio.gather(*(client.check([b"session:s"]) for _ in range(5)))
@@ -166,8 +165,6 @@ async def test_async_client_pipelines(throttled: Throttled) -> None:
 
 
 async def test_async_client_batches_and_times_out_in_order(throttled: Throttled) -> None:
-    import asyncio
-
     client = AsyncThrottleClient([throttled.socket_path], timeout=0.3)
     try:
         assert (await client.check([b"ip:t"])).allowed  # the connection is up
@@ -222,10 +219,10 @@ async def test_start_check_sends_at_once_or_says_it_cannot(
     try:
         assert single.start_check([b"ip:s"]) is None  # no connection yet: check() makes it
         assert (await single.check([b"ip:s"])).allowed
-        pending = single.start_check([b"session:s"], [4])
-        assert pending is not None
+        asked = single.start_check([b"session:s"], [4])
+        assert asked is not None and not asked[1]  # nothing else in flight: written
         assert len(single.conns[0].waiting) == 1  # type: ignore[union-attr]  # on its way
-        assert not (await pending).allowed  # a cost of four: over the burst of three
+        assert not (await asked[0]).allowed  # a cost of four: over the burst of three
         await sharded.check([b"ip:a"])
         await sharded.check([b"ip:b"])  # connections to both, whichever owns what
         keys = [f"ip:10.9.0.{i}".encode() for i in range(20)]
@@ -234,8 +231,8 @@ async def test_start_check_sends_at_once_or_says_it_cannot(
         )
         assert sharded.start_check(spread) is None  # two daemons: PEEK then CHECK
         same = [k for k in keys if sharded.ring.node(k) == sharded.ring.node(keys[0])][:2]
-        pending = sharded.start_check(same)
-        assert pending is not None and (await pending).allowed
+        asked = sharded.start_check(same)
+        assert asked is not None and (await asked[0]).allowed
         node = sharded.ring.node(keys[0])
         daemon = (one, two)[node].daemon
         daemon.send_signal(signal.SIGSTOP)
@@ -243,7 +240,7 @@ async def test_start_check_sends_at_once_or_says_it_cannot(
             late = sharded.start_check(same)
             assert late is not None
             with pytest.raises(ClientError, match="timed out"):
-                await late
+                await late[0]
         finally:
             daemon.send_signal(signal.SIGCONT)
     finally:
@@ -266,10 +263,15 @@ async def test_a_started_check_is_on_the_wire_before_the_handler_runs(
         assert (await client.check([b"ip:w"])).allowed  # connected
         first = client.start_check([b"ip:w1"])
         second = client.start_check([b"ip:w2"])  # the first is still in flight
-        assert first is not None and second is not None
+        third = client.start_check([b"ip:w3"])
+        assert first is not None and second is not None and third is not None
+        assert [first[1], second[1], third[1]] == [False, True, True]  # queued: one write
+        await asyncio.sleep(0)  # as the middleware does: the turn's batch goes out
+        assert not client.conns[0].queued  # type: ignore[union-attr]
         block_the_loop(0.2)  # the handlers of this loop turn: longer than the deadline
-        # both were written at once, so both answers came in time; had the second
+        # all went out before the handlers, so the answers came in time; had the batch
         # waited for the end of the turn, it would have gone out late and timed out
-        assert [(await first).allowed, (await second).allowed] == [True, True]
+        answers = [(await asked[0]).allowed for asked in (first, second, third)]
+        assert answers == [True, True, True]
     finally:
         await client.aclose()
