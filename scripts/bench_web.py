@@ -50,6 +50,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sleigh.daemons.control.supervisor import renice
+from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
 from sleigh.daemons.runtime.activation import activation_kwargs
 from sleigh.daemons.runtime.sockets import bind_tcp
 
@@ -830,6 +832,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
         argv = shop_argv("sleigh.daemons.throttle", home)
         (throttled,) = procs.start(argv, clean_env(), "throttled")
+        reniced = renice("throttled", throttled.pid, THROTTLED_NICE)  # as sleigh up does
+        print(f"  sleigh-throttled at nice {THROTTLED_NICE if reniced else 0}", flush=True)
         build_search_index(home)
         (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
         run = Run(tmp, args.seconds, args.quick, [cached.pid, throttled.pid, searchd.pid])

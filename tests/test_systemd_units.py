@@ -52,3 +52,10 @@ def test_systemd_analyze_verify_accepts_them() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "sleigh" not in result.stderr, result.stderr
+
+
+def test_the_throttle_daemon_runs_ahead_of_the_web_workers() -> None:
+    from sleigh.daemons.control.throttle_cmd import NICE
+
+    service = _parse(ROOT / "systemd" / "sleigh-throttled.service")["Service"]
+    assert int(service["Nice"]) == NICE < 0  # and `sleigh up` gives it the same

@@ -29,6 +29,19 @@ class ChildFailed(Exception):
     """A child exited or stayed silent before it said ``READY=1``."""
 
 
+def renice(name: str, pid: int, nice: int) -> bool:
+    """Give process *pid* the niceness *nice*; whether it could (lowering it takes root
+    or ``CAP_SYS_NICE``)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except PermissionError:
+        log.info("%s runs at the usual priority (nice %d takes root or CAP_SYS_NICE)", name, nice)
+        return False
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @dataclass
 class Child:
     """One process the supervisor runs."""
@@ -36,6 +49,8 @@ class Child:
     name: str
     argv: Sequence[str]
     sockets: Sequence[socket.socket] = ()
+    #: Its niceness, as its systemd unit's ``Nice=`` (kept at 0 without the privilege).
+    nice: int = 0
     proc: asyncio.subprocess.Process | None = None
     status: str = ""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -100,6 +115,8 @@ class Child:
         self.proc = await asyncio.create_subprocess_exec(
             *args, preexec_fn=preexec, start_new_session=True, **kwargs
         )
+        if self.nice:
+            renice(self.name, self.proc.pid, self.nice)
         exited = asyncio.create_task(self.proc.wait())
         ready = asyncio.create_task(self.ready.wait())
         done, _ = await asyncio.wait(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import select
 import socket
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
@@ -190,6 +191,10 @@ class ThrottleClient:
         self.close()
 
 
+#: When a deadline finds a reply waiting unread, how long the loop gets to read it.
+_READ_FIRST = 0.001
+
+
 class _AsyncConn(asyncio.Protocol):
     """One pipelined connection: replies come in request order.
 
@@ -207,6 +212,7 @@ class _AsyncConn(asyncio.Protocol):
         self.timeout = timeout
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        self.fd = -1  # the socket's descriptor, to see whether a reply waits unread
         self.parser = p.ReplyParser()
         self.waiting: collections.deque[asyncio.Future[tuple[int, bytes]]] = collections.deque()
         #: ``(deadline, future)`` of the requests not yet answered nor failed, oldest first.
@@ -221,6 +227,8 @@ class _AsyncConn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        self.fd = -1 if sock is None else sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -281,15 +289,29 @@ class _AsyncConn(asyncio.Protocol):
         """Requests wait for the end of this loop turn to be written."""
         return bool(self.outgoing)
 
+    def _readable(self) -> bool:
+        if self.fd < 0:
+            return False
+        try:
+            return bool(select.select([self.fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+
     def _write(self) -> None:
         if self.transport is not None and self.outgoing:
             self.transport.write(b"".join(self.outgoing))
         self.outgoing.clear()
 
     def _expire(self) -> None:
-        """Fail every request past its deadline; re-arm for the next one."""
+        """Fail every request past its deadline; re-arm for the next one. A reply that
+        has come but is not read yet is read first: uvloop runs timers before it polls,
+        and a loop turn of CPU-bound handlers can outlast the deadline (replies come in
+        order, so anything to read is the oldest request's)."""
         self.timer = None
         now, deadlines = self.loop.time(), self.deadlines
+        if deadlines and deadlines[0][0] <= now and self._readable():
+            self.timer = self.loop.call_later(_READ_FIRST, self._expire)
+            return
         while deadlines and deadlines[0][0] <= now:
             fut = deadlines.popleft()[1]
             if not fut.done():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from sleigh.daemons.control.throttle_cmd import NICE
 from tests.plugins.up import UpShop, alive, running_shop, shop_env, stop_shop
 
 
@@ -57,6 +58,11 @@ def test_up_serves_the_shop_and_stops_cleanly(shop: UpShop) -> None:
     assert data["components"]["database"]["details"]["products"] == 600
     workers = data["components"]["web"]["details"]["workers"]
     assert len(workers) == 2 and all(alive(pid) for pid in workers)
+    # the throttle daemon runs at its unit's niceness where that is allowed (root: CI)
+    state = json.loads((shop.home / "run" / "up.json").read_text())
+    throttled = os.getpriority(os.PRIO_PROCESS, state["daemons"]["throttled"])
+    assert throttled == (NICE if os.geteuid() == 0 else 0)
+    assert os.getpriority(os.PRIO_PROCESS, workers[0]) == 0
 
     stop_shop(shop, signal.SIGINT)
     assert all(pid in shop.children for pid in workers)

@@ -275,3 +275,33 @@ async def test_a_started_check_is_on_the_wire_before_the_handler_runs(
         assert answers == [True, True, True]
     finally:
         await client.aclose()
+
+
+async def test_a_reply_that_came_is_read_before_its_deadline_fails_it(
+    throttled: Throttled,
+) -> None:
+    client = AsyncThrottleClient([throttled.socket_path], timeout=5)
+    try:
+        assert (await client.check([b"ip:r"])).allowed  # connected
+        asked = client.start_check([b"ip:r"])
+        assert asked is not None and not asked[1]
+        conn = client.conns[0]
+        assert conn is not None
+        block_the_loop(0.1)  # the reply comes meanwhile, unread
+        conn.deadlines[0] = (0.0, conn.deadlines[0][1])  # ...and the deadline is past
+        conn._expire()  # as when timers run before the loop polls
+        assert (await asked[0]).allowed  # read, not failed
+        # a deadline with nothing come is still a timeout
+        throttled.daemon.send_signal(signal.SIGSTOP)
+        try:
+            late = client.start_check([b"ip:r"])
+            assert late is not None
+            block_the_loop(0.05)
+            conn.deadlines[0] = (0.0, conn.deadlines[0][1])
+            conn._expire()
+            with pytest.raises(ClientError, match="timed out"):
+                await late[0]
+        finally:
+            throttled.daemon.send_signal(signal.SIGCONT)
+    finally:
+        await client.aclose()
