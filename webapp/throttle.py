@@ -39,57 +39,30 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, NamedTuple
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 
 from ..daemons.control.settings import Settings
-from ..daemons.throttle.client import AsyncThrottleClient, Reply, addresses_from, make_key
+from ..daemons.throttle.client import AsyncThrottleClient, Reply, addresses_from
 from ..daemons.throttle.config import ThrottleConfig
 from ..daemons.throttle.errors import ClientError, LateReply, ThrottleError
 from ..daemons.throttle.gcra import Table
 from ..daemons.throttle.rules import Rule, load_rules, scaled
+from .throttle_keys import Ask, Asks
 from .throttle_pages import Metrics, too_many, unavailable
 
 log = logging.getLogger("sleigh.web.throttle")
 
 _DENIALS_MAX = 100_000
 _CPU_KEYS_MAX = 32
-_ASKS_MAX = 10_000
-_ASK_VALUE_MAX = 128
 #: Late answers in a row after which the daemon is left alone for ``retry_after_failure``
 #: (one late answer on a busy machine decides only its own request in process).
 LATE_IN_A_ROW = 3
 #: Methods whose handler runs while the daemon's answer is on its way.
 _OVERLAPPED = frozenset({"GET", "HEAD"})
-
-
-class Ask(NamedTuple):
-    """What to ask the daemon about one request."""
-
-    keys: list[bytes]
-    #: One per key: 1, or 0 for the ``cpu:`` key (denied only while in CPU debt).
-    costs: list[int]
-    #: The key charged with the request's CPU time, if its kind has a rule.
-    cpu: bytes | None
-    #: The route class of the request's path, if any.
-    route: str | None
-
-
-def parse_routes(text: str) -> list[tuple[str, str]]:
-    """``search=/search,login=/account/signin`` → ``[(prefix, class)]``, longest prefix first.
-
-    :raises ThrottleError: for an entry that is not ``CLASS=/prefix``.
-    """
-    routes = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, prefix = item.partition("=")
-        if not sep or not name.strip() or not prefix.strip().startswith("/"):
-            raise ThrottleError(f"throttle.routes: expected CLASS=/prefix, got {item!r}")
-        routes.append((prefix.strip(), name.strip()))
-    return sorted(routes, key=lambda route: -len(route[0]))
 
 
 class Throttle:
@@ -113,8 +86,7 @@ class Throttle:
         self.client = client
         self.closed_client = closed_client
         self.clock = clock
-        self.kinds = frozenset(rules)
-        self.routes = parse_routes(cfg.routes)
+        self.asks = Asks(cfg, frozenset(rules))
         self.fail_closed = frozenset(n.strip() for n in cfg.fail_closed.split(",") if n.strip())
         self.exempt = tuple(p.strip() for p in cfg.exempt.split(",") if p.strip())
         self.fallback = Table(scaled(rules, cfg.app_hosts))
@@ -124,7 +96,6 @@ class Throttle:
         self.late = 0  # answers in a row that came too late
         self.cpu: dict[bytes, int] = {}
         self.cpu_sent = clock()
-        self.asks: dict[tuple[str, str | None, str | None], Ask] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.metrics: Metrics | None = None
 
@@ -155,44 +126,12 @@ class Throttle:
             if client is not None:
                 await client.aclose()
 
-    def ask_for(self, request: web.Request) -> Ask:
-        """The request's keys, costs, ``cpu:`` key and route class (worked out once per
-        address, session and route class, while the cache has room)."""
-        header = self.cfg.client_ip_header
-        ip = (request.headers.get(header) if header else None) or request.remote or "unknown"
-        path, route = request.path, None
-        for prefix, name in self.routes:
-            if path.startswith(prefix):
-                route = name
-                break
-        session = request.cookies.get(self.cfg.session_cookie) or None
-        ident = (ip, session, route)
-        ask = self.asks.get(ident)
-        if ask is None:
-            ask = self._make_ask(ip, session, route)
-            if len(ip) + len(session or "") <= _ASK_VALUE_MAX:
-                if len(self.asks) >= _ASKS_MAX:
-                    self.asks.clear()
-                self.asks[ident] = ask
-        return ask
-
-    def _make_ask(self, ip: str, session: str | None, route: str | None) -> Ask:
-        wanted = [("ip", ip), ("cpu", ip)]
-        if session:
-            wanted.append(("session", session))
-        if route is not None:
-            wanted.append((route, ip))
-        keys = [make_key(kind, value) for kind, value in wanted if kind in self.kinds]
-        costs = [0 if key.startswith(b"cpu:") else 1 for key in keys]
-        cpu = next((key for key in keys if key.startswith(b"cpu:")), None)
-        return Ask(keys, costs, cpu, route)
-
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Ask, answer 429/503 or serve; then note the request's CPU time."""
         if request.path.startswith(self.exempt):
             return await handler(request)
-        ask = self.ask_for(request)
+        ask = self.asks.ask_for(request)
         if not ask.keys:
             return await handler(request)
         if self.denials:
@@ -215,7 +154,7 @@ class Throttle:
         try:
             return await handler(request)
         finally:
-            self._note_cpu(ask.cpu, (time.thread_time_ns() - started) // 1000)
+            self._charge(ask, started)
 
     def _start(self, ask: Ask) -> tuple[Coroutine[Any, Any, Reply], bool] | None:
         """The question, asked (``None``: it must be asked the waiting way), and whether
