@@ -20,9 +20,13 @@ workers share one listening socket handed over as ``LISTEN_FDS`` (as
 4. the warm product page paced at 70% of row 1's peak, for its p99 (these two
    rows say what share of their throttle decisions ``sleigh-throttled`` made:
    an answer later than ``throttle.timeout`` is decided in process);
-5. yardsticks: a bare aiohttp + uvloop + Mako page of the product page's size
-   with no data access (2 processes and 1, on one socket too), and nginx
-   serving a static 20 KB file.
+5. yardsticks: bare aiohttp + uvloop + Mako pages with no data access, on one
+   socket too: the shop's own product page (``product.mako`` and the templates
+   it includes, with the data its controller gives it for the same hot
+   products, read from the database once at start and held in memory; no
+   middleware, session, throttle, cache, access log or caching headers), on 2
+   processes and 1; a minimal template of the same size (a list of links) on
+   2; and nginx serving a static 20 KB file.
 
 Every process is stopped by PID and the
 temporary directory removed. Needs ``wrk`` and ``nginx`` (Debian packages
@@ -46,9 +50,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sleigh.daemons.control.supervisor import renice
 from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
@@ -65,9 +70,12 @@ ROW_CAT2 = "category page with facets, 2 workers"
 ROW_SEARCH2 = "search page, 2 workers"
 ROW_PACED = "product page, warm, 2 workers, paced"
 ROW_WARM1 = "product page, warm cache, 1 worker"
-ROW_BARE2 = "bare aiohttp+uvloop+Mako, 2 processes"
-ROW_BARE1 = "bare aiohttp+uvloop+Mako, 1 process"
+ROW_BARE2 = "bare Mako product page, 2 processes"
+ROW_BARE1 = "bare Mako product page, 1 process"
+ROW_LIST2 = "bare Mako list page, 2 processes"
 ROW_NGINX = "nginx static 20 KB file, 2 workers"
+#: A yardstick's request handler.
+Handler = Callable[[Any], Awaitable[Any]]
 TOOLS = {"wrk": "wrk", "nginx": "nginx-light (or nginx)"}
 
 
@@ -324,16 +332,11 @@ def start_web(
 
 
 def start_bare(
-    procs: Processes, sock: socket.socket, size: int, workers: int
+    procs: Processes, sock: socket.socket, workers: int, what: list[str]
 ) -> list[subprocess.Popen[bytes]]:
-    """*workers* bare yardstick processes (this script's ``--bare-worker``) sharing *sock*."""
-    argv = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--bare-worker",
-        "--bare-size",
-        str(size),
-    ]
+    """*workers* bare yardstick processes (this script's ``--bare-worker``) sharing
+    *sock*; *what*: the worker's arguments (the kind of page and its data)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--bare-worker", *what]
     return procs.start(argv, clean_env(), "bare", sockets=[sock], copies=workers)
 
 
@@ -446,29 +449,29 @@ def bare_items(size: int) -> list[dict[str, object]]:
     return [{"id": i, "title": f"Toy {i}", "text": text} for i in range(max(1, size // line))]
 
 
-def bare_worker(size: int) -> int:
-    """Serve the yardstick page on the handed-over socket until SIGTERM."""
+def bare_worker(kind: str, size: int, home: Path | None, ids: list[int]) -> int:
+    """Serve a yardstick page on the handed-over socket until SIGTERM.
+
+    ``list``: a minimal template of *size* bytes at ``/``. ``product``: the shop's
+    own ``product.mako`` for each of *ids* at ``/p/<id>``, with the data the product
+    controller gives it, read from *home*'s database once at start and held in memory.
+    """
     import asyncio
 
     import uvloop
     from aiohttp import web
-    from mako.lookup import TemplateLookup
 
     from sleigh.daemons.runtime.notify import Notifier
     from sleigh.daemons.runtime.signals import Signals
     from sleigh.daemons.runtime.sockets import listen_fds
 
-    lookup = TemplateLookup(default_filters=["str", "h"], strict_undefined=True)
-    lookup.put_string("page.mako", _BARE_TEMPLATE)
-    items = bare_items(size)
-
-    async def page(request: web.Request) -> web.Response:
-        body = lookup.get_template("page.mako").render(title="Toy", price="$9.99", items=items)
-        return web.Response(text=body, content_type="text/html")
-
     async def serve() -> int:
         app = web.Application()
-        app.router.add_get("/", page)
+        if kind == "product":
+            assert home is not None
+            app.router.add_get(r"/p/{id:\d+}", await _bare_product_page(home, ids))
+        else:
+            app.router.add_get("/", _bare_list_page(size))
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         for sock in listen_fds(os.environ):
@@ -480,6 +483,49 @@ def bare_worker(size: int) -> int:
         return 0
 
     return uvloop.run(serve())
+
+
+def _bare_list_page(size: int) -> Handler:
+    from aiohttp import web
+    from mako.lookup import TemplateLookup
+
+    lookup = TemplateLookup(default_filters=["str", "h"], strict_undefined=True)
+    lookup.put_string("page.mako", _BARE_TEMPLATE)
+    items = bare_items(size)
+
+    async def page(request: web.Request) -> web.Response:
+        body = lookup.get_template("page.mako").render(title="Toy", price="$9.99", items=items)
+        return web.Response(text=body, content_type="text/html")
+
+    return page
+
+
+async def _bare_product_page(home: Path, ids: list[int]) -> Handler:
+    """The product page rendered by the shop's views from data held in memory: no
+    session, throttle, cache, database, access log or caching headers per request."""
+    from aiohttp import web
+
+    from sleigh.webapp.controllers.catalog import product_view
+    from sleigh.webapp.db import create_engine
+    from sleigh.webapp.db.config import DatabaseConfig
+    from sleigh.webapp.models.catalog import Catalog
+    from sleigh.webapp.views import Views
+
+    engine = create_engine(DatabaseConfig(), home)
+    try:
+        catalog = Catalog(engine)  # no cache: straight from the database, once
+        pages = {i: await catalog.product_page(i) for i in ids}
+    finally:
+        await engine.dispose()
+    views = Views()
+    contexts = {i: product_view(page) for i, page in pages.items() if page is not None}
+
+    async def page(request: web.Request) -> web.Response:
+        context = contexts[int(request.match_info["id"])]
+        body = views.render_text("product.mako", request_id="", nav=context["tree"], **context)
+        return web.Response(text=body, content_type="text/html")
+
+    return page
 
 
 # -- the run -----------------------------------------------------------------------
@@ -624,17 +670,26 @@ def _note_throttle(row: Result, base: str, before: dict[str, float]) -> None:
     row.note += by_daemon(before, throttle_decisions(base, 2))
 
 
-def bench_yardsticks(run: Run, procs: Processes, size: int) -> dict[str, Result]:
-    """The bare Mako page (2 processes, then 1) and nginx's static file."""
+def bench_yardsticks(
+    run: Run, procs: Processes, home: Path, hot: list[int], size: int
+) -> dict[str, Result]:
+    """The bare Mako pages (the product page on 2 processes, then 1; the list page of
+    the same size on 2) and nginx's static file."""
     out: dict[str, Result] = {}
-    for workers, row in ((2, ROW_BARE2), (1, ROW_BARE1)):
+    product = ["product", "--bare-home", str(home), "--bare-ids", ",".join(map(str, hot))]
+    pages = [f"/p/{i}" for i in hot]
+    for workers, row, what, paths, note in (
+        (2, ROW_BARE2, product, pages, f"{len(hot)} hot products, data in memory"),
+        (1, ROW_BARE1, product, pages, f"{len(hot)} hot products, data in memory"),
+        (2, ROW_LIST2, ["list", "--bare-size", str(size)], ["/"], "a minimal template"),
+    ):
         sock = bind_tcp("127.0.0.1", 0)
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
         try:
-            bare = start_bare(procs, sock, size, workers)
+            bare = start_bare(procs, sock, workers, what)
             run.servers = [p.pid for p in bare]
-            run.warm(base, ["/"])
-            out[row] = run.measure(base, ["/"], "no data access")
+            run.warm(base, paths)
+            out[row] = run.measure(base, paths, note)
             for proc in bare:
                 procs.stop(proc)
         finally:
@@ -659,6 +714,7 @@ ORDER = (
     ROW_WARM1,
     ROW_BARE2,
     ROW_BARE1,
+    ROW_LIST2,
     ROW_NGINX,
 )
 
@@ -706,7 +762,7 @@ def targets(rows: dict[str, Result]) -> list[tuple[str, str, bool | None]]:
     bad = [label for label, r in rows.items() if r.errors]
     return [
         (
-            "warm product page / bare Mako page, 2 processes >= 0.7",
+            "warm product page / bare product page, 2 procs >= 0.7",
             _x(vs_bare),
             None if vs_bare is None else vs_bare >= 0.7,
         ),
@@ -729,13 +785,18 @@ def print_targets(rows: dict[str, Result]) -> None:
     print("\ntargets (measured req/s, on this machine as loaded during the run)")
     for label, value, ok in targets(rows):
         print(f"  {label:<56} {value:<28} {verdict(ok)}")
-    warm, bare = rows.get(ROW_WARM2), rows.get(ROW_BARE2)
+    warm, bare, listed = rows.get(ROW_WARM2), rows.get(ROW_BARE2), rows.get(ROW_LIST2)
     if warm and bare and warm.cpu_us and bare.cpu_us:
         print(
-            f"  by CPU time per request: warm product page {warm.cpu_us:,.0f} µs, bare Mako page"
-            f" {bare.cpu_us:,.0f} µs ({bare.cpu_us / warm.cpu_us:.2f}x); with every core here"
-            f" to itself the shop would serve at most {warm.capacity:,.0f} req/s"
+            f"  by CPU time per request: warm product page {warm.cpu_us:,.0f} µs, bare product"
+            f" page {bare.cpu_us:,.0f} µs ({bare.cpu_us / warm.cpu_us:.2f}x); with every core"
+            f" here to itself the shop would serve at most {warm.capacity:,.0f} req/s"
             " (an upper bound, not a measurement: wrk needs CPU too)"
+        )
+    if warm and listed and warm.cpu_us and listed.cpu_us:
+        print(
+            f"  against the minimal list page of the same size: {_x(ratio(warm, listed))} by"
+            f" req/s, {listed.cpu_us / warm.cpu_us:.2f}x by CPU time ({listed.cpu_us:,.0f} µs)"
         )
 
 
@@ -798,8 +859,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a smoke test: 2,000 products, 1 s a row"
     )
-    parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-worker", choices=("list", "product"), help=argparse.SUPPRESS)
     parser.add_argument("--bare-size", type=int, default=20_000, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-home", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-ids", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.products, args.seconds = 2000, 1.0
@@ -811,7 +874,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.bare_worker:
-        return bare_worker(args.bare_size)
+        ids = [int(i) for i in args.bare_ids.split(",") if i]
+        return bare_worker(args.bare_worker, args.bare_size, args.bare_home, ids)
     missing = missing_tools()
     if missing:
         print(
@@ -838,7 +902,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
         run = Run(tmp, args.seconds, args.quick, [cached.pid, throttled.pid, searchd.pid])
         rows = bench_shop(run, procs, home, ids)
-        rows.update(bench_yardsticks(run, procs, rows[ROW_WARM2].size))
+        hot = ids[: 10 if args.quick else HOT_PRODUCTS]
+        rows.update(bench_yardsticks(run, procs, home, hot, rows[ROW_WARM2].size))
         print_table(rows)
         print_targets(rows)
         procs.stop_all()

@@ -280,14 +280,20 @@ class AsyncCacheClient(_Base):
                 return value
         return self._decoded(await self._call(self._redis.get(raw)))
 
-    async def get_many(self, keys: Sequence[Key]) -> list[object | None]:
-        """See :meth:`CacheClient.get_many`."""
+    async def get_many(self, keys: Sequence[Key], *, shared: bool = False) -> list[object | None]:
+        """See :meth:`CacheClient.get_many`.
+
+        :param shared: the caller changes none of the objects, so one decoded earlier
+            may be handed out again while its key is unwritten
+            (:meth:`~.direct.DirectReader.get_many_shared`).
+        """
         raws = [_key(k) for k in keys]
         if not raws:
             return []
         reader = self._reader
         if reader is not None:
-            values = reader.get_many_decoded(raws, self._decode)
+            read = reader.get_many_shared if shared else reader.get_many_decoded
+            values = read(raws, self._decode)
             if reader.is_open:
                 return values
         found = await self._call(self._redis.mget(raws))

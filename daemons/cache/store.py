@@ -45,12 +45,16 @@ from .errors import StoreError, StoreFull
 from .ops import (
     HEADER,
     INDEX,
+    Delete,
+    Expire,
     Op,
     Set,
     apply_op,
     expiry_of,
     now_ms,
 )
+from .stamps import FILENAME as STAMPS
+from .stamps import Stamps
 
 log = logging.getLogger("sleigh.cache.store")
 
@@ -129,6 +133,8 @@ class Store:
         with env.begin(write=True) as txn:
             if txn.get(b"format", db=self.meta) is None:
                 txn.put(b"format", FORMAT, db=self.meta)
+        #: the write stamps direct readers check what they kept against (:mod:`.stamps`)
+        self.stamps = Stamps(Path(env.path()) / STAMPS)
 
     # -- opening -------------------------------------------------------------
 
@@ -176,6 +182,7 @@ class Store:
         """Record a clean shutdown, flush everything to disk, close."""
         self._mark(clean=True)
         self.env.close()
+        self.stamps.close()
 
     def _mark(self, *, clean: bool) -> None:
         with self.env.begin(write=True, db=self.meta) as txn:
@@ -341,7 +348,20 @@ class Store:
                     results.append(True)
                 else:
                     results.append(apply_op(txn, (data, expiry), op, now))
-            return results
+        self._stamp(ops)
+        return results
+
+    def _stamp(self, ops: Sequence[Op]) -> None:
+        """Count the committed *ops* in the write stamps."""
+        keys: list[bytes] = []
+        for op in ops:
+            if isinstance(op, (Set, Expire)):
+                keys.append(op.key)
+            elif isinstance(op, Delete):
+                keys.extend(op.keys)
+            else:  # a flush: any key may have changed
+                self.stamps.bump_epoch()
+        self.stamps.touch(keys)
 
     # -- housekeeping --------------------------------------------------------
 

@@ -23,12 +23,13 @@ ROWS = [
     "search page, 2 workers",
     "product page, warm, 2 workers, paced",
     "product page, warm cache, 1 worker",
-    "bare aiohttp+uvloop+Mako, 2 processes",
-    "bare aiohttp+uvloop+Mako, 1 process",
+    "bare Mako product page, 2 processes",
+    "bare Mako product page, 1 process",
+    "bare Mako list page, 2 processes",
     "nginx static 20 KB file, 2 workers",
 ]
 TARGETS = [
-    "warm product page / bare Mako page, 2 processes >= 0.7",
+    "warm product page / bare product page, 2 procs >= 0.7",
     "warm product page, 2 workers >= 4,000 req/s",
     "warm / cold product page >= 5",
     "p99 at 70% of the warm peak < 20 ms",

@@ -9,11 +9,13 @@ warning is logged: a category page never fails for want of search.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from ...daemons.search.client import BadRequest, SearchUnavailable
 from ..keys import CATALOG, CONFIG, ENGINE, SEARCH, VIEWS
+from ..models.catalog import ProductPage
 from ..models.freshness import note
 from ..models.search import BadFilter, Filters, SearchPage, listed, parse_filters, run
 from ..models.values import Category
@@ -90,17 +92,19 @@ async def product(request: web.Request) -> web.Response:
     page = await request.app[CATALOG].product_page(int(request.match_info["id"]))
     if page is None:
         raise web.HTTPNotFound(text="No such product")
+    return request.app[VIEWS].render(request, "product.mako", public=True, **product_view(page))
+
+
+def product_view(page: ProductPage) -> dict[str, Any]:
+    """What ``product.mako`` receives for *page*, with the section it belongs to."""
     category = page.tree.by_id[page.product.category_id]
     ancestors = page.tree.ancestors(category)
-    return request.app[VIEWS].render(
-        request,
-        "product.mako",
-        section=(ancestors or [category])[0].slug,
-        title=page.product.title,
-        tree=page.tree,
-        product=page.product,
-        category=category,
-        ancestors=[*ancestors, category],
-        related=page.related,
-        public=True,
-    )
+    return {
+        "section": (ancestors or [category])[0].slug,
+        "title": page.product.title,
+        "tree": page.tree,
+        "product": page.product,
+        "category": category,
+        "ancestors": [*ancestors, category],
+        "related": page.related,
+    }

@@ -92,7 +92,7 @@ class Catalog:
     ) -> None:
         self.engine = engine
         self.ttls = ttls or TTLs()
-        self.through = Through(cache)
+        self.through = Through(cache, read_only=True)  # parts are values: never changed
         self._tree: tuple[list[list[Any]], CategoryTree] | None = None
 
     async def tree(self) -> CategoryTree:
@@ -109,7 +109,7 @@ class Catalog:
         return Part("cat:tree", [""], self.ttls.tree, load)
 
     def _tree_of(self, rows: list[list[Any]]) -> CategoryTree:
-        if self._tree is not None and self._tree[0] == rows:
+        if self._tree is not None and (self._tree[0] is rows or self._tree[0] == rows):
             return self._tree[1]
         tree = self._build_tree(rows)
         self._tree = (rows, tree)

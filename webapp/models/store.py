@@ -43,7 +43,9 @@ V = TypeVar("V")
 class ObjectCache(Protocol):
     """What models need of :class:`~sleigh.daemons.cache.client.AsyncCacheClient`."""
 
-    async def get_many(self, keys: Sequence[str]) -> list[object | None]: ...
+    async def get_many(
+        self, keys: Sequence[str], *, shared: bool = False
+    ) -> list[object | None]: ...
 
     async def set_many(self, items: Mapping[Any, object], ttl: float) -> None: ...
 
@@ -70,6 +72,9 @@ class Part(Generic[K, V]):
 class Through:
     """Reads objects through *cache* (or straight from the database if ``None``).
 
+    :param read_only: no caller changes an object it gets, so the cache may hand
+        the same object to every reader of a key until the key is written (no
+        decode; ``ObjectCache.get_many(shared=True)``).
     :param clock: monotonic clock for the log rate limit (a parameter for tests).
     :param rng: the randomness of the TTL jitter (a parameter for tests).
     """
@@ -78,10 +83,12 @@ class Through:
         self,
         cache: ObjectCache | None,
         *,
+        read_only: bool = False,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.cache = cache
+        self.read_only = read_only
         self._clock = clock
         self._rng = rng or random.Random()
         self._last_warning = -1e9
@@ -171,7 +178,7 @@ class Through:
         if not keys or self.cache is None:
             return [None] * len(keys)
         try:
-            cached = await self.cache.get_many(keys)
+            cached = await self.cache.get_many(keys, shared=self.read_only)
         except CacheClientError as exc:
             self._warn(exc)
             return [None] * len(keys)

@@ -1,0 +1,104 @@
+"""Write stamps: how a direct reader knows a value it decoded is still current.
+
+A direct reader (:mod:`.direct`) may keep the objects it decoded and hand the
+same object out again, without a read transaction or a decode, for as long as
+nothing has written its key since. ``sleigh-cached``, the only writer, keeps a
+small shared file beside the environment, ``stamps``: ``SLOTS`` 64-bit counters,
+mapped by every reader. Slot 0 is the epoch; every other slot counts the writes
+to the keys that hash to it (CRC-32 of the key)::
+
+    offset 0        8        16                 8 * SLOTS
+           +--------+--------+-- ... --+--------+
+           | epoch  | slot 1 |          | slot N |     little-endian uint64 each
+           +--------+--------+-- ... --+--------+
+
+The writer commits a transaction, then adds one to the slot of each key it
+wrote (set, delete, expire) and to the epoch for a write that names no key
+(a flush) and at every start. A reader reads the epoch and a key's slot
+*before* it reads the key, and keeps both with the decoded object: while both
+are unchanged, no write to the key has committed since its read (a write that
+commits after the stamps were read changes one of them later). Two keys that
+share a slot only cost each other a decode. Expiry is the reader's own check,
+as for every direct read.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import zlib
+from pathlib import Path
+
+__all__ = ["FILENAME", "KEYED", "SLOTS", "StampReader", "Stamps", "slot_of"]
+
+FILENAME = "stamps"
+#: Counters in the file (a power of two); 512 KiB.
+SLOTS = 1 << 16
+_SIZE = 8 * SLOTS
+#: Slots 1 .. SLOTS-1 count keys (``crc32(key) % KEYED + 1``); slot 0 is the epoch.
+KEYED = SLOTS - 1
+_WRAP = (1 << 64) - 1
+
+
+def slot_of(key: bytes) -> int:
+    """The counter of *key*: one of 1 .. SLOTS-1."""
+    return zlib.crc32(key) % KEYED + 1
+
+
+class Stamps:
+    """The writer's side: owns the file, counts every write after its commit."""
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size != _SIZE:
+                os.ftruncate(fd, 0)
+                os.ftruncate(fd, _SIZE)
+            self._map = mmap.mmap(fd, _SIZE)
+        finally:
+            os.close(fd)
+        self._slots = memoryview(self._map).cast("Q")
+        self.bump_epoch()  # what readers kept from before this start is not vouched for
+
+    def touch(self, keys: list[bytes]) -> None:
+        """Count a committed write to each of *keys*."""
+        slots = self._slots
+        crc = zlib.crc32
+        for key in keys:
+            i = crc(key) % KEYED + 1
+            slots[i] = (slots[i] + 1) & _WRAP
+
+    def bump_epoch(self) -> None:
+        """Count a write that may have changed any key (a flush, a start)."""
+        self._slots[0] = (self._slots[0] + 1) & _WRAP
+
+    def close(self) -> None:
+        self._slots.release()
+        self._map.close()
+
+
+class StampReader:
+    """A reader's read-only view of the stamps file (``None`` from :meth:`open` if
+    there is no such file of the right size: then nothing is kept)."""
+
+    def __init__(self, mapped: mmap.mmap) -> None:
+        self._map = mapped
+        #: the counters: ``slots[0]`` the epoch, ``slots[slot_of(key)]`` a key's
+        self.slots = memoryview(mapped).cast("Q")
+
+    @classmethod
+    def open(cls, path: Path) -> StampReader | None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            if os.fstat(fd).st_size != _SIZE:
+                return None
+            return cls(mmap.mmap(fd, _SIZE, prot=mmap.PROT_READ))
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        self.slots.release()
+        self._map.close()
