@@ -41,7 +41,6 @@ import struct
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -50,7 +49,7 @@ import lmdb
 
 from .readstats import Publisher
 from .stamps import FILENAME as STAMPS
-from .stamps import KEYED, StampReader
+from .stamps import Kept, StampReader
 
 __all__ = ["DirectReader", "release_reader", "shared_reader"]
 
@@ -64,9 +63,6 @@ _NS_PER_MS: Final = 1_000_000
 #: How often (ns on the reader's clock) the file identity and pid are checked,
 #: and how often a failed open is retried.
 _RECHECK_NS: Final = 1_000 * _NS_PER_MS
-#: Decoded objects a reader keeps for :meth:`DirectReader.get_many_shared` (all are
-#: dropped when there would be more).
-KEEP: Final = 20_000
 
 _LIVE: weakref.WeakSet[DirectReader] = weakref.WeakSet()
 
@@ -119,9 +115,7 @@ class DirectReader:
         self._retry_ns = 0
         self.hits = 0
         self.misses = 0
-        self._stamps: StampReader | None = None
-        #: key -> (epoch, key's stamp, expiry ns or 0, decoded object)
-        self._kept: dict[bytes, tuple[int, int, int, Any]] = {}
+        self._kept: Kept | None = None  # None: no stamps, nothing kept
         self._stats = Publisher(self.path)
         _LIVE.add(self)
 
@@ -155,8 +149,7 @@ class DirectReader:
 
     def _forget(self) -> None:
         self._env = self._db = self._begin = None
-        self._stamps = None
-        self._kept = {}
+        self._kept = None
         self._file = None
         self._checked_ns = self._check_ns = 0
 
@@ -219,7 +212,8 @@ class DirectReader:
             log.warning("cache environment at %s has no data database yet: %s", self.path, exc)
             return
         self._env, self._db, self._begin = env, db, env.begin
-        self._stamps = StampReader.open(self.path / STAMPS)
+        stamps = StampReader.open(self.path / STAMPS)
+        self._kept = None if stamps is None else Kept(stamps)
         self._pid = os.getpid()
         self._file = before
 
@@ -305,65 +299,23 @@ class DirectReader:
         now = self._now_ns()
         if not (self._checked_ns <= now < self._check_ns) and not self._refresh(now):
             return [None] * len(keys)
-        stamps = self._stamps
-        if stamps is None:  # a daemon without stamps: nothing can be vouched for
+        kept = self._kept
+        if kept is None:  # a daemon without stamps: nothing can be vouched for
             return self.get_many_decoded(keys, decode)
-        slots, kept, crc = stamps.slots, self._kept, zlib.crc32
-        epoch = slots[0]  # read before any key: a write after this changes a stamp
-        out: list[T | None] = []
-        unread: list[tuple[int, bytes, int]] = []
-        for key in keys:
-            seen = slots[crc(key) % KEYED + 1]
-            entry = kept.get(key)
-            if (
-                entry is not None
-                and entry[1] == seen
-                and entry[0] == epoch
-                and (not entry[2] or entry[2] > now)
-            ):
-                out.append(entry[3])
-            else:
-                unread.append((len(out), key, seen))
-                out.append(None)
+        out, unread, epoch = kept.take(keys, now)
         if unread:
-            self._read_kept(unread, out, decode, epoch, now)
+            try:
+                txn = self._begin(self._db, None, False, True)  # buffers=True: zero-copy
+            except lmdb.MapResizedError:
+                txn = self._resized_txn()
+            try:
+                kept.read(txn.get, unread, out, decode, epoch, now)
+            finally:
+                txn.abort()
         found = len(out) - out.count(None)
         self.hits += found
         self.misses += len(out) - found
         return out
-
-    def _read_kept(
-        self,
-        unread: list[tuple[int, bytes, int]],
-        out: list[T | None],
-        decode: Callable[[memoryview], T],
-        epoch: int,
-        now: int,
-    ) -> None:
-        """Read and decode *unread* (index in *out*, key, its stamp) into *out*, and keep
-        what was found."""
-        kept = self._kept
-        if len(kept) + len(unread) > KEEP:
-            kept.clear()
-        unpack = _HEADER.unpack_from
-        try:
-            txn = self._begin(self._db, None, False, True)  # buffers=True: zero-copy
-        except lmdb.MapResizedError:
-            txn = self._resized_txn()
-        try:
-            get = txn.get
-            for at, key, seen in unread:
-                buf = get(key)
-                if buf is None:
-                    continue
-                expiry = unpack(buf)[0] * _NS_PER_MS
-                if expiry and expiry <= now:
-                    continue
-                obj = decode(buf[_HEADER_SIZE:])
-                out[at] = obj
-                kept[key] = (epoch, seen, expiry, obj)
-        finally:
-            txn.abort()
 
     def get(self, key: bytes) -> bytes | None:
         """The raw payload (header stripped), or ``None`` on a miss."""

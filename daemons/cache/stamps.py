@@ -26,10 +26,17 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["FILENAME", "KEYED", "SLOTS", "StampReader", "Stamps", "slot_of"]
+from .ops import Delete, Expire, Op, Set
+
+__all__ = ["FILENAME", "KEEP", "SLOTS", "Kept", "StampReader", "Stamps", "slot_of"]
+
+T = TypeVar("T")
 
 FILENAME = "stamps"
 #: Counters in the file (a power of two); 512 KiB.
@@ -38,6 +45,9 @@ _SIZE = 8 * SLOTS
 #: Slots 1 .. SLOTS-1 count keys (``crc32(key) % KEYED + 1``); slot 0 is the epoch.
 KEYED = SLOTS - 1
 _WRAP = (1 << 64) - 1
+#: Decoded objects a reader keeps (all are dropped when there would be more).
+KEEP = 20_000
+_HEADER = struct.Struct("<Q")  # an entry's expiry, ms since the epoch (see .store)
 
 
 def slot_of(key: bytes) -> int:
@@ -59,6 +69,18 @@ class Stamps:
             os.close(fd)
         self._slots = memoryview(self._map).cast("Q")
         self.bump_epoch()  # what readers kept from before this start is not vouched for
+
+    def count(self, ops: Sequence[Op]) -> None:
+        """Count the committed *ops*."""
+        keys: list[bytes] = []
+        for op in ops:
+            if isinstance(op, (Set, Expire)):
+                keys.append(op.key)
+            elif isinstance(op, Delete):
+                keys.extend(op.keys)
+            else:  # a flush: any key may have changed
+                self.bump_epoch()
+        self.touch(keys)
 
     def touch(self, keys: list[bytes]) -> None:
         """Count a committed write to each of *keys*."""
@@ -102,3 +124,65 @@ class StampReader:
     def close(self) -> None:
         self.slots.release()
         self._map.close()
+
+
+class Kept:
+    """A reader's decoded objects, each with the stamps read before it was read.
+
+    :meth:`take` hands out those still vouched for and names the keys to read;
+    :meth:`read` reads those in the caller's transaction and keeps what it found.
+    """
+
+    def __init__(self, stamps: StampReader) -> None:
+        self.stamps = stamps
+        #: key -> (epoch, key's stamp, expiry ns or 0, decoded object)
+        self.objects: dict[bytes, tuple[int, int, int, Any]] = {}
+
+    def take(
+        self, keys: Sequence[bytes], now_ns: int
+    ) -> tuple[list[Any], list[tuple[int, bytes, int]], int]:
+        """(an object or ``None`` per key, the keys to read as (index, key, stamp),
+        the epoch): every stamp is read before its key is."""
+        slots, objects, crc = self.stamps.slots, self.objects, zlib.crc32
+        epoch = slots[0]
+        out: list[Any] = []
+        unread: list[tuple[int, bytes, int]] = []
+        for key in keys:
+            seen = slots[crc(key) % KEYED + 1]
+            entry = objects.get(key)
+            if (
+                entry is not None
+                and entry[1] == seen
+                and entry[0] == epoch
+                and (not entry[2] or entry[2] > now_ns)
+            ):
+                out.append(entry[3])
+            else:
+                unread.append((len(out), key, seen))
+                out.append(None)
+        return out, unread, epoch
+
+    def read(
+        self,
+        get: Callable[[bytes], Any],
+        unread: list[tuple[int, bytes, int]],
+        out: list[Any],
+        decode: Callable[[memoryview], Any],
+        epoch: int,
+        now_ns: int,
+    ) -> None:
+        """Read *unread* with *get* (a transaction's) into *out*, keeping what is live."""
+        objects = self.objects
+        if len(objects) + len(unread) > KEEP:
+            objects.clear()
+        unpack = _HEADER.unpack_from
+        for at, key, seen in unread:
+            buf = get(key)
+            if buf is None:
+                continue
+            expiry = unpack(buf)[0] * 1_000_000
+            if expiry and expiry <= now_ns:
+                continue
+            obj = decode(buf[_HEADER.size :])
+            out[at] = obj
+            objects[key] = (epoch, seen, expiry, obj)

@@ -45,8 +45,6 @@ from .errors import StoreError, StoreFull
 from .ops import (
     HEADER,
     INDEX,
-    Delete,
-    Expire,
     Op,
     Set,
     apply_op,
@@ -348,20 +346,8 @@ class Store:
                     results.append(True)
                 else:
                     results.append(apply_op(txn, (data, expiry), op, now))
-        self._stamp(ops)
+        self.stamps.count(ops)
         return results
-
-    def _stamp(self, ops: Sequence[Op]) -> None:
-        """Count the committed *ops* in the write stamps."""
-        keys: list[bytes] = []
-        for op in ops:
-            if isinstance(op, (Set, Expire)):
-                keys.append(op.key)
-            elif isinstance(op, Delete):
-                keys.extend(op.keys)
-            else:  # a flush: any key may have changed
-                self.stamps.bump_epoch()
-        self.stamps.touch(keys)
 
     # -- housekeeping --------------------------------------------------------
 
