@@ -18,6 +18,7 @@ rather than adding a second one.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -115,7 +116,52 @@ class JsonFormatter(logging.Formatter):
 
 
 class _SleighHandler(logging.StreamHandler[TextIO]):
-    """The handler :func:`setup_logging` installs; recognised by its class."""
+    """The handler :func:`setup_logging` installs; recognised by its class.
+
+    In an event loop's thread, records below WARNING are written together at the
+    start of the loop's next turn, in one write (a web worker's access log was a
+    write a request: about 10% of a warm product page's CPU, measured with the
+    access log on and off); anything else, and every WARNING or worse, is
+    written at once, after what is waiting. A process killed with SIGKILL loses
+    at most the lines of its last loop turn.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._lines: list[str] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.append(self.format(record))
+            if record.levelno >= logging.WARNING or not self._deferred():
+                self.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _deferred(self) -> bool:
+        """Whether the waiting lines will be written at the next loop turn."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if self._flush_on is not loop:
+            loop.call_soon(self.flush)
+            self._flush_on = loop
+        return True
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._flush_on = None
+            if self._lines:
+                lines, self._lines = self._lines, []
+                self.stream.write("\n".join(lines) + "\n")
+            super().flush()
+        finally:
+            self.release()
 
 
 def setup_logging(cfg: LoggingConfig, *, program: str, stream: TextIO | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -102,3 +103,69 @@ def test_config_section_from_environment() -> None:
         load_section(LoggingConfig, {"format": "xml"}, {})
     with pytest.raises(ConfigError, match="SLEIGH_LOGGING_LEVEL"):
         load_section(LoggingConfig, {}, {"SLEIGH_LOGGING_LEVEL": "loud"})
+
+
+def test_in_a_loop_lines_are_written_together_at_the_next_turn(stream: io.StringIO) -> None:
+    setup_logging(LoggingConfig(), program="test", stream=stream)
+    writes: list[str] = []
+    write = stream.write
+
+    def counted(text: str) -> int:
+        writes.append(text)
+        return write(text)
+
+    stream.write = counted  # type: ignore[method-assign]
+    log = logging.getLogger("sleigh.web.access")
+
+    async def turn() -> tuple[str, str]:
+        for n in range(3):
+            log.info("request %d", n)
+        waiting = stream.getvalue()
+        await asyncio.sleep(0)  # the next turn
+        return waiting, stream.getvalue()
+
+    waiting, written = asyncio.run(turn())
+    assert waiting == ""
+    assert [line.rsplit(": ", 1)[1] for line in written.splitlines()] == [
+        "request 0",
+        "request 1",
+        "request 2",
+    ]
+    assert len(writes) == 1
+
+
+def test_a_warning_is_written_at_once_after_what_waits(stream: io.StringIO) -> None:
+    setup_logging(LoggingConfig(), program="test", stream=stream)
+    log = logging.getLogger("sleigh.web")
+
+    async def turn() -> str:
+        log.info("first")
+        log.warning("second")
+        return stream.getvalue()
+
+    lines = asyncio.run(turn()).splitlines()
+    assert [line.rsplit(": ", 1)[1] for line in lines] == ["first", "second"]
+
+
+def test_lines_left_by_a_stopped_loop_are_written_by_the_next(stream: io.StringIO) -> None:
+    setup_logging(LoggingConfig(), program="test", stream=stream)
+    log = logging.getLogger("sleigh.web")
+    loop = asyncio.new_event_loop()
+    loop.call_soon(log.info, "from a loop that stops")
+    loop.call_soon(loop.stop)
+    loop.run_forever()  # stops before the turn that would have written the line
+    loop.close()
+    assert stream.getvalue() == ""
+
+    async def later() -> None:
+        log.info("from the next loop")
+        await asyncio.sleep(0)
+
+    asyncio.run(later())
+    lines = stream.getvalue().splitlines()
+    assert [line.rsplit(": ", 1)[1] for line in lines] == [
+        "from a loop that stops",
+        "from the next loop",
+    ]
+    log.info("outside any loop")
+    assert stream.getvalue().splitlines()[-1].endswith("outside any loop")
