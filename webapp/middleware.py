@@ -7,8 +7,8 @@ id; the shopper sees a page naming that id and nothing of the internals.
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -32,7 +32,7 @@ _MESSAGES = {
 async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Take the proxy's ``X-Request-Id`` if it is sane, else make one; echo it back."""
     given = request.headers.get("X-Request-Id", "")
-    rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    rid = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()  # uuid4: 4x the time
     request[REQUEST_ID] = rid
     try:
         response = await handler(request)
