@@ -5,6 +5,7 @@ behaviour); the full run is for people."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BENCH = ROOT / "scripts" / "bench_web.py"
+PROFILE = ROOT / "scripts" / "profile_web.py"
 ROWS = [
     "product page, warm cache, 2 workers",
     "product page, cold cache, 2 workers",
@@ -62,9 +64,11 @@ def short_tmp() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _run(argv: list[str], tmp: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], tmp: Path, timeout: float, script: Path = BENCH
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(BENCH), *argv],
+        [sys.executable, str(script), *argv],
         cwd=ROOT,
         env={**os.environ, "TMPDIR": str(tmp)},
         stdout=subprocess.PIPE,
@@ -76,7 +80,7 @@ def _run(argv: list[str], tmp: Path, timeout: float) -> subprocess.CompletedProc
     except subprocess.TimeoutExpired:
         proc.terminate()  # the script stops what it started on SIGTERM
         out, err = proc.communicate(timeout=60)
-        pytest.fail(f"bench_web.py {argv} took over {timeout} s:\n{out}\n{err}")
+        pytest.fail(f"{script.name} {argv} took over {timeout} s:\n{out}\n{err}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
@@ -127,3 +131,21 @@ def test_help_names_the_options() -> None:
     for option in ("--products", "--seconds", "--quick"):
         assert option in done.stdout
     assert "--bare-worker" not in done.stdout
+
+
+@pytest.mark.timeout(240)
+def test_profile_web_prints_the_worker_by_component(short_tmp: Path) -> None:
+    _skip_unless_tools()
+    py_spy = shutil.which("py-spy") or Path(sys.executable).with_name("py-spy")
+    if not Path(py_spy).exists():
+        if os.environ.get("SLEIGH_TEST_REQUIRE_BENCH_TOOLS") == "1":
+            pytest.fail("needs py-spy (the test extra); SLEIGH_TEST_REQUIRE_BENCH_TOOLS=1")
+        pytest.skip("needs py-spy (pip install py-spy)")
+    done = _run(["--seconds", "2", "--products", "500"], short_tmp, 180, PROFILE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "samples of the worker's event loop thread" in done.stdout
+    shares = re.findall(r"^ +([\d.]+)%  (.+)$", done.stdout.split("by component")[1], re.M)
+    names = [name for _, name in shares]
+    assert "template render" in names and "aiohttp: write the response" in names
+    assert "Traceback" not in done.stderr
+    assert list(short_tmp.iterdir()) == [], "temporary files were left behind"

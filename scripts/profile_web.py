@@ -1,0 +1,209 @@
+"""Profile a web worker serving the warm product page under ``wrk``, by component.
+
+The shop is started as ``scripts/bench_web.py`` starts it (the demo catalog in
+SQLite, ``sleigh-cached``, ``sleigh-throttled`` at nice -10, ``sleigh-searchd``,
+two ``sleigh-web`` workers on one socket); the hot product pages are warmed,
+then ``wrk`` keeps both workers busy while ``py-spy`` samples the first one
+(native frames included). Printed: the share of the samples by component
+(the innermost of: aiohttp, the access log, each middleware, the controller,
+the product model, cache reads, the database, the template), the top frames
+by their own samples, and the top Python functions including what they call.
+
+py-spy samples a thread that is running or waiting for a core; a thread
+preempted as a system call returns is seen in that call (``clock_gettime``
+under ``Throttle._overlapped`` is mostly that), so a share is of the
+worker's time on or waiting for a core, not of its CPU time alone.
+
+Needs ``wrk`` (Debian package) and ``py-spy`` (``pip install py-spy``, in the
+``test`` extra), and the right to trace the worker (root, or ptrace allowed).
+Every process is stopped by PID and the temporary directory removed. Run:
+
+    .venv/bin/python scripts/profile_web.py [--seconds S] [--products N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_web
+from bench_web import BenchError, Processes, clean_env, shop_argv
+
+from sleigh.daemons.runtime.sockets import bind_tcp
+
+#: (component, patterns of a frame): a sample belongs to the innermost frame that
+#: matches one; one that matches none is the event loop's.
+COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "aiohttp: parse, dispatch",
+        ("RequestHandler.data_received", "RequestHandler.start", "Application._handle"),
+    ),
+    ("aiohttp: write the response", ("RequestHandler.finish_response",)),
+    ("access log", ("RequestHandler.log_access",)),
+    ("middleware: metrics", ("Requests.middleware",)),
+    ("middleware: request id", ("request_id (",)),
+    ("middleware: errors", ("errors (",)),
+    ("middleware: navigation", ("Navigation.middleware",)),
+    ("middleware: freshness", ("freshness (",)),
+    ("middleware: sessions", ("sessions.<locals>.middleware",)),
+    ("middleware: throttle", ("Throttle.", "throttle_keys.py", "throttle/aclient.py")),
+    ("controller and view glue", ("controllers/catalog.py", "Views.render (")),
+    ("model: catalog", ("Catalog.",)),
+    ("cache reads", ("get_many_shared", "get_many_decoded", "AsyncCacheClient.")),
+    ("database", ("greenlet_spawn", "aiosqlite", "Through._load_missing")),
+    ("template render", ("Views.render_text",)),
+]
+_SAMPLE = re.compile(r"^(.*) (\d+)$")
+
+
+def samples(raw: str) -> Iterable[tuple[list[str], int]]:
+    """(frames from the outermost, count) of py-spy's ``--format raw`` output; a frame
+    may hold a newline (a template's source line), so lines are joined until a count."""
+    pending = ""
+    for line in raw.splitlines():
+        pending = f"{pending} {line}" if pending else line
+        found = _SAMPLE.match(pending)
+        if found:
+            yield found.group(1).split(";"), int(found.group(2))
+            pending = ""
+
+
+def component(frames: Sequence[str]) -> str:
+    found = "event loop, other"
+    for frame in frames:
+        for name, patterns in COMPONENTS:
+            if any(p in frame for p in patterns):
+                found = name
+    return found
+
+
+def function(frame: str) -> str:
+    """``name (file.py)`` of a Python frame, without the line; native frames as they are."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]})" if ".py:" in where else frame
+
+
+def report(raw: str, top: int) -> None:
+    by_component: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    within: collections.Counter[str] = collections.Counter()
+    total = 0
+    for frames, count in samples(raw):
+        if not any("Runner.run" in f for f in frames):
+            continue  # another thread of the worker
+        total += count
+        by_component[component(frames)] += count
+        own[frames[-1]] += count
+        for name in {function(f) for f in frames if ".py:" in f}:
+            within[name] += count
+    if not total:
+        raise BenchError("py-spy recorded no sample of the worker's event loop")
+    print(f"\n{total:,} samples of the worker's event loop thread")
+    print("\nby component (innermost)")
+    for name, count in by_component.most_common():
+        print(f"  {100 * count / total:5.1f}%  {name}")
+    print(f"\ntop {top} frames by their own samples")
+    for frame, count in own.most_common(top):
+        print(f"  {100 * count / total:5.1f}%  {frame[:110]}")
+    print(f"\ntop {top} Python functions, with what they call")
+    for name, count in within.most_common(top + 8)[8:]:  # the first are the loop's frames
+        print(f"  {100 * count / total:5.1f}%  {name[:110]}")
+
+
+def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
+    home = tmp / "home"
+    ids = bench_web.load_catalog(home, args.products)
+    bench_web.write_config(home)
+    procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
+    (throttled,) = procs.start(shop_argv("sleigh.daemons.throttle", home), clean_env(), "throttled")
+    bench_web.renice("throttled", throttled.pid, bench_web.THROTTLED_NICE)  # as sleigh up does
+    bench_web.build_search_index(home)
+    procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
+    sock = bind_tcp("127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        web = bench_web.start_web(procs, home, sock, 2)
+        hot = [f"/p/{i}" for i in ids[: bench_web.HOT_PRODUCTS]]
+        for path in hot:
+            bench_web.fetch(base + path)
+        load = subprocess.Popen(
+            ["wrk", "-t1", f"-c{bench_web.CONNECTIONS}", f"-d{round(args.seconds) + 3}s",
+             "-s", str(_paths_script(tmp, hot)), base],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            out = tmp / "worker.raw"
+            spy = subprocess.run(
+                [py_spy() or "py-spy", "record", "--pid", str(web[0].pid), "--duration",
+                 str(round(args.seconds)), "--rate", str(args.rate), "--native",
+                 "--format", "raw", "--output", str(out)],
+                capture_output=True, text=True, timeout=args.seconds + 60,
+            )  # fmt: skip
+        finally:
+            load.terminate()
+            load.wait(timeout=30)
+        if spy.returncode != 0 or not out.exists():
+            raise BenchError(f"py-spy failed ({spy.returncode}): {spy.stderr.strip()[-800:]}")
+        return out.read_text(errors="replace")
+    finally:
+        sock.close()
+
+
+def _paths_script(tmp: Path, paths: list[str]) -> Path:
+    script = tmp / "paths.lua"
+    quoted = ",".join(f'"{p}"' for p in paths)
+    script.write_text(
+        f"paths = {{{quoted}}}\ni = 0\n"
+        "request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n"
+    )
+    return script
+
+
+def py_spy() -> str | None:
+    """py-spy on PATH, else beside this Python (a virtualenv not activated)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long py-spy samples")
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples a second")
+    parser.add_argument("--products", type=int, default=20_000, help="demo catalog size")
+    parser.add_argument("--top", type=int, default=15, help="frames and functions listed")
+    args = parser.parse_args(argv)
+    found = {"wrk": shutil.which("wrk"), "py-spy": py_spy()}
+    missing = [tool for tool, path in found.items() if not path]
+    if missing:
+        print(
+            f"profile_web: missing {' and '.join(missing)}; install them with"
+            " `apt-get install wrk` and `pip install py-spy`",
+            file=sys.stderr,
+        )
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="pw-"))
+    procs = Processes(tmp)
+    try:
+        raw = profile(args, tmp, procs)
+        print(f"profile_web: the warm product page, {args.seconds:g} s at {args.rate} samples/s")
+        report(raw, args.top)
+        return 0
+    except BenchError as exc:
+        print(f"profile_web: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
