@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 from mako.lookup import TemplateLookup
+from mako.runtime import Context
+from mako.util import FastEncodingBuffer
 
 from .models.freshness import current
 from .models.values import CategoryTree
@@ -86,9 +88,17 @@ class Views:
         return self._sections[section]
 
     def render_text(self, name: str, *, section: str | None = None, **context: Any) -> str:
-        """Render template *name* with *context* to a string, as *section* looks."""
+        """Render template *name* with *context* to a string, as *section* looks
+        (what ``Template.render`` does, with the render's reference cycles cut after)."""
         template = self.section_lookup(section).get_template(name)
-        return str(template.render(section=section, **context))
+        buf = FastEncodingBuffer(encoding=template.output_encoding, errors=template.encoding_errors)
+        data = {"section": section, **context}
+        tied = _TiedContext(buf, **data)
+        try:
+            template.render_context(tied, **data)  # every page takes **pageargs
+            return str(buf.getvalue())
+        finally:
+            tied.untie()
 
     def render(
         self,
@@ -135,6 +145,35 @@ class Views:
         span = int(ttl)
         start = float(int(self._clock()) // span * span)
         return start, start + span
+
+
+class _TiedContext(Context):  # type: ignore[misc]
+    """A Mako context that keeps a list of its copies.
+
+    In a render every namespace holds a context and every context's data holds
+    namespaces: each page left about 26 objects in reference cycles, freed only by
+    the cyclic collector (measured under ``wrk``: a worker ran about 1,000 gen-0
+    collections for 21,000 product pages, 15 µs of CPU a page; with the cycles
+    cut, 25). :meth:`untie` empties the data of every copy when the page is done,
+    so they are freed at once.
+    """
+
+    def __init__(self, buffer: FastEncodingBuffer, **data: Any) -> None:
+        super().__init__(buffer, **data)
+        self._copies: list[Context] = [self]
+
+    def _copy(self) -> Context:
+        copy = super()._copy()
+        copy.__class__ = _TiedContext
+        copy._copies = self._copies
+        self._copies.append(copy)
+        return copy
+
+    def untie(self) -> None:
+        for each in self._copies:
+            each._data.clear()
+        self.namespaces.clear()
+        self._copies.clear()
 
 
 def not_modified_since(request: web.Request, start: float) -> bool:
