@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest_asyncio
 import redis
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sleigh.daemons.cache.client import AsyncCacheClient
 from sleigh.webapp.db import schema
@@ -215,3 +215,19 @@ async def test_objects_loaded_together_do_not_expire_together(
         r.close()
     assert all(89_000 <= ms <= 100_000 for ms in left), left  # never longer than the TTL
     assert max(left) - min(left) > 2_000  # spread over the last tenth of it
+
+
+def test_a_card_is_made_again_only_when_its_parts_change(tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/unused.db")
+    catalog = Catalog(engine)  # cards are made from parts in hand: no database read
+    info = [7, "SKU-7", "train", "Train", "img7", "Brio", "brio", 3, 2, 5]
+    first = catalog._card(info, 1999, 4)
+    assert catalog._card(info, 1999, 4) is first
+    cheaper = catalog._card(info, 1499, 4)
+    assert cheaper is not first and cheaper.price_cents == 1499
+    fewer = catalog._card(info, 1499, 1)
+    assert fewer.available == 1
+    rewritten = list(info)  # an equal part read again after a write: a new object
+    rewritten[3] = "Wooden train"
+    assert catalog._card(rewritten, 1499, 1).title == "Wooden train"
+    asyncio.run(engine.dispose())
