@@ -4,7 +4,10 @@
 with the request id, status and time also as fields of the record (the JSON
 log format shows them as keys). Written for the hot path: aiohttp's
 configurable access logger parses its format into a list of callables and
-builds two dicts per request; this one formats one fixed line.
+builds two dicts per request; this one formats one fixed line, and when the
+line would only reach the handler ``setup_logging`` installed, writes it
+there without making a ``LogRecord`` (4% of a warm product page's samples
+went to making and handling the record).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import logging
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
+
+from ..daemons.runtime.logs import direct
 
 __all__ = ["FORMAT", "AccessLogger"]
 
@@ -33,16 +38,17 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         version = request.version
         rid = response.headers.get("X-Request-Id", "-")
-        self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %d %.6f %s',
-            request.remote or "-",
-            request.method,
-            request.path_qs,
-            version.major,
-            version.minor,
-            response.status,
-            response.body_length,
-            time,
-            rid,
-            extra={"request_id": rid, "status": response.status, "seconds": round(time, 6)},
+        message = (
+            f'{request.remote or "-"} "{request.method} {request.path_qs} HTTP/{version.major}.'
+            f'{version.minor}" {response.status} {response.body_length} {time:.6f} {rid}'
         )
+        fields: dict[str, object] = {
+            "request_id": rid,
+            "status": response.status,
+            "seconds": round(time, 6),
+        }
+        handler = direct(self.logger)
+        if handler is not None:  # the usual case: the line, with no LogRecord made
+            handler.info_line(self.logger.name, message, fields)
+        else:
+            self.logger.info(message, extra=fields)

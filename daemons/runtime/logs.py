@@ -30,7 +30,7 @@ from typing import ClassVar, TextIO
 
 from .config import Section, choice, setting
 
-__all__ = ["LoggingConfig", "setup_logging"]
+__all__ = ["LoggingConfig", "direct", "setup_logging"]
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -72,11 +72,12 @@ def _utc_second(seconds: int) -> str:
 class PlainFormatter(logging.Formatter):
     """``<utc time> <LEVEL> <logger>: <message>`` plus traceback lines."""
 
+    def line(self, created: float, level: str, name: str, message: str, _: object = None) -> str:
+        """A record's line from its parts (no traceback)."""
+        return f"{_utc_timestamp(created)} {level} {name}: {message}"
+
     def format(self, record: logging.LogRecord) -> str:
-        line = (
-            f"{_utc_timestamp(record.created)} {record.levelname} "
-            f"{record.name}: {record.getMessage()}"
-        )
+        line = self.line(record.created, record.levelname, record.name, record.getMessage())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -91,15 +92,27 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self.program = program
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "ts": _utc_timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
+    def _entry(self, created: float, level: str, name: str, message: str) -> dict[str, object]:
+        return {
+            "ts": _utc_timestamp(created),
+            "level": level,
+            "logger": name,
             "program": self.program,
-            "pid": record.process if record.process is not None else os.getpid(),
-            "msg": record.getMessage(),
+            "pid": os.getpid(),
+            "msg": message,
         }
+
+    def line(
+        self, created: float, level: str, name: str, message: str, fields: dict[str, object]
+    ) -> str:
+        """A record's line from its parts and its JSON-serialisable *fields*."""
+        entry = self._entry(created, level, name, message)
+        for key, value in fields.items():
+            entry.setdefault(key, value)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self._entry(record.created, record.levelname, record.name, record.getMessage())
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -141,6 +154,17 @@ class _SleighHandler(logging.StreamHandler[TextIO]):
         except Exception:
             self.handleError(record)
 
+    def info_line(self, name: str, message: str, fields: dict[str, object]) -> None:
+        """Write what an INFO record of logger *name* with *message* and the extra
+        *fields* would be written as, without making the record (see :func:`direct`)."""
+        formatter = self.formatter
+        assert isinstance(formatter, (PlainFormatter, JsonFormatter))
+        text = formatter.line(time.time(), "INFO", name, message, fields)
+        with self.lock:  # type: ignore[union-attr]
+            self._lines.append(text)
+            if not self._deferred():
+                self.flush()
+
     def _deferred(self) -> bool:
         """Whether the waiting lines will be written at the next loop turn."""
         try:
@@ -162,6 +186,28 @@ class _SleighHandler(logging.StreamHandler[TextIO]):
             super().flush()
         finally:
             self.release()
+
+
+def direct(logger: logging.Logger) -> _SleighHandler | None:
+    """The handler :func:`setup_logging` installed, if an INFO record of *logger*
+    would reach it and nothing else, with no filter on the way: then a hot path
+    (the access log) may write its line with :meth:`_SleighHandler.info_line`."""
+    if logger.disabled or not logger.isEnabledFor(logging.INFO):
+        return None
+    node: logging.Logger | None = logger
+    while node is not None:
+        if node.filters:
+            return None
+        if node.parent is None:  # the root
+            handlers = node.handlers
+            if len(handlers) != 1 or type(handlers[0]) is not _SleighHandler:
+                return None
+            handler = handlers[0]
+            return handler if handler.level <= logging.INFO and not handler.filters else None
+        if node.handlers or not node.propagate:
+            return None
+        node = node.parent
+    return None
 
 
 def setup_logging(cfg: LoggingConfig, *, program: str, stream: TextIO | None = None) -> None:
