@@ -323,6 +323,21 @@ def shop_argv(module: str, home: Path) -> list[str]:
     ]
 
 
+def start_daemons(procs: Processes, home: Path) -> list[int]:
+    """The benchmark's config in *home*, then ``sleigh-cached``, ``sleigh-throttled``
+    (at nice -10 where allowed, as ``sleigh up`` runs it) and ``sleigh-searchd`` on
+    its first search index; their pids."""
+    write_config(home)
+    (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
+    argv = shop_argv("sleigh.daemons.throttle", home)
+    (throttled,) = procs.start(argv, clean_env(), "throttled")
+    reniced = renice("throttled", throttled.pid, THROTTLED_NICE)
+    print(f"  sleigh-throttled at nice {THROTTLED_NICE if reniced else 0}", flush=True)
+    build_search_index(home)
+    (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
+    return [cached.pid, throttled.pid, searchd.pid]
+
+
 def start_web(
     procs: Processes, home: Path, sock: socket.socket, workers: int
 ) -> list[subprocess.Popen[bytes]]:
@@ -892,15 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         home = tmp / "home"
         ids = load_catalog(home, args.products)
-        write_config(home)
-        (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
-        argv = shop_argv("sleigh.daemons.throttle", home)
-        (throttled,) = procs.start(argv, clean_env(), "throttled")
-        reniced = renice("throttled", throttled.pid, THROTTLED_NICE)  # as sleigh up does
-        print(f"  sleigh-throttled at nice {THROTTLED_NICE if reniced else 0}", flush=True)
-        build_search_index(home)
-        (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
-        run = Run(tmp, args.seconds, args.quick, [cached.pid, throttled.pid, searchd.pid])
+        run = Run(tmp, args.seconds, args.quick, start_daemons(procs, home))
         rows = bench_shop(run, procs, home, ids)
         hot = ids[: 10 if args.quick else HOT_PRODUCTS]
         rows.update(bench_yardsticks(run, procs, home, hot, rows[ROW_WARM2].size))

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_web
-from bench_web import BenchError, Processes, clean_env, shop_argv
+from bench_web import BenchError, Processes
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 
@@ -122,12 +122,7 @@ def report(raw: str, top: int) -> None:
 def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
     home = tmp / "home"
     ids = bench_web.load_catalog(home, args.products)
-    bench_web.write_config(home)
-    procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
-    (throttled,) = procs.start(shop_argv("sleigh.daemons.throttle", home), clean_env(), "throttled")
-    bench_web.renice("throttled", throttled.pid, bench_web.THROTTLED_NICE)  # as sleigh up does
-    bench_web.build_search_index(home)
-    procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
+    bench_web.start_daemons(procs, home)
     sock = bind_tcp("127.0.0.1", 0)
     try:
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
