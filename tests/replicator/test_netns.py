@@ -294,6 +294,8 @@ def test_restarted_sender_is_a_new_stream(lab: Lab) -> None:
         senders = {p["sender"] for p in host.stats()["peers"]}  # type: ignore[attr-defined]
         assert new in senders and old not in senders
     # a resumed b's and c's streams where its predecessor stopped: none of their old
-    # writes was applied again (over newer ones: the partition test rewrote them on a)
+    # writes was applied again (over newer ones: the partition test rewrote them on a).
+    # a knows a peer from its first heartbeat: the caches may converge before both came.
+    wait_for(lambda: _alive_peers(a) == 2, DEADLINE, "a hears b and c again")
     peers: list[dict[str, Any]] = a.stats()["peers"]  # type: ignore[assignment]
     assert len(peers) == 2 and all(p["ops"] == 0 for p in peers)
