@@ -146,9 +146,7 @@ class _SleighHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._lines.append(self.format(record))
-            if record.levelno >= logging.WARNING or not self._deferred():
-                self.flush()
+            self._add(self.format(record), at_once=record.levelno >= logging.WARNING)
         except RecursionError:
             raise
         except Exception:
@@ -159,11 +157,17 @@ class _SleighHandler(logging.StreamHandler[TextIO]):
         *fields* would be written as, without making the record (see :func:`direct`)."""
         formatter = self.formatter
         assert isinstance(formatter, (PlainFormatter, JsonFormatter))
-        text = formatter.line(time.time(), "INFO", name, message, fields)
-        with self.lock:  # type: ignore[union-attr]
-            self._lines.append(text)
-            if not self._deferred():
-                self.flush()
+        self.acquire()  # as Handler.handle holds it around emit
+        try:
+            self._add(formatter.line(time.time(), "INFO", name, message, fields), at_once=False)
+        finally:
+            self.release()
+
+    def _add(self, text: str, *, at_once: bool) -> None:
+        """Queue *text*; write what waits now if *at_once* or outside a loop."""
+        self._lines.append(text)
+        if at_once or not self._deferred():
+            self.flush()
 
     def _deferred(self) -> bool:
         """Whether the waiting lines will be written at the next loop turn."""
