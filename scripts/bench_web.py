@@ -26,7 +26,9 @@ workers share one listening socket handed over as ``LISTEN_FDS`` (as
    products, read from the database once at start and held in memory; no
    middleware, session, throttle, cache, access log or caching headers), on 2
    processes and 1; a minimal template of the same size (a list of links) on
-   2; and nginx serving a static 20 KB file.
+   2 (both served by ``yardstick_pages.py``); and nginx serving a static 20 KB
+   file. The shop's processes are started by ``webshop.py``, shared with
+   ``profile_web.py``.
 
 Every process is stopped by PID and the
 temporary directory removed. Needs ``wrk`` and ``nginx`` (Debian packages
@@ -49,15 +51,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sleigh.daemons.control.supervisor import renice
-from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
-from sleigh.daemons.runtime.activation import activation_kwargs
+from webshop import (
+    BenchError,
+    Processes,
+    clean_env,
+    cpu_seconds,
+    fetch,
+    load_catalog,
+    start_daemons,
+    start_web,
+)
+
 from sleigh.daemons.runtime.sockets import bind_tcp
 
 HOT_PRODUCTS = 100
@@ -74,13 +82,7 @@ ROW_BARE2 = "bare Mako product page, 2 processes"
 ROW_BARE1 = "bare Mako product page, 1 process"
 ROW_LIST2 = "bare Mako list page, 2 processes"
 ROW_NGINX = "nginx static 20 KB file, 2 workers"
-#: A yardstick's request handler.
-Handler = Callable[[Any], Awaitable[Any]]
 TOOLS = {"wrk": "wrk", "nginx": "nginx-light (or nginx)"}
-
-
-class BenchError(Exception):
-    """A server did not start, a tool failed, or its output was not understood."""
 
 
 @dataclass
@@ -175,183 +177,15 @@ def wrk(
 # -- CPU time of the servers -------------------------------------------------------
 
 
-def _tree(pid: int) -> list[int]:
-    """*pid* and its descendants (nginx's workers, ``/bin/sh``-free since it ``exec``\\ s)."""
-    out, stack = [], [pid]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        try:
-            tasks = Path(f"/proc/{node}/task").iterdir()
-            for task in tasks:
-                stack.extend(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return out
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU seconds of *pids* and their descendants so far."""
-    ticks = 0
-    for pid in {p for root in pids for p in _tree(root)}:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        rest = stat[stat.rindex(")") + 2 :].split()
-        ticks += int(rest[11]) + int(rest[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 # -- processes ---------------------------------------------------------------------
-
-
-class Processes:
-    """Every process this run started, stopped by PID."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        name: str,
-        *,
-        sockets: Sequence[socket.socket] = (),
-        notify: bool = True,
-        copies: int = 0,
-    ) -> list[subprocess.Popen[bytes]]:
-        """Start *argv* (handing over *sockets*), logging to ``name.log``, and wait for
-        ``READY=1`` if *notify*; with *copies*, that many at once (``name1``, ``name2``…)."""
-        names = [f"{name}{i + 1}" for i in range(copies)] if copies else [name]
-        started = []
-        for each in names:
-            ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            ready.bind(str(self.tmp / f"{each}.notify"))
-            child_env = {**env, "NOTIFY_SOCKET": str(self.tmp / f"{each}.notify")}
-            kwargs = (
-                activation_kwargs(argv, sockets, child_env)
-                if sockets
-                else {"args": argv, "env": child_env}
-            )
-            with open(self.tmp / f"{each}.log", "ab") as log:
-                proc = subprocess.Popen(**kwargs, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            self.running.append(proc)
-            started.append((each, ready, proc))
-        try:
-            for each, ready, proc in started:
-                if notify:
-                    self._wait_ready(ready, proc, each)
-        finally:
-            for each, ready, _ in started:
-                ready.close()
-                (self.tmp / f"{each}.notify").unlink()
-        return [proc for _, _, proc in started]
-
-    def _wait_ready(self, ready: socket.socket, proc: subprocess.Popen[bytes], name: str) -> None:
-        deadline = time.monotonic() + 60
-        ready.settimeout(0.2)
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if b"READY=1" in ready.recv(4096).split(b"\n"):
-                    return
-            except TimeoutError:
-                continue
-        log = (self.tmp / f"{name}.log").read_text(errors="replace")[-2000:]
-        raise BenchError(f"{name} did not send READY=1 (exit {proc.poll()}):\n{log}")
-
-    def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        """SIGTERM, wait up to 30 s, then SIGKILL."""
-        if proc in self.running:
-            self.running.remove(proc)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.returncode not in (0, -signal.SIGTERM):
-            print(f"bench_web: pid {proc.pid} exited {proc.returncode}", file=sys.stderr)
-
-    def stop_all(self) -> None:
-        for proc in reversed(list(self.running)):
-            self.stop(proc)
-
-
-def clean_env() -> dict[str, str]:
-    drop = ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
-    return {k: v for k, v in os.environ.items() if not k.startswith("SLEIGH_") and k not in drop}
-
-
-#: The load comes from one address, so the per-address rules would refuse it: the
-#: benchmark's rules are far above what it sends. Every request is still checked
-#: (one round trip to sleigh-throttled, the session and address keys charged).
-_BENCH_RULES = """
-[rules.ip]
-rate = 10000000
-per = "1s"
-burst = 10000000
-
-[rules.session]
-rate = 10000000
-per = "1s"
-burst = 10000000
-"""
-
-
-def write_config(home: Path) -> Path:
-    """The shop's config file for the benchmark: generous throttle rules."""
-    rules = home / "bench-rules.toml"
-    rules.write_text(_BENCH_RULES)
-    config = home / "sleigh.toml"
-    config.write_text(f'[throttle]\nrules = "{rules}"\n')
-    return config
-
-
-def shop_argv(module: str, home: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        module,
-        "--home",
-        str(home),
-        "--config",
-        str(home / "sleigh.toml"),
-    ]
-
-
-def start_daemons(procs: Processes, home: Path) -> list[int]:
-    """The benchmark's config in *home*, then ``sleigh-cached``, ``sleigh-throttled``
-    (at nice -10 where allowed, as ``sleigh up`` runs it) and ``sleigh-searchd`` on
-    its first search index; their pids."""
-    write_config(home)
-    (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
-    argv = shop_argv("sleigh.daemons.throttle", home)
-    (throttled,) = procs.start(argv, clean_env(), "throttled")
-    reniced = renice("throttled", throttled.pid, THROTTLED_NICE)
-    print(f"  sleigh-throttled at nice {THROTTLED_NICE if reniced else 0}", flush=True)
-    build_search_index(home)
-    (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
-    return [cached.pid, throttled.pid, searchd.pid]
-
-
-def start_web(
-    procs: Processes, home: Path, sock: socket.socket, workers: int
-) -> list[subprocess.Popen[bytes]]:
-    """*workers* ``sleigh-web`` processes sharing *sock*."""
-    argv = shop_argv("sleigh.webapp", home)
-    return procs.start(argv, clean_env(), "web", sockets=[sock], copies=workers)
 
 
 def start_bare(
     procs: Processes, sock: socket.socket, workers: int, what: list[str]
 ) -> list[subprocess.Popen[bytes]]:
-    """*workers* bare yardstick processes (this script's ``--bare-worker``) sharing
-    *sock*; *what*: the worker's arguments (the kind of page and its data)."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--bare-worker", *what]
+    """*workers* bare yardstick processes (``yardstick_pages.py``) sharing *sock*;
+    *what*: their arguments (the kind of page and its data)."""
+    argv = [sys.executable, str(Path(__file__).resolve().with_name("yardstick_pages.py")), *what]
     return procs.start(argv, clean_env(), "bare", sockets=[sock], copies=workers)
 
 
@@ -407,12 +241,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise BenchError(f"{url} never answered (exit {proc.poll()})")
 
 
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        body: bytes = answer.read()
-        return body
-
-
 def throttle_decisions(base: str, workers: int) -> dict[str, float]:
     """Throttle decisions so far by where they were made (``daemon``, ``fallback``), summed
     over the workers: ``/metrics`` speaks for the worker that answers (``sleigh_web_pid``),
@@ -444,125 +272,7 @@ def by_daemon(before: dict[str, float], after: dict[str, float]) -> str:
     return f"; throttle: {made.get('daemon', 0.0) / total:.1%} by the daemon" if total else ""
 
 
-# -- the yardstick page ----------------------------------------------------------
-
-_BARE_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>
-<body><header><h1>${title}</h1><p>${price}</p></header>
-<main><ul>
-% for item in items:
-<li><a href="/p/${item['id']}">${item['title']}</a> <span>${item['text']}</span></li>
-% endfor
-</ul></main></body></html>
-"""
-
-
-def bare_items(size: int) -> list[dict[str, object]]:
-    """Items that make the yardstick page about *size* bytes."""
-    text = "sturdy wooden train set & magnetic couplings <painted> for little engineers"
-    line = len(f'<li><a href="/p/1000">Toy 1000</a> <span>{text}</span></li>\n') + 20
-    return [{"id": i, "title": f"Toy {i}", "text": text} for i in range(max(1, size // line))]
-
-
-def bare_worker(kind: str, size: int, home: Path | None, ids: list[int]) -> int:
-    """Serve a yardstick page on the handed-over socket until SIGTERM.
-
-    ``list``: a minimal template of *size* bytes at ``/``. ``product``: the shop's
-    own ``product.mako`` for each of *ids* at ``/p/<id>``, with the data the product
-    controller gives it, read from *home*'s database once at start and held in memory.
-    """
-    import asyncio
-
-    import uvloop
-    from aiohttp import web
-
-    from sleigh.daemons.runtime.notify import Notifier
-    from sleigh.daemons.runtime.signals import Signals
-    from sleigh.daemons.runtime.sockets import listen_fds
-
-    async def serve() -> int:
-        app = web.Application()
-        if kind == "product":
-            assert home is not None
-            app.router.add_get(r"/p/{id:\d+}", await _bare_product_page(home, ids))
-        else:
-            app.router.add_get("/", _bare_list_page(size))
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        for sock in listen_fds(os.environ):
-            await web.SockSite(runner, sock).start()
-        with Signals() as signals:
-            Notifier(os.environ).ready()
-            await signals.wait()
-        await asyncio.wait_for(runner.cleanup(), 10)
-        return 0
-
-    return uvloop.run(serve())
-
-
-def _bare_list_page(size: int) -> Handler:
-    from aiohttp import web
-    from mako.lookup import TemplateLookup
-
-    lookup = TemplateLookup(default_filters=["str", "h"], strict_undefined=True)
-    lookup.put_string("page.mako", _BARE_TEMPLATE)
-    items = bare_items(size)
-
-    async def page(request: web.Request) -> web.Response:
-        body = lookup.get_template("page.mako").render(title="Toy", price="$9.99", items=items)
-        return web.Response(text=body, content_type="text/html")
-
-    return page
-
-
-async def _bare_product_page(home: Path, ids: list[int]) -> Handler:
-    """The product page rendered by the shop's views from data held in memory: no
-    session, throttle, cache, database, access log or caching headers per request."""
-    from aiohttp import web
-
-    from sleigh.webapp.controllers.catalog import product_view
-    from sleigh.webapp.db import create_engine
-    from sleigh.webapp.db.config import DatabaseConfig
-    from sleigh.webapp.models.catalog import Catalog
-    from sleigh.webapp.views import Views
-
-    engine = create_engine(DatabaseConfig(), home)
-    try:
-        catalog = Catalog(engine)  # no cache: straight from the database, once
-        pages = {i: await catalog.product_page(i) for i in ids}
-    finally:
-        await engine.dispose()
-    views = Views()
-    contexts = {i: product_view(page) for i, page in pages.items() if page is not None}
-
-    async def page(request: web.Request) -> web.Response:
-        context = contexts[int(request.match_info["id"])]
-        body = views.render_text("product.mako", request_id="", nav=context["tree"], **context)
-        return web.Response(text=body, content_type="text/html")
-
-    return page
-
-
 # -- the run -----------------------------------------------------------------------
-
-
-def load_catalog(home: Path, products: int) -> list[int]:
-    """The demo catalog in *home*'s SQLite database; its product ids in order."""
-    from sleigh.daemons.control.cli import main as sleigh
-
-    if sleigh(["demo", "load", "--products", str(products), "--home", str(home)]) != 0:
-        raise BenchError("sleigh demo load failed")
-    with sqlite3.connect(home / "sleigh.db") as db:
-        return [row[0] for row in db.execute("SELECT id FROM products ORDER BY id")]
-
-
-def build_search_index(home: Path) -> None:
-    """The first search index of *home*'s catalog, built before ``sleigh-searchd`` starts."""
-    from sleigh.daemons.control.cli import main as sleigh
-
-    argv = ["search", "reindex", "--no-swap", "--home", str(home)]
-    if sleigh([*argv, "--config", str(home / "sleigh.toml")]) != 0:
-        raise BenchError("sleigh search reindex failed")
 
 
 def search_paths(home: Path, count: int) -> list[str]:
@@ -691,12 +401,12 @@ def bench_yardsticks(
     """The bare Mako pages (the product page on 2 processes, then 1; the list page of
     the same size on 2) and nginx's static file."""
     out: dict[str, Result] = {}
-    product = ["product", "--bare-home", str(home), "--bare-ids", ",".join(map(str, hot))]
+    product = ["product", "--home", str(home), "--ids", ",".join(map(str, hot))]
     pages = [f"/p/{i}" for i in hot]
     for workers, row, what, paths, note in (
         (2, ROW_BARE2, product, pages, f"{len(hot)} hot products, data in memory"),
         (1, ROW_BARE1, product, pages, f"{len(hot)} hot products, data in memory"),
-        (2, ROW_LIST2, ["list", "--bare-size", str(size)], ["/"], "a minimal template"),
+        (2, ROW_LIST2, ["list", "--size", str(size)], ["/"], "a minimal template"),
     ):
         sock = bind_tcp("127.0.0.1", 0)
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -874,10 +584,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a smoke test: 2,000 products, 1 s a row"
     )
-    parser.add_argument("--bare-worker", choices=("list", "product"), help=argparse.SUPPRESS)
-    parser.add_argument("--bare-size", type=int, default=20_000, help=argparse.SUPPRESS)
-    parser.add_argument("--bare-home", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--bare-ids", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.products, args.seconds = 2000, 1.0
@@ -888,9 +594,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.bare_worker:
-        ids = [int(i) for i in args.bare_ids.split(",") if i]
-        return bare_worker(args.bare_worker, args.bare_size, args.bare_home, ids)
     missing = missing_tools()
     if missing:
         print(

@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_web
-from bench_web import BenchError, Processes
+from bench_web import CONNECTIONS, HOT_PRODUCTS
+from webshop import BenchError, Processes, fetch, load_catalog, start_daemons, start_web
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 
@@ -121,17 +121,17 @@ def report(raw: str, top: int) -> None:
 
 def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
     home = tmp / "home"
-    ids = bench_web.load_catalog(home, args.products)
-    bench_web.start_daemons(procs, home)
+    ids = load_catalog(home, args.products)
+    start_daemons(procs, home)
     sock = bind_tcp("127.0.0.1", 0)
     try:
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        web = bench_web.start_web(procs, home, sock, 2)
-        hot = [f"/p/{i}" for i in ids[: bench_web.HOT_PRODUCTS]]
+        web = start_web(procs, home, sock, 2)
+        hot = [f"/p/{i}" for i in ids[:HOT_PRODUCTS]]
         for path in hot:
-            bench_web.fetch(base + path)
+            fetch(base + path)
         load = subprocess.Popen(
-            ["wrk", "-t1", f"-c{bench_web.CONNECTIONS}", f"-d{round(args.seconds) + 3}s",
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(args.seconds) + 3}s",
              "-s", str(_paths_script(tmp, hot)), base],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

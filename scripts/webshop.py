@@ -1,0 +1,219 @@
+"""The storefront's processes for the web benchmarks (``bench_web.py``,
+``profile_web.py``): the demo catalog and its search index in a home, the daemons
+and ``sleigh-web`` workers started as ``sleigh up`` starts them (sockets handed over
+as ``LISTEN_FDS``, ``READY=1`` awaited), their CPU time read from ``/proc``, and every
+process stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from sleigh.daemons.control.supervisor import renice
+from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
+from sleigh.daemons.runtime.activation import activation_kwargs
+
+
+class BenchError(Exception):
+    """A server did not start, a tool failed, or its output was not understood."""
+
+
+def _tree(pid: int) -> list[int]:
+    """*pid* and its descendants (nginx's workers, ``/bin/sh``-free since it ``exec``\\ s)."""
+    out, stack = [], [pid]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        try:
+            tasks = Path(f"/proc/{node}/task").iterdir()
+            for task in tasks:
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return out
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of *pids* and their descendants so far."""
+    ticks = 0
+    for pid in {p for root in pids for p in _tree(root)}:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(rest[11]) + int(rest[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Processes:
+    """Every process this run started, stopped by PID."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        name: str,
+        *,
+        sockets: Sequence[socket.socket] = (),
+        notify: bool = True,
+        copies: int = 0,
+    ) -> list[subprocess.Popen[bytes]]:
+        """Start *argv* (handing over *sockets*), logging to ``name.log``, and wait for
+        ``READY=1`` if *notify*; with *copies*, that many at once (``name1``, ``name2``…)."""
+        names = [f"{name}{i + 1}" for i in range(copies)] if copies else [name]
+        started = []
+        for each in names:
+            ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            ready.bind(str(self.tmp / f"{each}.notify"))
+            child_env = {**env, "NOTIFY_SOCKET": str(self.tmp / f"{each}.notify")}
+            kwargs = (
+                activation_kwargs(argv, sockets, child_env)
+                if sockets
+                else {"args": argv, "env": child_env}
+            )
+            with open(self.tmp / f"{each}.log", "ab") as log:
+                proc = subprocess.Popen(**kwargs, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self.running.append(proc)
+            started.append((each, ready, proc))
+        try:
+            for each, ready, proc in started:
+                if notify:
+                    self._wait_ready(ready, proc, each)
+        finally:
+            for each, ready, _ in started:
+                ready.close()
+                (self.tmp / f"{each}.notify").unlink()
+        return [proc for _, _, proc in started]
+
+    def _wait_ready(self, ready: socket.socket, proc: subprocess.Popen[bytes], name: str) -> None:
+        deadline = time.monotonic() + 60
+        ready.settimeout(0.2)
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if b"READY=1" in ready.recv(4096).split(b"\n"):
+                    return
+            except TimeoutError:
+                continue
+        log = (self.tmp / f"{name}.log").read_text(errors="replace")[-2000:]
+        raise BenchError(f"{name} did not send READY=1 (exit {proc.poll()}):\n{log}")
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM, wait up to 30 s, then SIGKILL."""
+        if proc in self.running:
+            self.running.remove(proc)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.returncode not in (0, -signal.SIGTERM):
+            print(f"bench_web: pid {proc.pid} exited {proc.returncode}", file=sys.stderr)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.running)):
+            self.stop(proc)
+
+
+def clean_env() -> dict[str, str]:
+    drop = ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+    return {k: v for k, v in os.environ.items() if not k.startswith("SLEIGH_") and k not in drop}
+
+
+#: The load comes from one address, so the per-address rules would refuse it: the
+#: benchmark's rules are far above what it sends. Every request is still checked
+#: (one round trip to sleigh-throttled, the session and address keys charged).
+_BENCH_RULES = """
+[rules.ip]
+rate = 10000000
+per = "1s"
+burst = 10000000
+
+[rules.session]
+rate = 10000000
+per = "1s"
+burst = 10000000
+"""
+
+
+def write_config(home: Path) -> Path:
+    """The shop's config file for the benchmark: generous throttle rules."""
+    rules = home / "bench-rules.toml"
+    rules.write_text(_BENCH_RULES)
+    config = home / "sleigh.toml"
+    config.write_text(f'[throttle]\nrules = "{rules}"\n')
+    return config
+
+
+def shop_argv(module: str, home: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        module,
+        "--home",
+        str(home),
+        "--config",
+        str(home / "sleigh.toml"),
+    ]
+
+
+def start_daemons(procs: Processes, home: Path) -> list[int]:
+    """The benchmark's config in *home*, then ``sleigh-cached``, ``sleigh-throttled``
+    (at nice -10 where allowed, as ``sleigh up`` runs it) and ``sleigh-searchd`` on
+    its first search index; their pids."""
+    write_config(home)
+    (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
+    argv = shop_argv("sleigh.daemons.throttle", home)
+    (throttled,) = procs.start(argv, clean_env(), "throttled")
+    reniced = renice("throttled", throttled.pid, THROTTLED_NICE)
+    print(f"  sleigh-throttled at nice {THROTTLED_NICE if reniced else 0}", flush=True)
+    build_search_index(home)
+    (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
+    return [cached.pid, throttled.pid, searchd.pid]
+
+
+def start_web(
+    procs: Processes, home: Path, sock: socket.socket, workers: int
+) -> list[subprocess.Popen[bytes]]:
+    """*workers* ``sleigh-web`` processes sharing *sock*."""
+    argv = shop_argv("sleigh.webapp", home)
+    return procs.start(argv, clean_env(), "web", sockets=[sock], copies=workers)
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        body: bytes = answer.read()
+        return body
+
+
+def load_catalog(home: Path, products: int) -> list[int]:
+    """The demo catalog in *home*'s SQLite database; its product ids in order."""
+    from sleigh.daemons.control.cli import main as sleigh
+
+    if sleigh(["demo", "load", "--products", str(products), "--home", str(home)]) != 0:
+        raise BenchError("sleigh demo load failed")
+    with sqlite3.connect(home / "sleigh.db") as db:
+        return [row[0] for row in db.execute("SELECT id FROM products ORDER BY id")]
+
+
+def build_search_index(home: Path) -> None:
+    """The first search index of *home*'s catalog, built before ``sleigh-searchd`` starts."""
+    from sleigh.daemons.control.cli import main as sleigh
+
+    argv = ["search", "reindex", "--no-swap", "--home", str(home)]
+    if sleigh([*argv, "--config", str(home / "sleigh.toml")]) != 0:
+        raise BenchError("sleigh search reindex failed")
