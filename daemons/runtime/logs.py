@@ -131,12 +131,12 @@ class JsonFormatter(logging.Formatter):
 class _SleighHandler(logging.StreamHandler[TextIO]):
     """The handler :func:`setup_logging` installs; recognised by its class.
 
-    In an event loop's thread, records below WARNING are written together at the
+    Records are written at once. The lines of the direct path (:meth:`info_line`,
+    the access log's) are, in an event loop's thread, written together at the
     start of the loop's next turn, in one write (a web worker's access log was a
     write a request: about 10% of a warm product page's CPU, measured with the
-    access log on and off); anything else, and every WARNING or worse, is
-    written at once, after what is waiting. A process killed with SIGKILL loses
-    at most the lines of its last loop turn.
+    access log on and off); a record is written after what waits. A process
+    killed with SIGKILL loses at most the access lines of its last loop turn.
     """
 
     def __init__(self, stream: TextIO) -> None:
@@ -146,7 +146,7 @@ class _SleighHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._add(self.format(record), at_once=record.levelno >= logging.WARNING)
+            self._add(self.format(record), at_once=True)
         except RecursionError:
             raise
         except Exception:

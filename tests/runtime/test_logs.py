@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sleigh.daemons.runtime import logs
 from sleigh.daemons.runtime.config import ConfigError, load_section
 from sleigh.daemons.runtime.logs import LoggingConfig, PlainFormatter, setup_logging
 
@@ -105,7 +106,15 @@ def test_config_section_from_environment() -> None:
         load_section(LoggingConfig, {}, {"SLEIGH_LOGGING_LEVEL": "loud"})
 
 
-def test_in_a_loop_lines_are_written_together_at_the_next_turn(stream: io.StringIO) -> None:
+def _access(message: str) -> None:
+    """An access line by the direct path (as :mod:`sleigh.webapp.access` writes it)."""
+    [handler] = [h for h in logging.getLogger().handlers if isinstance(h, logs._SleighHandler)]
+    handler.info_line("sleigh.web.access", message, {})
+
+
+def test_in_a_loop_access_lines_are_written_together_at_the_next_turn(
+    stream: io.StringIO,
+) -> None:
     setup_logging(LoggingConfig(), program="test", stream=stream)
     writes: list[str] = []
     write = stream.write
@@ -115,11 +124,10 @@ def test_in_a_loop_lines_are_written_together_at_the_next_turn(stream: io.String
         return write(text)
 
     stream.write = counted  # type: ignore[method-assign]
-    log = logging.getLogger("sleigh.web.access")
 
     async def turn() -> tuple[str, str]:
         for n in range(3):
-            log.info("request %d", n)
+            _access(f"request {n}")
         waiting = stream.getvalue()
         await asyncio.sleep(0)  # the next turn
         return waiting, stream.getvalue()
@@ -134,13 +142,13 @@ def test_in_a_loop_lines_are_written_together_at_the_next_turn(stream: io.String
     assert len(writes) == 1
 
 
-def test_a_warning_is_written_at_once_after_what_waits(stream: io.StringIO) -> None:
+def test_a_record_is_written_at_once_after_what_waits(stream: io.StringIO) -> None:
     setup_logging(LoggingConfig(), program="test", stream=stream)
     log = logging.getLogger("sleigh.web")
 
     async def turn() -> str:
-        log.info("first")
-        log.warning("second")
+        _access("first")
+        log.info("second")  # a daemon's own lines are never held back
         return stream.getvalue()
 
     lines = asyncio.run(turn()).splitlines()
@@ -149,16 +157,15 @@ def test_a_warning_is_written_at_once_after_what_waits(stream: io.StringIO) -> N
 
 def test_lines_left_by_a_stopped_loop_are_written_by_the_next(stream: io.StringIO) -> None:
     setup_logging(LoggingConfig(), program="test", stream=stream)
-    log = logging.getLogger("sleigh.web")
     loop = asyncio.new_event_loop()
-    loop.call_soon(log.info, "from a loop that stops")
+    loop.call_soon(_access, "from a loop that stops")
     loop.call_soon(loop.stop)
     loop.run_forever()  # stops before the turn that would have written the line
     loop.close()
     assert stream.getvalue() == ""
 
     async def later() -> None:
-        log.info("from the next loop")
+        _access("from the next loop")
         await asyncio.sleep(0)
 
     asyncio.run(later())
@@ -167,5 +174,5 @@ def test_lines_left_by_a_stopped_loop_are_written_by_the_next(stream: io.StringI
         "from a loop that stops",
         "from the next loop",
     ]
-    log.info("outside any loop")
+    _access("outside any loop")
     assert stream.getvalue().splitlines()[-1].endswith("outside any loop")
