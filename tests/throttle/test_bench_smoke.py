@@ -22,12 +22,15 @@ ROWS = [
     "replay of 50,000 records",
     "middleware, asking the daemon",
     "middleware, in-process fallback (no round trip)",
+    "floor: one write and one read per request, handler answers 'ok'",
+    "floor: one write and one read per request, handler renders the page",
     "end to end, at the client",
     "inside the server",
     "targets",
     "daemon CPU <= 5 us/decision",
     "replay of the log <= 1 s",
     "middleware added latency p99 <= 100 us",
+    "the floor here and now",
 ]
 
 
