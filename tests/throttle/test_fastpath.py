@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sleigh.daemons.throttle import fastpath
 from sleigh.daemons.throttle import protocol as p
-from sleigh.daemons.throttle.gcra import Table
+from sleigh.daemons.throttle.gcra import ALLOW, DENY, Table
 from sleigh.daemons.throttle.handlers import HANDLERS, Context
 from sleigh.daemons.throttle.logfile import LogWriter, open_log
 from sleigh.daemons.throttle.rules import Rule, rules_hash
@@ -91,3 +91,55 @@ def test_fast_path_equals_the_general_path(
 def test_the_compiled_fast_path_is_there_when_required() -> None:
     if os.environ.get("SLEIGH_REQUIRE_EXTENSIONS") == "1":
         assert fastpath.NATIVE, "SLEIGH_REQUIRE_EXTENSIONS=1 but the compiled fast path is missing"
+
+
+native_only = pytest.mark.skipif(not fastpath.NATIVE, reason="compiled fast path not built")
+
+
+def _checks(now: int) -> bytes:
+    """One-key and two-key CHECKs of new and known keys; one denied."""
+    frames = [
+        p.encode_request(p.CHECK, 1, [b"ip:a"], [1]),
+        p.encode_request(p.CHECK, 2, [b"ip:b", b"login:a"], [2, 1]),
+        p.encode_request(p.CHECK, 3, [b"ip:a"], [3]),
+        p.encode_request(p.CHECK, 4, [b"ip:a"], [0xFFFFFFFF]),
+    ]
+    return b"".join(frames)
+
+
+@native_only
+def test_the_compiled_path_writes_the_log_writers_records_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admissions are recorded without a call to ``append`` (denials go through
+    ``Table.deny``, which calls it), and the log's bytes are the twin's."""
+    calls: list[int] = []
+    append = LogWriter.append
+
+    def counted(self: LogWriter, event: int, *args: int | bytes) -> None:
+        calls.append(event)
+        append(self, event, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LogWriter, "append", counted)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "p").mkdir()
+    native, python = _context(tmp_path / "n"), _context(tmp_path / "p")
+    frames = _checks(1000)
+    assert fastpath.run_python(python.table, frames, 1000, [])[0] == len(frames)
+    events = [python.writer.buffer[i + 44] for i in range(0, len(python.writer.buffer), 96)]
+    assert calls == events and ALLOW in events and DENY in events
+    calls.clear()
+    assert fastpath.run_native(native.table, frames, 1000, [])[0] == len(frames)
+    assert calls == [event for event in events if event != ALLOW]
+    assert native.writer.buffer == python.writer.buffer
+
+
+@native_only
+def test_the_compiled_path_calls_any_other_sink() -> None:
+    got: list[list[tuple[object, ...]]] = []
+    for run in (fastpath.run_native, fastpath.run_python):
+        calls: list[tuple[object, ...]] = []
+        table = Table(RULES, lambda *args, calls=calls: calls.append(args))
+        run(table, _checks(1000), 1000, [])
+        got.append(calls)
+    assert got[0] == got[1] and len(got[0]) == 5  # 3 admitted keys, 2 denials
