@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from middleware_latency import middleware_overhead, print_overhead, render_page
+from middleware_latency import (
+    idle_round_trips,
+    middleware_overhead,
+    print_idle_round_trips,
+    print_overhead,
+    render_page,
+)
 
 from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
 from sleigh.daemons.throttle.gcra import Table, key_hash
@@ -53,6 +59,8 @@ RULE = make_rule("ip", 100, 1.0, 200)
 CPU_RULE = make_rule("cpu", 70_000, 1.0, 1_050_000)
 #: The rules the middleware's apps enforce (those of :data:`RULES_TOML`).
 HTTP_RULES = {"ip": RULE, "cpu": CPU_RULE}
+#: Idle gaps (microseconds) before the round trips that show what waking a core costs.
+IDLE_GAPS_US = [0, 100, 200, 400, 1000]
 IN_FLIGHT = 64
 LUA_GCRA = """
 local now = tonumber(ARGV[1])
@@ -398,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         floor = Daemon(Path(tmp), minimal=True)
         try:
             rows.append(row_sync(floor, keys, 1, "minimal uvloop GCRA server (floor), 1 client"))
+            idle = idle_round_trips(floor.socket, IDLE_GAPS_US, 300 if args.quick else 2000)
         finally:
             floor.stop()
         rows += rows_limits(keys)
@@ -422,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("floor: one write and one read per request, handler renders the page", floor_page),
     ):
         print_overhead(name, got)
+    print_idle_round_trips(
+        "round trips to the minimal server, one blocking client, after its core idled", idle
+    )
     added = {name: got.added(99) for name, got in (("page", on_page), ("ok", overhead))}
     floors = {"page": floor_page.added(99), "ok": floor_ok.added(99)}
     targets(rows, base, replayed, added, floors)

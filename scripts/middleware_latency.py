@@ -17,11 +17,18 @@ Two middlewares are measured this way:
   answer's first byte after it, on a bare asyncio connection to the same
   daemon: no request keys or route classes, no deadline, no denial cache,
   no CPU charge, no counters, no fallback.
+
+Beside them, :func:`idle_round_trips`: one blocking client's round trips to
+a daemon with the client spinning for a gap before each, so that only the
+daemon's core idles in between. On a virtual machine an idle core is given
+back to the host, and waking it again is what a round trip then waits for:
+the middleware's requests, one at a time, leave such gaps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket as sockets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -228,3 +235,32 @@ def print_overhead(name: str, got: Overhead) -> None:
             f"  {label:26} without {pct(without)} | with {pct(with_)}"
             f" | added p50 {got.added(50, where):6.1f} p99 {got.added(99, where):6.1f} us"
         )
+
+
+def idle_round_trips(socket: Path, gaps_us: list[int], count: int) -> list[tuple[int, np.ndarray]]:
+    """Round-trip times (seconds) of one-key CHECKs to the daemon at *socket*, each after
+    *gap* microseconds of this client spinning (its core busy, the daemon's idle)."""
+    frame = p.encode_request(p.CHECK, 0, [b"ip:192.0.2.1"], [0])
+    clock = time.perf_counter
+    out = []
+    with sockets.socket(sockets.AF_UNIX) as sock:
+        sock.connect(str(socket))
+        for gap_us in gaps_us:
+            gap, times = gap_us / 1e6, []
+            for _ in range(count + SKIP):
+                t0 = clock()
+                while clock() - t0 < gap:
+                    pass
+                t0 = clock()
+                sock.sendall(frame)
+                sock.recv(64)
+                times.append(clock() - t0)
+            out.append((gap_us, np.array(times[SKIP:])))
+    return out
+
+
+def print_idle_round_trips(name: str, got: list[tuple[int, np.ndarray]]) -> None:
+    print(f"{name}:")
+    for gap_us, times in got:
+        p50, p90, p99 = (np.percentile(times, q) * 1e6 for q in (50, 90, 99))
+        print(f"  after {gap_us:5,} us idle  p50 {p50:7.1f} p90 {p90:7.1f} p99 {p99:7.1f} us")

@@ -24,6 +24,8 @@ ROWS = [
     "middleware, in-process fallback (no round trip)",
     "floor: one write and one read per request, handler answers 'ok'",
     "floor: one write and one read per request, handler renders the page",
+    "round trips to the minimal server, one blocking client, after its core idled",
+    "after 1,000 us idle",
     "end to end, at the client",
     "inside the server",
     "targets",
