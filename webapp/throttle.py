@@ -161,7 +161,7 @@ class Throttle:
         it waits for the end of the loop turn to be written."""
         if self.client is None or self.clock() < self.down_until:
             return None
-        return self.client.start_check(ask.keys, ask.costs)
+        return self.client.start_check(ask.keys, ask.costs, ask.body)
 
     async def _overlapped(
         self,

@@ -11,6 +11,7 @@ from aiohttp import web
 from ..daemons.throttle.client import make_key
 from ..daemons.throttle.config import ThrottleConfig
 from ..daemons.throttle.errors import ThrottleError
+from ..daemons.throttle.protocol import CHECK, request_body
 
 _ASKS_MAX = 10_000
 _ASK_VALUE_MAX = 128
@@ -26,6 +27,8 @@ class Ask(NamedTuple):
     cpu: bytes | None
     #: The route class of the request's path, if any.
     route: str | None
+    #: The CHECK of *keys* and *costs*, encoded once (the frame's body).
+    body: bytes
 
 
 def parse_routes(text: str) -> list[tuple[str, str]]:
@@ -83,4 +86,4 @@ class Asks:
         keys = [make_key(kind, value) for kind, value in wanted if kind in self.kinds]
         costs = [0 if key.startswith(b"cpu:") else 1 for key in keys]
         cpu = next((key for key in keys if key.startswith(b"cpu:")), None)
-        return Ask(keys, costs, cpu, route)
+        return Ask(keys, costs, cpu, route, request_body(CHECK, keys, costs))

@@ -87,11 +87,10 @@ class _AsyncConn(asyncio.Protocol):
             if not fut.done():
                 fut.set_exception(ClientError(f"connection to the throttle daemon lost: {exc}"))
 
-    def send(
-        self, op: int, keys: list[bytes], costs: list[int] | None
-    ) -> asyncio.Future[tuple[int, bytes]]:
-        """Queue one request (written at once if none is in flight, else at the end of
-        this loop turn: see :attr:`queued`); its reply's future."""
+    def send(self, op: int, body: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        """Queue one request, its :func:`~.protocol.request_body` given (written at once if
+        none is in flight, else at the end of this loop turn: see :attr:`queued`); its
+        reply's future."""
         assert self.transport is not None
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
         fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
@@ -100,7 +99,7 @@ class _AsyncConn(asyncio.Protocol):
         self.deadlines.append((deadline, fut))
         if self.timer is None:
             self.timer = self.loop.call_at(deadline, self._expire)
-        frame = p.encode_request(op, self.next_id, keys, costs)
+        frame = p.encode_frame(op, self.next_id, body)
         if len(self.waiting) == 1:  # nothing else in flight: no batch to wait for
             self.transport.write(frame)
             return fut
@@ -192,7 +191,7 @@ class AsyncThrottleClient:
         if conn is None or conn.transport is None:
             conn = await self._conn(node)
         try:
-            status, body = await conn.send(op, keys, costs)
+            status, body = await conn.send(op, p.request_body(op, keys, costs))
         except TimeoutError:
             raise LateReply(f"the throttle daemon at {self.addresses[node]} timed out") from None
         return checked_body(status, body)
@@ -212,20 +211,23 @@ class AsyncThrottleClient:
         return await self._each(p.CHECK, keys, costs, groups)
 
     def start_check(
-        self, keys: Sequence[bytes], costs: Sequence[int] | None = None
+        self, keys: Sequence[bytes], costs: Sequence[int] | None = None, body: bytes | None = None
     ) -> tuple[Coroutine[Any, Any, Reply], bool] | None:
         """Ask a CHECK without waiting for the reply (``None``: it needs a connection
         made first, or its keys live on several daemons; call :meth:`check`). Awaiting the
         coroutine gives the reply, or raises as :meth:`check` does; the flag says the
         request was only queued: yield to the loop once to have it written (in one write
-        with the others of this loop turn)."""
+        with the others of this loop turn). *body*: the CHECK's
+        :func:`~.protocol.request_body` for *keys* and *costs*, if the caller keeps it."""
         node = 0 if self.ring.count == 1 else self.ring.only_node(keys)
         if node is None:
             return None
         conn = self.conns[node]
         if conn is None or conn.transport is None:
             return None
-        sent = conn.send(p.CHECK, list(keys), costs_of(keys, costs))
+        if body is None:
+            body = p.request_body(p.CHECK, list(keys), costs_of(keys, costs))
+        sent = conn.send(p.CHECK, body)
         return self._finish(node, sent), conn.queued
 
     async def _finish(self, node: int, sent: asyncio.Future[tuple[int, bytes]]) -> Reply:

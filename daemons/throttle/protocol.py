@@ -41,8 +41,6 @@ KEYED_OPS = frozenset({CHECK, PEEK, CHARGE})
 OK, ERROR = 0, 1
 
 PREFIX = struct.Struct("<IBI")
-KEYED_HEAD = struct.Struct("<IBIB")
-LENGTH = struct.Struct("<I")
 DECISION = struct.Struct("<BBIQ")
 COUNT = struct.Struct("<B")
 COST = struct.Struct("<I")
@@ -167,18 +165,28 @@ class Parser:
         return Request(op, rid, keys, costs)
 
 
+def request_body(op: int, keys: list[bytes], costs: list[int] | None = None) -> bytes:
+    """What follows a request's ``length | op | id``: for a keyed op, the key count and
+    each key with its cost (1 when *costs* is ``None``). A client may encode it once and
+    send it with :func:`encode_frame` many times."""
+    if op in KEYED_OPS:
+        body = bytearray(COUNT.pack(len(keys)))
+        for key, cost in zip(keys, costs or [1] * len(keys), strict=True):
+            body.append(len(key))
+            body += key
+            body += COST.pack(cost)
+        return bytes(body)
+    return COUNT.pack(len(keys[0])) + keys[0] if op in (SHOW, RESET) else b""
+
+
+def encode_frame(op: int, rid: int, body: bytes) -> bytes:
+    """One request frame (client side) around a :func:`request_body`."""
+    return PREFIX.pack(len(body) + 5, op, rid) + body
+
+
 def encode_request(op: int, rid: int, keys: list[bytes], costs: list[int] | None = None) -> bytes:
     """One request frame (client side)."""
-    if op in KEYED_OPS:
-        frame = bytearray(KEYED_HEAD.pack(0, op, rid, len(keys)))
-        for key, cost in zip(keys, costs or [1] * len(keys), strict=True):
-            frame.append(len(key))
-            frame += key
-            frame += COST.pack(cost)
-        LENGTH.pack_into(frame, 0, len(frame) - 4)
-        return bytes(frame)
-    body = COUNT.pack(len(keys[0])) + keys[0] if op in (SHOW, RESET) else b""
-    return PREFIX.pack(len(body) + 5, op, rid) + body
+    return encode_frame(op, rid, request_body(op, keys, costs))
 
 
 def encode_reply(rid: int, body: bytes, status: int = OK) -> bytes:

@@ -79,3 +79,27 @@ def test_reply_parser() -> None:
     ]
     with pytest.raises(ProtocolError):
         p.ReplyParser().feed(struct.pack("<IBI", 2, 0, 0))
+
+
+def test_replies_split_anywhere_come_out_whole_and_in_order() -> None:
+    replies = [(p.OK, n, p.DECISION.pack(n % 2, 255, n, 0)) for n in range(5)] + [
+        (p.ERROR, 9, b"bad frame")
+    ]
+    data = b"".join(p.encode_reply(rid, body, status) for status, rid, body in replies)
+    for cut in range(1, len(data)):
+        parser = p.ReplyParser()
+        got = parser.feed(data[:cut]) + parser.feed(data[cut:])
+        assert got == replies and not parser.buffer, cut
+    parser, got = p.ReplyParser(), []
+    for byte in data:
+        got += parser.feed(bytes([byte]))
+    assert got == replies and not parser.buffer
+
+
+def test_a_kept_body_makes_the_same_frame() -> None:
+    keys, costs = [b"ip:1.2.3.4", b"cpu:1.2.3.4"], [1, 0]
+    for op in (p.CHECK, p.PEEK, p.CHARGE):
+        body = p.request_body(op, keys, costs)
+        frame = p.encode_frame(op, 41, body)
+        assert frame == p.encode_request(op, 41, keys, costs)
+        assert p.Parser().feed(frame) == [p.Request(op, 41, keys, costs)]
