@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from webshop import (
@@ -62,6 +62,7 @@ from webshop import (
     cpu_seconds,
     fetch,
     load_catalog,
+    process_name,
     start_daemons,
     start_web,
 )
@@ -98,6 +99,8 @@ class Result:
     size: int = 0
     note: str = ""
     cpu_us: float = 0.0
+    #: CPU time per request by process (``web 1``, ``sleigh-throttle``...), microseconds.
+    cpu_by: dict[str, float] = field(default_factory=dict)
 
     @property
     def capacity(self) -> float:
@@ -314,10 +317,16 @@ class Run:
     def wrk(
         self, base: str, paths: Sequence[str], seconds: float, delay_ms: float | None = None
     ) -> Result:
-        before = cpu_seconds(self.servers)
+        before = {pid: cpu_seconds([pid]) for pid in self.servers}
         result = wrk(self.tmp, base, paths, seconds, delay_ms=delay_ms)
-        used = cpu_seconds(self.servers) - before
-        result.cpu_us = 1e6 * used / result.requests if result.requests else 0.0
+        used = {pid: cpu_seconds([pid]) - was for pid, was in before.items()}
+        per_request = 1e6 / result.requests if result.requests else 0.0
+        result.cpu_us = sum(used.values()) * per_request
+        names = [process_name(pid) for pid in used]
+        for name, pid in zip(names, used, strict=True):
+            if names.count(name) > 1:
+                name = f"{name} {sum(1 for n in result.cpu_by if n.startswith(name)) + 1}"
+            result.cpu_by[name] = used[pid] * per_request
         result.size = len(fetch(base + paths[0]))
         return result
 
@@ -446,6 +455,15 @@ ORDER = (
 
 def ratio(a: Result | None, b: Result | None) -> float | None:
     return a.rps / b.rps if a is not None and b is not None and b.rps else None
+
+
+def print_cpu_by(rows: dict[str, Result], labels: Sequence[str]) -> None:
+    """Each of *labels*' CPU time per request, by process (from /proc, in clock ticks)."""
+    for label in labels:
+        row = rows.get(label)
+        if row is not None and row.cpu_by:
+            parts = ", ".join(f"{name} {us:,.0f}" for name, us in row.cpu_by.items())
+            print(f"  CPU µs a request by process, {label}: {parts}")
 
 
 def print_table(rows: dict[str, Result]) -> None:
@@ -615,6 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hot = ids[: 10 if args.quick else HOT_PRODUCTS]
         rows.update(bench_yardsticks(run, procs, home, hot, rows[ROW_WARM2].size))
         print_table(rows)
+        print_cpu_by(rows, (ROW_WARM2, ROW_BARE2))
         print_targets(rows)
         procs.stop_all()
         print_machine(start)

@@ -54,6 +54,21 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def process_name(pid: int) -> str:
+    """``sleigh-throttle`` for a daemon run as ``-m sleigh.daemons.throttle``, ``web`` for a
+    web worker, else the program's name."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return str(pid)
+    for arg in argv:
+        if arg.startswith("sleigh.daemons."):
+            return "sleigh-" + arg.rsplit(".", 1)[1]
+        if arg.startswith("sleigh.webapp"):
+            return "web"
+    return Path(argv[0]).name
+
+
 class Processes:
     """Every process this run started, stopped by PID."""
 
