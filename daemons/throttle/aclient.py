@@ -29,8 +29,11 @@ class _AsyncConn(asyncio.Protocol):
     for it). A caller with work to do before it waits for the reply yields
     to the loop once first when its request is :attr:`queued`: the turn's
     batch then goes out before that work, not after it. Each request has
-    a deadline; one timer per connection, armed at the earliest, fails the
-    requests that are late (their replies, if they come, are dropped).
+    a deadline, ``timeout`` after it is written (a turn of the loop longer
+    than the timeout must not fail the questions still waiting for their
+    write: uvloop runs timers before the callbacks that would write them);
+    one timer per connection, armed at the earliest, fails the requests that
+    are late (their replies, if they come, are dropped).
     """
 
     def __init__(self, timeout: float = 0.005) -> None:
@@ -46,6 +49,8 @@ class _AsyncConn(asyncio.Protocol):
         )
         self.timer: asyncio.TimerHandle | None = None
         self.outgoing: list[bytes] = []
+        #: The futures of :attr:`outgoing`'s requests, whose deadlines start at the write.
+        self.unsent: list[asyncio.Future[tuple[int, bytes]]] = []
         self.next_id = 0
         self.closed = self.loop.create_future()
 
@@ -76,6 +81,7 @@ class _AsyncConn(asyncio.Protocol):
             self.transport.abort()
         self.transport = None
         self.outgoing.clear()
+        self.unsent = []
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -95,18 +101,23 @@ class _AsyncConn(asyncio.Protocol):
         self.next_id = (self.next_id + 1) & 0xFFFFFFFF
         fut: asyncio.Future[tuple[int, bytes]] = self.loop.create_future()
         self.waiting.append(fut)
-        deadline = self.loop.time() + self.timeout
-        self.deadlines.append((deadline, fut))
-        if self.timer is None:
-            self.timer = self.loop.call_at(deadline, self._expire)
         frame = p.encode_frame(op, self.next_id, body)
         if len(self.waiting) == 1:  # nothing else in flight: no batch to wait for
             self.transport.write(frame)
+            self._watch([fut])
             return fut
         if not self.outgoing:
             self.loop.call_soon(self._write)
         self.outgoing.append(frame)
+        self.unsent.append(fut)
         return fut
+
+    def _watch(self, futs: list[asyncio.Future[tuple[int, bytes]]]) -> None:
+        """Start the deadlines of *futs*, just written."""
+        deadline = self.loop.time() + self.timeout
+        self.deadlines.extend((deadline, fut) for fut in futs)
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._expire)
 
     @property
     def queued(self) -> bool:
@@ -124,7 +135,9 @@ class _AsyncConn(asyncio.Protocol):
     def _write(self) -> None:
         if self.transport is not None and self.outgoing:
             self.transport.write(b"".join(self.outgoing))
+            self._watch(self.unsent)
         self.outgoing.clear()
+        self.unsent = []
 
     def _expire(self) -> None:
         """Fail every request past its deadline; re-arm for the next one. A reply that

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import signal
+import time
 
 import pytest
 from aiohttp import web
@@ -96,3 +98,28 @@ async def test_one_late_answer_leaves_the_daemon_in_charge(throttled: Throttled)
                 if pause:
                     throttled.daemon.send_signal(signal.SIGCONT)
         assert state(throttle) == (0, False)
+
+
+@pytest.mark.asyncio
+async def test_a_loop_turn_longer_than_the_timeout_fails_no_question_it_held(
+    throttled: Throttled,
+) -> None:
+    """A question queued for the end of a turn that outlasts the timeout has its full
+    timeout once written: uvloop runs the timers of the next turn before the callback
+    that writes it (and, the turn before, read the reply in flight: nothing waits unread)."""
+    timeout = 0.05
+    client = AsyncThrottleClient([throttled.socket_path], timeout=timeout)
+    await client.check([b"ip:10.3.0.3"])  # connected
+    first = client.start_check([b"ip:10.3.0.3"])
+    second = client.start_check([b"ip:10.3.0.4"])
+    assert first is not None and second is not None
+    assert not first[1] and second[1]  # the first written at once, the second queued
+    # This turn goes on past the timeout (other work: blocking is the point), and the
+    # first's answer has come by its end, so the loop reads it before the next timers.
+    conn = client.conns[0]
+    assert conn is not None
+    assert select.select([conn.fd], [], [], 1.0)[0]
+    time.sleep(2 * timeout)  # noqa: ASYNC251
+    assert (await first[0]).allowed
+    assert (await second[0]).allowed
+    await client.aclose()
