@@ -12,7 +12,10 @@ by their own samples, and the top Python functions including what they call.
 py-spy samples a thread that is running or waiting for a core; a thread
 preempted as a system call returns is seen in that call (``clock_gettime``
 under ``Throttle._overlapped`` is mostly that), so a share is of the
-worker's time on or waiting for a core, not of its CPU time alone.
+worker's time on or waiting for a core, not of its CPU time alone. With
+``--pinned``, one worker runs alone on the first core and every other process
+(the daemons, ``wrk``, this script) on the others: its samples are then
+nearly all of its CPU time, the way to see where that time goes.
 
 Needs ``wrk`` (Debian package) and ``py-spy`` (``pip install py-spy``, in the
 ``test`` extra), and the right to trace the worker (root, or ptrace allowed).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -122,11 +126,18 @@ def report(raw: str, top: int) -> None:
 def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
     home = tmp / "home"
     ids = load_catalog(home, args.products)
-    start_daemons(procs, home)
+    daemons = start_daemons(procs, home)
     sock = bind_tcp("127.0.0.1", 0)
     try:
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        web = start_web(procs, home, sock, 2)
+        web = start_web(procs, home, sock, 1 if args.pinned else 2)
+        others = set(range(1, os.cpu_count() or 1))
+        if args.pinned:
+            if not others:
+                raise BenchError("--pinned needs at least two cores")
+            os.sched_setaffinity(web[0].pid, {0})
+            for pid in [*daemons, os.getpid()]:
+                os.sched_setaffinity(pid, others)
         hot = [f"/p/{i}" for i in ids[:HOT_PRODUCTS]]
         for path in hot:
             fetch(base + path)
@@ -135,6 +146,8 @@ def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
              "-s", str(_paths_script(tmp, hot)), base],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        if args.pinned:
+            os.sched_setaffinity(load.pid, others)
         try:
             out = tmp / "worker.raw"
             spy = subprocess.run(
@@ -175,6 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples a second")
     parser.add_argument("--products", type=int, default=20_000, help="demo catalog size")
     parser.add_argument("--top", type=int, default=15, help="frames and functions listed")
+    parser.add_argument(
+        "--pinned",
+        action="store_true",
+        help="one worker alone on the first core, everything else on the others",
+    )
     args = parser.parse_args(argv)
     found = {"wrk": shutil.which("wrk"), "py-spy": py_spy()}
     missing = [tool for tool, path in found.items() if not path]
@@ -189,7 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     procs = Processes(tmp)
     try:
         raw = profile(args, tmp, procs)
-        print(f"profile_web: the warm product page, {args.seconds:g} s at {args.rate} samples/s")
+        pinned = ", one worker pinned to a core of its own" if args.pinned else ""
+        print(
+            f"profile_web: the warm product page, {args.seconds:g} s at {args.rate} samples/s"
+            + pinned
+        )
         report(raw, args.top)
         return 0
     except BenchError as exc:
