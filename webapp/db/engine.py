@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from . import sqlite
 from .config import DatabaseConfig
 from .errors import DatabaseURLError
 
@@ -104,19 +105,23 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
     """A pooled engine for the database in force (see :func:`database_url`).
 
-    For SQLite the file's directory is created and every connection gets
-    :data:`SQLITE_PRAGMAS`; for PostgreSQL each connection caches up to
+    For SQLite the file's directory is created, every connection gets
+    :data:`SQLITE_PRAGMAS`, and reads run in the event loop's thread
+    (:mod:`.sqlite`); for PostgreSQL each connection caches up to
     ``database.statement_cache_size`` prepared statements.
 
     :raises DatabaseURLError: if ``database.url`` is not supported.
     """
     url = make_url(database_url(cfg, home))
     connect_args: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     server = url.drivername.startswith("postgresql")
     if server:
         connect_args["prepared_statement_cache_size"] = cfg.statement_cache_size
     else:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+        if not url.query:  # (a URL with options of its own keeps aiosqlite's own connect)
+            options["async_creator"] = sqlite.connector(str(url.database))
     engine = create_async_engine(
         url,
         pool_size=cfg.pool_size,
@@ -125,6 +130,7 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
         pool_pre_ping=server,
         echo=cfg.echo,
         connect_args=connect_args,
+        **options,
     )
     if url.drivername.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
