@@ -141,6 +141,8 @@ def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
         hot = [f"/p/{i}" for i in ids[:HOT_PRODUCTS]]
         for path in hot:
             fetch(base + path)
+        if args.cold:  # product ids no request has named, from the end of the catalog
+            hot = [f"/p/{i}" for i in reversed(ids[HOT_PRODUCTS:])]
         load = subprocess.Popen(
             ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(args.seconds) + 3}s",
              "-s", str(_paths_script(tmp, hot)), base],
@@ -189,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--products", type=int, default=20_000, help="demo catalog size")
     parser.add_argument("--top", type=int, default=15, help="frames and functions listed")
     parser.add_argument(
+        "--cold", action="store_true", help="product pages no request named before (database)"
+    )
+    parser.add_argument(
         "--pinned",
         action="store_true",
         help="one worker alone on the first core, everything else on the others",
@@ -208,8 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         raw = profile(args, tmp, procs)
         pinned = ", one worker pinned to a core of its own" if args.pinned else ""
+        page = "cold" if args.cold else "warm"
         print(
-            f"profile_web: the warm product page, {args.seconds:g} s at {args.rate} samples/s"
+            f"profile_web: the {page} product page, {args.seconds:g} s at {args.rate} samples/s"
             + pinned
         )
         report(raw, args.top)
