@@ -56,15 +56,10 @@ class Connection(aiosqlite.Connection):
     def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
         super().__init__(connector, iter_chunk_size)
         self._thread.daemon = True  # as SQLAlchemy makes aiosqlite's: exit never waits on it
-        #: Calls run at once and calls sent to the thread (for tests and the curious).
-        self.at_once = 0
-        self.in_thread = 0
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._running and self._connection is not None and reads_at_once(fn, args):
-            self.at_once += 1
             return fn(*args, **kwargs)
-        self.in_thread += 1
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
 
