@@ -49,7 +49,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from webshop import (
     clean_env,
     cpu_seconds,
     fetch,
+    in_scratch,
     load_catalog,
     process_name,
     start_daemons,
@@ -622,10 +622,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     header(args)
     start = machine()
-    tmp = Path(tempfile.mkdtemp(prefix="bw-"))
-    procs = Processes(tmp)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
-    try:
+
+    def body(tmp: Path, procs: Processes) -> None:
         home = tmp / "home"
         ids = load_catalog(home, args.products)
         run = Run(tmp, args.seconds, args.quick, start_daemons(procs, home))
@@ -637,13 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_targets(rows)
         procs.stop_all()
         print_machine(start)
-        return 0
-    except BenchError as exc:
-        print(f"bench_web: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    return in_scratch("bench_web", body)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,21 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_web import CONNECTIONS, HOT_PRODUCTS
-from webshop import BenchError, Processes, fetch, load_catalog, start_daemons, start_web
+from webshop import (
+    BenchError,
+    Processes,
+    fetch,
+    in_scratch,
+    load_catalog,
+    start_daemons,
+    start_web,
+)
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 
@@ -208,9 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="pw-"))
-    procs = Processes(tmp)
-    try:
+
+    def body(tmp: Path, procs: Processes) -> None:
         raw = profile(args, tmp, procs)
         pinned = ", one worker pinned to a core of its own" if args.pinned else ""
         page = "cold" if args.cold else "warm"
@@ -219,13 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             + pinned
         )
         report(raw, args.top)
-        return 0
-    except BenchError as exc:
-        print(f"profile_web: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    return in_scratch("profile_web", body)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,16 @@ process stopped by PID."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sleigh.daemons.control.supervisor import renice
@@ -142,6 +144,23 @@ class Processes:
     def stop_all(self) -> None:
         for proc in reversed(list(self.running)):
             self.stop(proc)
+
+
+def in_scratch(name: str, body: Callable[[Path, Processes], None]) -> int:
+    """Run *body* with a fresh temporary directory and the processes it starts there;
+    every process is stopped by PID and the directory removed after. The exit status:
+    0, or 1 with the :class:`BenchError` printed under *name*."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    procs = Processes(tmp)
+    try:
+        body(tmp, procs)
+        return 0
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def clean_env() -> dict[str, str]:
