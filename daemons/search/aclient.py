@@ -17,16 +17,17 @@ from .protocol import decode_reply, encode
 from .replicas import (
     EVENTS,
     STEP,
+    Attempt,
     Change,
     Ids,
     Replicas,
     SearchResult,
+    applied,
     checked,
     configure,
     event_of,
     result_of,
     search_request,
-    unavailable,
 )
 
 __all__ = ["AsyncSearchClient"]
@@ -131,19 +132,16 @@ class AsyncSearchClient:
     async def request(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """As :meth:`SearchClient.request`."""
         raw = encode(body)
-        tried: list[str] = []
-        last = ""
-        for endpoint in self.replicas.order():
-            tried.append(endpoint)
+        attempt = Attempt(self.replicas)
+        for endpoint in attempt:
             try:
                 reply = await self._link(endpoint).ask(self._ids(), raw, self.timeout)
             except Busy as exc:
-                self.replicas.failed(endpoint)
-                last = f"{endpoint}: {exc}"
+                attempt.failed(endpoint, exc)
                 continue
             self.replicas.answered(endpoint)
             return reply, endpoint
-        raise unavailable(tried, last)
+        raise attempt.error()
 
     async def search(self, q: str = "", **conditions: Any) -> SearchResult:
         reply, endpoint = await self.request(search_request(q, **conditions))
@@ -167,9 +165,7 @@ class AsyncSearchClient:
                 out[endpoint] = int(reply["applied"])
             except Busy as exc:
                 out[endpoint] = str(exc)
-        if all(isinstance(v, str) for v in out.values()):
-            raise unavailable(list(out), "; ".join(f"{k}: {v}" for k, v in out.items()))
-        return out
+        return applied(out)
 
     async def aclose(self) -> None:
         """Close every socket."""

@@ -37,16 +37,17 @@ from .errors import BadRequest, Busy, RequestError, SearchUnavailable
 from .protocol import decode_reply, encode
 from .replicas import (
     EVENTS,
+    Attempt,
     Change,
     Ids,
     Replicas,
     SearchResult,
+    applied,
     checked,
     configure,
     event_of,
     result_of,
     search_request,
-    unavailable,
 )
 
 __all__ = [
@@ -186,19 +187,16 @@ class SearchClient:
         :raises SearchUnavailable: if no replica answered.
         """
         raw = encode(body)
-        tried: list[str] = []
-        last = ""
-        for endpoint in self.replicas.order():
-            tried.append(endpoint)
+        attempt = Attempt(self.replicas)
+        for endpoint in attempt:
             try:
                 reply = self._ask(endpoint, raw)
             except Busy as exc:
-                self.replicas.failed(endpoint)
-                last = f"{endpoint}: {exc}"
+                attempt.failed(endpoint, exc)
                 continue
             self.replicas.answered(endpoint)
             return reply, endpoint
-        raise unavailable(tried, last)
+        raise attempt.error()
 
     def search(self, q: str = "", **conditions: Any) -> SearchResult:
         """Search; *conditions* as :func:`search_request` takes them."""
@@ -233,9 +231,7 @@ class SearchClient:
                 out[endpoint] = int(self._ask(endpoint, raw)["applied"])
             except Busy as exc:
                 out[endpoint] = str(exc)
-        if all(isinstance(v, str) for v in out.values()):
-            raise unavailable(list(out), "; ".join(f"{k}: {v}" for k, v in out.items()))
-        return out
+        return applied(out)
 
     def close(self) -> None:
         """Close every socket; call when no thread uses the client any more."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +125,39 @@ class Replicas:
 
     def answered(self, endpoint: str) -> None:
         self._down.pop(endpoint, None)
+
+
+class Attempt:
+    """One request's tour of the replicas, best first: iterating gives the endpoints to
+    try in turn; it keeps which were tried and the last failure, for :meth:`error`."""
+
+    def __init__(self, replicas: Replicas) -> None:
+        self.replicas = replicas
+        self.tried: list[str] = []
+        self.last = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for endpoint in self.replicas.order():
+            self.tried.append(endpoint)
+            yield endpoint
+
+    def failed(self, endpoint: str, exc: Exception) -> None:
+        self.replicas.failed(endpoint)
+        self.last = f"{endpoint}: {exc}"
+
+    def error(self) -> SearchUnavailable:
+        """The error to raise when every replica was tried and none answered."""
+        return unavailable(self.tried, self.last)
+
+
+def applied(out: dict[str, int | str]) -> dict[str, int | str]:
+    """An update's outcome per endpoint (products changed, or the error's text).
+
+    :raises SearchUnavailable: if no replica took the changes.
+    """
+    if all(isinstance(v, str) for v in out.values()):
+        raise unavailable(list(out), "; ".join(f"{k}: {v}" for k, v in out.items()))
+    return out
 
 
 def unavailable(tried: list[str], last: str) -> SearchUnavailable:
