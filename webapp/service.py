@@ -11,7 +11,6 @@ socket this process bound itself (a handed-over one belongs to its owner).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import socket
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..daemons.cache.client import AsyncCacheClient, from_config
 from ..daemons.control.launch import reload_logging
 from ..daemons.control.settings import Settings
+from ..daemons.runtime.memory import freeze_startup
 from ..daemons.runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..daemons.runtime.signals import RELOAD, Signals
 from ..daemons.runtime.sockets import bind_tcp, bind_unix, listen_fds, remove_unix
@@ -96,10 +96,7 @@ async def serve(
         shutdown_timeout=settings.web.shutdown_timeout,
     )
     await runner.setup()
-    # What exists now lives as long as the worker: out of the collector's sight, so
-    # the collections the requests cause do not walk it again and again.
-    gc.collect()
-    gc.freeze()
+    freeze_startup()  # what exists now lives as long as the worker
     listeners, bound_path = open_listeners(settings, environ)
     interval = watchdog_interval(environ)
     pinger = asyncio.create_task(keep_watchdog(notifier, interval)) if interval else None

@@ -22,6 +22,7 @@ from pathlib import Path
 from ... import __version__
 from ..control.launch import reload_logging
 from ..control.settings import Settings
+from ..runtime.memory import freeze_startup
 from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
 from ..runtime.sockets import addresses, open_listeners, remove_unix
@@ -148,6 +149,7 @@ async def _until_stop(
     reload_settings: Callable[[], Settings] | None,
 ) -> None:
     """READY=1, then serve SIGHUPs until a stop signal; STOPPING=1."""
+    freeze_startup()
     notifier.ready(f"serving on {address}")
     while await signals.wait() == RELOAD:
         notifier.reloading()

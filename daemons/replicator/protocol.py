@@ -113,6 +113,7 @@ __all__ = [
     "encode_nak",
     "fragment",
     "max_nak_ranges",
+    "restamp",
 ]
 
 MAGIC = b"SLRP"
@@ -286,6 +287,18 @@ def encode_data(
         frag.expiry_ms,
     )
     return _seal(secret, b"".join((head, frag.key, frag.chunk)))
+
+
+_STAMP = struct.Struct(">Q")
+_STAMP_AT = _HEADER.size - _STAMP.size  # the header ends with the timestamp
+
+
+def restamp(secret: bytes, datagram: bytes, now: float) -> bytes:
+    """*datagram* (signed) again, stamped with *now* and signed anew: a repair of a
+    datagram as first sent, for receivers whose timestamp window it may have left."""
+    head_and_body = bytearray(datagram[:-TAG_SIZE])
+    _STAMP.pack_into(head_and_body, _STAMP_AT, int(now * 1000))
+    return _seal(secret, bytes(head_and_body))
 
 
 def encode_nak(

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..control.launch import reload_logging
 from ..control.settings import Settings
+from ..runtime.memory import freeze_startup
 from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
 from ..runtime.sockets import bind_unix, listen_fds, remove_unix
@@ -212,6 +213,7 @@ async def _until_stop(
     status: str,
     reload_settings: Callable[[], Settings] | None,
 ) -> None:
+    freeze_startup()
     notifier.ready(status)
     while await signals.wait() == RELOAD:
         notifier.reloading()

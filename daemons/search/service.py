@@ -24,6 +24,7 @@ import zmq
 from ... import __version__
 from ..control.launch import reload_logging
 from ..control.settings import Settings
+from ..runtime.memory import freeze_startup
 from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
 from ..runtime.sockets import bind_unix, listen_fds, remove_unix
@@ -176,6 +177,7 @@ async def _until_stop(
     reload_settings: Callable[[], Settings] | None,
 ) -> None:
     """READY=1, then serve SIGHUPs until a stop signal; STOPPING=1."""
+    freeze_startup()
     notifier.ready(_status(holder, address))
     while await signals.wait() == RELOAD:
         notifier.reloading()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..control.launch import reload_logging
 from ..control.settings import Settings
+from ..runtime.memory import freeze_startup
 from ..runtime.notify import Notifier, keep_watchdog, watchdog_interval
 from ..runtime.signals import RELOAD, Signals
 from ..runtime.sockets import addresses, open_listeners, remove_unix
@@ -201,6 +202,7 @@ async def serve(
         tasks.append(asyncio.create_task(keep_watchdog(notifier, interval)))
     try:
         with Signals() as signals:
+            freeze_startup()
             notifier.ready(f"serving on {ctx.address}")
             while await signals.wait() == RELOAD:
                 notifier.reloading()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hmac
 import json
 import random
@@ -185,6 +186,19 @@ def test_the_sender_repairs_once_per_holdoff_and_says_what_it_no_longer_holds() 
     assert a.sender.stats.unavailable == 2
     beats = [_frame(a, d) for d in a.tick(EPOCH + 0.03).send]
     assert any(getattr(f, "low", None) == low for f in beats)
+
+
+def test_a_repair_is_stamped_when_it_goes_and_nothing_held_is_tracked_by_the_gc() -> None:
+    a, _b = _pair(CFG)
+    for i in range(50):
+        a.publish(CacheOp(Op.SET, b"k%d" % i, b"v" * 500), EPOCH)
+    nak = encode_nak(SECRET, CFG.cluster_id, 0xB, EPOCH + 3, 0xA, [(7, 7)])
+    (repair,) = a.receive(nak, EPOCH + 3).send
+    frame = _frame(a, repair)
+    assert isinstance(frame, Data) and (frame.sequence, frame.key) == (7, b"k6")
+    assert frame.timestamp_ms == int((EPOCH + 3) * 1000)
+    held = a.sender._held
+    assert len(held) == 50 and not any(gc.is_tracked(v) for v in held.values())
 
 
 def test_pacing_keeps_to_rate_and_burst() -> None:

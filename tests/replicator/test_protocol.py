@@ -39,6 +39,7 @@ from sleigh.daemons.replicator.protocol import (
     encode_nak,
     fragment,
     max_nak_ranges,
+    restamp,
 )
 from sleigh.daemons.runtime.config import ConfigError
 
@@ -65,6 +66,20 @@ def test_data_round_trip() -> None:
     assert frame == Data(
         42, int(NOW * 1000), 1, 0, 1, 5, Op.SET, b"key", 1_700_000_100_000, b"hello"
     )
+
+
+def test_a_restamped_datagram_is_the_datagram_made_then() -> None:
+    (frag,) = fragment(CacheOp(Op.SET, b"key", b"value" * 50, 1_700_000_100_000), 9, 1200)
+    first = encode_data(SECRET, CLUSTER, 42, NOW, frag)
+    later = restamp(SECRET, first, NOW + 5.5)
+    assert later == encode_data(SECRET, CLUSTER, 42, NOW + 5.5, frag)
+    decoded = _decode(first)
+    assert isinstance(decoded, Data)
+    assert _decode(later, now=NOW + 5.5) == dataclasses.replace(
+        decoded, timestamp_ms=int((NOW + 5.5) * 1000)
+    )
+    with pytest.raises(Stale):
+        _decode(first, now=NOW + 20)
 
 
 def test_nak_heartbeat_leave_round_trip() -> None:
