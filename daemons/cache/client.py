@@ -3,8 +3,9 @@
 Reads go straight to the LMDB file through this process's shared
 :class:`~sleigh.daemons.cache.direct.DirectReader` when an environment path
 is given and ``direct`` is true; otherwise they go over the socket
-(``GET``/``MGET``). Writes always go over the Unix socket (RESP2, through
-redis-py): the daemon is the only writer.
+(``GET``/``MGET``). Writes always go over the Unix socket (RESP2; redis-py
+for the blocking client, :mod:`.pipe` for the asyncio one): the daemon is
+the only writer.
 
 Keys are ``str`` (UTF-8 encoded) or ``bytes``, 1 to 511 bytes; TTLs are
 seconds, finite and positive, sent as whole milliseconds (at least 1).
@@ -22,10 +23,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
+import hiredis
 import redis
-import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -34,6 +35,7 @@ from .codec import encode as default_encode
 from .config import LMDB_MAX_KEY, CacheConfig
 from .direct import DirectReader, release_reader, shared_reader
 from .errors import CacheError
+from .pipe import RespPipe, encode_command
 
 __all__ = [
     "AsyncCacheClient",
@@ -254,7 +256,8 @@ class AsyncCacheClient(_Base):
     """The same as :class:`CacheClient`, with coroutine methods, for aiohttp.
 
     Direct reads stay synchronous underneath (a direct LMDB read takes
-    microseconds); writes and socket reads use ``redis.asyncio``.
+    microseconds); writes and socket reads go over one pipelined connection
+    (:class:`~.pipe.RespPipe`) that every task shares.
     """
 
     def __init__(
@@ -268,7 +271,7 @@ class AsyncCacheClient(_Base):
     ) -> None:
         super().__init__(env_path, direct=direct, codec=codec)
         self.socket_path = Path(socket_path)
-        self._redis = redis.asyncio.Redis(**_redis_options(self.socket_path, timeout))
+        self._pipe = RespPipe(self.socket_path, timeout=timeout)
 
     async def get(self, key: Key) -> object | None:
         """See :meth:`CacheClient.get`."""
@@ -278,7 +281,7 @@ class AsyncCacheClient(_Base):
             value = reader.get_decoded(raw, self._decode)
             if value is not None or reader.is_open:
                 return value
-        return self._decoded(await self._call(self._redis.get(raw)))
+        return self._decoded(await self._one((b"GET", raw)))
 
     async def get_many(self, keys: Sequence[Key], *, shared: bool = False) -> list[object | None]:
         """See :meth:`CacheClient.get_many`.
@@ -296,56 +299,54 @@ class AsyncCacheClient(_Base):
             values = read(raws, self._decode)
             if reader.is_open:
                 return values
-        found = await self._call(self._redis.mget(raws))
+        found = await self._one((b"MGET", *raws))
+        assert isinstance(found, list)
         return [self._decoded(raw) for raw in found]
 
     async def set(self, key: Key, obj: object, ttl: float, *, local: bool = False) -> None:
         """See :meth:`CacheClient.set`."""
         raw = _key(key)
         payload, px = self._set_args(obj, ttl)
-        if local:
-            await self._call(self._redis.execute_command("SET", raw, payload, "PX", px, "LOCAL"))
-        else:
-            await self._call(self._redis.set(raw, payload, px=px))
+        await self._one((b"SET", raw, payload, b"PX", px, b"LOCAL") if local else
+                        (b"SET", raw, payload, b"PX", px))  # fmt: skip
 
     async def set_many(self, items: Mapping[Key, object], ttl: float) -> None:
         """See :meth:`CacheClient.set_many`."""
         px = _px(ttl)
-        prepared = [(_key(k), self._encode(v)) for k, v in items.items()]
-        if not prepared:
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        for raw, payload in prepared:
-            pipe.set(raw, payload, px=px)
-        await self._call(pipe.execute())
+        commands = [encode_command((b"SET", _key(k), self._encode(v), b"PX", px))
+                    for k, v in items.items()]  # fmt: skip
+        if commands:
+            await self._call(b"".join(commands), len(commands))
 
     async def delete(self, *keys: Key) -> int:
         """See :meth:`CacheClient.delete`."""
         raws = [_key(k) for k in keys]
         if not raws:
             return 0
-        return int(await self._call(self._redis.delete(*raws)))
+        return int(cast(int, await self._one((b"DEL", *raws))))
 
     async def touch(self, key: Key, ttl: float) -> bool:
         """See :meth:`CacheClient.touch`."""
         raw, px = _key(key), _px(ttl)
-        return bool(await self._call(self._redis.pexpire(raw, px)))
+        return bool(await self._one((b"PEXPIRE", raw, px)))
 
     async def ping(self) -> bool:
         """See :meth:`CacheClient.ping`."""
         try:
-            return bool(await self._redis.ping())
-        except redis.RedisError:
+            return await self._one((b"PING",)) == b"PONG"
+        except CacheClientError:
             return False
 
     async def info(self) -> dict[str, object]:
         """See :meth:`CacheClient.info`."""
-        return dict(await self._call(self._redis.info()))
+        text = await self._one((b"INFO",))
+        assert isinstance(text, bytes)
+        return parse_info(text.decode("utf-8", "replace"))
 
     async def aclose(self) -> None:
-        """Close the connections and give back the direct reader."""
+        """Close the connection and give back the direct reader."""
         self._release()
-        await self._redis.aclose()
+        await self._pipe.aclose()
 
     async def __aenter__(self) -> AsyncCacheClient:
         return self
@@ -353,12 +354,37 @@ class AsyncCacheClient(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    @staticmethod
-    async def _call(pending: Any) -> Any:
+    async def _one(self, args: Sequence[bytes | int]) -> object:
+        return (await self._call(encode_command(args), 1))[0]
+
+    async def _call(self, payload: bytes, count: int) -> list[object]:
+        """The replies to *count* commands; the first error reply raised."""
         try:
-            return await pending
-        except redis.RedisError as exc:
-            raise _translate(exc) from exc
+            replies = await self._pipe.call(payload, count)
+        except (ConnectionError, TimeoutError) as exc:
+            raise CacheUnavailable(f"sleigh-cached is unreachable: {exc}") from exc
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise CacheCommandError(str(reply))
+        return replies
+
+
+def parse_info(text: str) -> dict[str, object]:
+    """``INFO``'s ``field:value`` lines as a dict (numbers as numbers; sections left out)."""
+    info: dict[str, object] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        name, _, value = line.partition(":")
+        for kind in (int, float):
+            try:
+                info[name] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            info[name] = value
+    return info
 
 
 @overload

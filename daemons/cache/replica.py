@@ -19,16 +19,13 @@ import hiredis
 
 from .errors import CacheError
 from .feed import DELETE, EXPIRE, SET, Write
+from .pipe import encode_command
 
 log = logging.getLogger("sleigh.cache.replica")
 
 
 class ReplicaUnavailable(CacheError):
     """The cache daemon could not be reached, or closed the connection."""
-
-
-def _bulk(data: bytes) -> bytes:
-    return b"$%d\r\n%b\r\n" % (len(data), data)
 
 
 def command(write: Write) -> bytes:
@@ -86,12 +83,8 @@ class ReplicaWriter:
                 f"cannot reach sleigh-cached at {self.socket_path}: {exc}"
             ) from exc
         self._parser = hiredis.Reader()
-        hello = b"".join(
-            b"*%d\r\n" % len(args) + b"".join(_bulk(a) for a in args)
-            for args in (
-                (b"CLIENT", b"SETNAME", b"sleigh-mcastd"),
-                (b"CLIENT", b"REPLICATED", b"ON"),
-            )
+        hello = encode_command((b"CLIENT", b"SETNAME", b"sleigh-mcastd")) + encode_command(
+            (b"CLIENT", b"REPLICATED", b"ON")
         )
         replies = await self._exchange(hello, 2)
         for reply in replies:
