@@ -6,6 +6,7 @@ id; the shopper sees a page naming that id and nothing of the internals.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -20,6 +21,29 @@ from .views import REQUEST_ID
 log = logging.getLogger("sleigh.web")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class _RequestIds:
+    """Request ids made here: a random 64-bit prefix per process, then a counter.
+
+    Unique across workers and hosts, which is all a request id is for (it names
+    a request in the logs and on an error page; it is no secret). ``os.urandom``
+    per request was a ``getrandom`` system call on every page.
+    """
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _RequestIds()
 _MESSAGES = {
     400: "We could not understand that request.",
     404: "We looked everywhere, but that page is not here.",
@@ -32,7 +56,7 @@ _MESSAGES = {
 async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Take the proxy's ``X-Request-Id`` if it is sane, else make one; echo it back."""
     given = request.headers.get("X-Request-Id", "")
-    rid = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()  # uuid4: 4x the time
+    rid = given if _REQUEST_ID.fullmatch(given) else _ids.next()
     request[REQUEST_ID] = rid
     try:
         response = await handler(request)

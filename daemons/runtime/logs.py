@@ -171,13 +171,15 @@ class _SleighHandler(logging.StreamHandler[TextIO]):
 
     def _deferred(self) -> bool:
         """Whether the waiting lines will be written at the next loop turn."""
+        due = self._flush_on
+        if due is not None and due.is_running():  # (asking for the loop costs a getpid)
+            return True
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return False
-        if self._flush_on is not loop:
-            loop.call_soon(self.flush)
-            self._flush_on = loop
+        loop.call_soon(self.flush)
+        self._flush_on = loop
         return True
 
     def flush(self) -> None:

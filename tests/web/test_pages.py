@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sleigh.webapp.db import schema
+from sleigh.webapp.middleware import _ids
 
 Client = TestClient[web.Request, web.Application]
 
@@ -163,6 +165,26 @@ async def test_crash_is_logged_with_request_id_and_shown_kindly(
 async def test_request_id_from_client_is_sanitised(client: Client) -> None:
     response = await client.get("/healthz", headers={"X-Request-Id": "bad id <script>"})
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-Id"])
+
+
+async def test_request_ids_made_here_differ(client: Client) -> None:
+    ids = [(await client.get("/healthz")).headers["X-Request-Id"] for _ in range(5)]
+    assert len(set(ids)) == 5 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_a_forked_worker_makes_request_ids_of_its_own() -> None:
+    mine = _ids.next()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one id, then out at once
+        os.write(write, _ids.next().encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert status == 0 and re.fullmatch(r"[0-9a-f]{32}", child)
+    assert child[:16] != mine[:16]
 
 
 async def test_healthz_reports_database(client: Client) -> None:
