@@ -205,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="one worker alone on the first core, everything else on the others",
     )
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        metavar="FILE",
+        help="also write py-spy's samples (its raw format: whole stacks) to FILE",
+    )
     args = parser.parse_args(argv)
     found = {"wrk": shutil.which("wrk"), "py-spy": py_spy()}
     missing = [tool for tool, path in found.items() if not path]
@@ -225,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             + pinned
         )
         report(raw, args.top)
+        if args.raw is not None:
+            args.raw.write_text(raw)
+            print(f"py-spy's samples, whole stacks: {args.raw}")
 
     return in_scratch("profile_web", body)
 
