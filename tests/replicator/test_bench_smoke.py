@@ -27,7 +27,8 @@ def test_quick_run_prints_every_figure() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for heading in ("receive path", "latency: SET on A", "throughput:", "recovery after"):
+    for heading in ("receive path", "latency: SET on A", "throughput:", "recovery after",
+                    "the same burst with no loss"):  # fmt: skip
         assert heading in out, out
     for row in ("blocking recv thread", "asyncio endpoint (uvloop)", "highest clean rate"):
         assert row in out, out
