@@ -102,6 +102,8 @@ def test_quick_run_prints_every_row_and_target(short_tmp: Path) -> None:
     assert "MET" in verdicts["every answer 2xx/3xx, no socket errors"]
     assert "NOT MET" not in verdicts["every answer 2xx/3xx, no socket errors"]
     assert "no id repeated" in done.stdout
+    assert "measured in turn" in done.stdout and "  round 1: warm " in done.stdout
+    assert "median of 1 in turn" in verdicts[TARGETS[0]]
     assert "comparable ONLY within this one run" in done.stdout
     assert "Traceback" not in done.stderr
     assert list(short_tmp.iterdir()) == [], "temporary files were left behind"
@@ -141,8 +143,14 @@ def test_profile_web_prints_the_worker_by_component(short_tmp: Path) -> None:
         if os.environ.get("SLEIGH_TEST_REQUIRE_BENCH_TOOLS") == "1":
             pytest.fail("needs py-spy (the test extra); SLEIGH_TEST_REQUIRE_BENCH_TOOLS=1")
         pytest.skip("needs py-spy (pip install py-spy)")
-    done = _run(["--seconds", "2", "--products", "500"], short_tmp, 180, PROFILE)
-    assert done.returncode == 0, done.stdout + done.stderr
+    with tempfile.TemporaryDirectory() as kept:
+        raw = Path(kept) / "worker.raw"
+        done = _run(["--seconds", "2", "--products", "500", "--raw", str(raw)], short_tmp, 180,
+                    PROFILE)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        stacks = raw.read_text().splitlines()
+    assert stacks and all(re.fullmatch(r".+ \d+", line) for line in stacks)
+    assert any("Requests.middleware" in line for line in stacks)
     assert "samples of the worker's event loop thread" in done.stdout
     shares = re.findall(r"^ +([\d.]+)%  (.+)$", done.stdout.split("by component")[1], re.M)
     names = [name for _, name in shares]
