@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 import redis
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sleigh.daemons.cache.client import AsyncCacheClient
 from sleigh.webapp.db import schema
 from sleigh.webapp.models.catalog import Catalog, TTLs
 from sleigh.webapp.models.store import Through
+from sleigh.webapp.models.values import format_price
 from tests.plugins.cache import CacheDaemon
 
 
@@ -231,3 +233,12 @@ def test_a_card_is_made_again_only_when_its_parts_change(tmp_path: Path) -> None
     rewritten[3] = "Wooden train"
     assert catalog._card(rewritten, 1499, 1).title == "Wooden train"
     asyncio.run(engine.dispose())
+
+
+@pytest.mark.parametrize(
+    ("cents", "shown"),
+    [(0, "$0.00"), (5, "$0.05"), (1999, "$19.99"), (123456, "$1,234.56"), (10**8, "$1,000,000.00")],
+)
+def test_prices_are_dollars_with_thousands_and_cents(cents: int, shown: str) -> None:
+    assert format_price(cents) == shown
+    assert format_price(cents) == shown  # the kept answer too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,5 +165,7 @@ class Listing:
     pages: int
 
 
+@functools.lru_cache(maxsize=8192)
 def format_price(cents: int) -> str:
+    """``$1,234.56`` for 123456 (kept: a page formats the same few prices again and again)."""
     return f"${cents // 100:,}.{cents % 100:02d}"
