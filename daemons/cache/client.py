@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast, overload
+from typing import Any, Literal, TypeVar, overload
 
 import hiredis
 import redis
@@ -299,8 +299,7 @@ class AsyncCacheClient(_Base):
             values = read(raws, self._decode)
             if reader.is_open:
                 return values
-        found = await self._one((b"MGET", *raws))
-        assert isinstance(found, list)
+        found = _expect(await self._one((b"MGET", *raws)), list, "MGET")
         return [self._decoded(raw) for raw in found]
 
     async def set(self, key: Key, obj: object, ttl: float, *, local: bool = False) -> None:
@@ -323,7 +322,7 @@ class AsyncCacheClient(_Base):
         raws = [_key(k) for k in keys]
         if not raws:
             return 0
-        return int(cast(int, await self._one((b"DEL", *raws))))
+        return _expect(await self._one((b"DEL", *raws)), int, "DEL")
 
     async def touch(self, key: Key, ttl: float) -> bool:
         """See :meth:`CacheClient.touch`."""
@@ -339,8 +338,7 @@ class AsyncCacheClient(_Base):
 
     async def info(self) -> dict[str, object]:
         """See :meth:`CacheClient.info`."""
-        text = await self._one((b"INFO",))
-        assert isinstance(text, bytes)
+        text = _expect(await self._one((b"INFO",)), bytes, "INFO")
         return parse_info(text.decode("utf-8", "replace"))
 
     async def aclose(self) -> None:
@@ -367,6 +365,16 @@ class AsyncCacheClient(_Base):
             if isinstance(reply, hiredis.ReplyError):
                 raise CacheCommandError(str(reply))
         return replies
+
+
+T = TypeVar("T")
+
+
+def _expect(reply: object, kind: type[T], command: str) -> T:
+    """*reply* if it is a *kind*; a command error naming *command* otherwise."""
+    if not isinstance(reply, kind):
+        raise CacheCommandError(f"sleigh-cached answered {command} with {reply!r}")
+    return reply
 
 
 def parse_info(text: str) -> dict[str, object]:
