@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -51,6 +52,8 @@ from webshop import (
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 
+#: Seconds of load before py-spy starts sampling.
+WARM_UP = 1.5
 #: (component, patterns of a frame): a sample belongs to the innermost frame that
 #: matches one; one that matches none is the event loop's.
 COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
@@ -151,13 +154,16 @@ def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
         if args.cold:  # product ids no request has named, from the end of the catalog
             hot = [f"/p/{i}" for i in reversed(ids[HOT_PRODUCTS:])]
         load = subprocess.Popen(
-            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(args.seconds) + 3}s",
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(args.seconds + WARM_UP) + 3}s",
              "-s", str(_paths_script(tmp, hot)), base],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         if args.pinned:
             os.sched_setaffinity(load.pid, others)
         try:
+            # Samples start once the load has run a moment: the database pool grows to
+            # what 32 connections need (a thread and a connection each) before, not during.
+            time.sleep(WARM_UP)
             out = tmp / "worker.raw"
             spy = subprocess.run(
                 [py_spy() or "py-spy", "record", "--pid", str(web[0].pid), "--duration",
