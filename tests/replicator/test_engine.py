@@ -20,6 +20,7 @@ from sleigh.daemons.replicator.protocol import (
     TAG_SIZE,
     CacheOp,
     Data,
+    Heartbeat,
     Op,
     decode,
     encode_heartbeat,
@@ -199,6 +200,31 @@ def test_a_repair_is_stamped_when_it_goes_and_nothing_held_is_tracked_by_the_gc(
     assert frame.timestamp_ms == int((EPOCH + 3) * 1000)
     held = a.sender._held
     assert len(held) == 50 and not any(gc.is_tracked(v) for v in held.values())
+
+
+def _heartbeats(node: Node, datagrams: list[bytes]) -> int:
+    return sum(isinstance(_frame(node, d), Heartbeat) for d in datagrams)
+
+
+def test_a_steady_stream_is_not_doubled_by_heartbeats_and_its_end_is_still_announced() -> None:
+    a, _b = _pair(CFG)
+    step, beats, now = 0.0015, 0, EPOCH  # 667 writes a second, one datagram each
+    for i in range(200):
+        now = EPOCH + i * step
+        a.publish(CacheOp(Op.SET, b"k%d" % i, b"v" * 100), now)
+        beats += _heartbeats(a, a.tick(now + step * 0.9).send)  # just before the next write
+    # Only the first datagram, with no stream to judge yet, is followed by one
+    # (heartbeat_min after each datagram would have made 200).
+    assert beats == 1
+    # The stream stops: its last datagram is announced within twice its gap.
+    assert _heartbeats(a, a.tick(now + 2 * step + 1e-6).send) == 1
+
+
+def test_after_a_burst_the_first_heartbeat_goes_at_heartbeat_min() -> None:
+    a, _b = _pair(CFG)
+    a.publish_many([CacheOp(Op.SET, b"k%d" % i, b"v" * 100) for i in range(20)], EPOCH + 1)
+    assert _heartbeats(a, a.tick(EPOCH + 1 + CFG.heartbeat_min * 0.9).send) == 0
+    assert _heartbeats(a, a.tick(EPOCH + 1 + CFG.heartbeat_min).send) == 1
 
 
 def test_pacing_keeps_to_rate_and_burst() -> None:
