@@ -166,7 +166,8 @@ class ReplicatorConfig(Section):
         minimum=0.0001,
         maximum=60,
         help="First heartbeat after a burst of data; the gap doubles up to heartbeat_interval,"
-        " so the loss of a burst's last datagram is found quickly.",
+        " so the loss of a burst's last datagram is found quickly. In a steady stream the"
+        " first waits twice the stream's gap (at most 10 times this).",
     )
     peer_silent: float = setting(
         "1s",

@@ -28,8 +28,8 @@ cluster secret. Integers are big-endian and unsigned::
         of the value
     NAK (type 2), a receiver asks a sender to repeat datagrams:
         target sender id (8) | range count (2) | count x (first sequence (8), last (8))
-    HEARTBEAT (type 3), from every member: soon after data (heartbeat_min,
-    doubling) and every heartbeat_interval when idle:
+    HEARTBEAT (type 3), from every member: soon after data (heartbeat_min, or
+    twice a steady stream's gap; then doubling) and every heartbeat_interval when idle:
         highest sequence sent (8, 0 = none yet) | lowest sequence still held for repair (8)
         | when the sender started, ms since the epoch (8)
     LEAVE (type 4), a member stops: highest sequence sent (8)
