@@ -6,7 +6,7 @@ two ``sleigh-web`` workers on one socket); the hot product pages are warmed,
 then ``wrk`` keeps both workers busy while ``py-spy`` samples the first one
 (native frames included). Printed: the share of the samples by component
 (the innermost of: aiohttp, the access log, each middleware, the controller,
-the product model, cache reads, the database, the template), the top frames
+the product model, the object cache, the database, the template), the top frames
 by their own samples, and the top Python functions including what they call.
 
 py-spy samples a thread that is running or waiting for a core; a thread
@@ -72,7 +72,10 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("middleware: throttle", ("Throttle.", "throttle_keys.py", "throttle/aclient.py")),
     ("controller and view glue", ("controllers/catalog.py", "Views.render (")),
     ("model: catalog", ("Catalog.",)),
-    ("cache reads", ("get_many_shared", "get_many_decoded", "AsyncCacheClient.")),
+    (
+        "object cache, reads and writes",
+        ("get_many_shared", "get_many_decoded", "AsyncCacheClient."),
+    ),
     ("database", ("greenlet_spawn", "aiosqlite", "Through._load_missing")),
     ("template render", ("Views.render_text",)),
 ]
