@@ -35,7 +35,7 @@ from .codec import encode as default_encode
 from .config import LMDB_MAX_KEY, CacheConfig
 from .direct import DirectReader, release_reader, shared_reader
 from .errors import CacheError
-from .pipe import RespPipe, encode_command
+from .pipe import RespPipe, encode_command, parse_info
 
 __all__ = [
     "AsyncCacheClient",
@@ -375,24 +375,6 @@ def _expect(reply: object, kind: type[T], command: str) -> T:
     if not isinstance(reply, kind):
         raise CacheCommandError(f"sleigh-cached answered {command} with {reply!r}")
     return reply
-
-
-def parse_info(text: str) -> dict[str, object]:
-    """``INFO``'s ``field:value`` lines as a dict (numbers as numbers; sections left out)."""
-    info: dict[str, object] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#") or ":" not in line:
-            continue
-        name, _, value = line.partition(":")
-        for kind in (int, float):
-            try:
-                info[name] = kind(value)
-                break
-            except ValueError:
-                continue
-        else:
-            info[name] = value
-    return info
 
 
 @overload

@@ -30,7 +30,7 @@ from typing import cast
 
 import hiredis
 
-__all__ = ["RespPipe", "encode_command"]
+__all__ = ["RespPipe", "encode_command", "parse_info"]
 
 Arg = bytes | int
 
@@ -42,6 +42,24 @@ def encode_command(args: Iterable[Arg]) -> bytes:
         raw = b"%d" % arg if isinstance(arg, int) else arg
         parts.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
     return b"*%d\r\n%b" % (len(parts), b"".join(parts))
+
+
+def parse_info(text: str) -> dict[str, object]:
+    """``INFO``'s ``field:value`` lines as a dict (numbers as numbers; sections left out)."""
+    info: dict[str, object] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        name, _, value = line.partition(":")
+        for kind in (int, float):
+            try:
+                info[name] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            info[name] = value
+    return info
 
 
 class _Call:

@@ -194,8 +194,9 @@ class Sender:
         After a burst, ``heartbeat_min``. In a steady stream (one datagram at a time,
         the last one less than ``STEADY * heartbeat_min / 2`` ago) twice the gap
         between them: the next datagram, due before that, tells a receiver of a loss
-        as well as a heartbeat would, so heartbeats do not double the stream (at
-        1,000 writes/s they did, and each receiver handled twice the datagrams).
+        as well as a heartbeat would, so heartbeats do not outnumber the stream (at
+        300 writes/s a sender sent 1.1-2 heartbeats a datagram, each one handled by
+        every receiver).
         """
         least = self.config.heartbeat_min
         gap = now - self._last_send

@@ -11,13 +11,8 @@ from pathlib import Path
 import hiredis
 import pytest
 
-from sleigh.daemons.cache.client import (
-    AsyncCacheClient,
-    CacheCommandError,
-    CacheUnavailable,
-    parse_info,
-)
-from sleigh.daemons.cache.pipe import RespPipe, encode_command
+from sleigh.daemons.cache.client import AsyncCacheClient, CacheCommandError, CacheUnavailable
+from sleigh.daemons.cache.pipe import RespPipe, encode_command, parse_info
 from tests.plugins.cache import CacheDaemon, StartCached
 
 
