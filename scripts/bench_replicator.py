@@ -4,7 +4,8 @@
 One run prints:
 
 * **receive path**: datagrams a blocking ``recv`` thread takes against an
-  asyncio (uvloop) datagram endpoint, from one blasting sender on loopback;
+  asyncio (uvloop) datagram endpoint, from one blasting sender on loopback
+  (``receive_paths.py``);
 * **latency**: a ``SET`` on host A (over its Unix socket) until the key is
   visible in host B's LMDB file, p50 and p99, at 1,000 and 10,000 objects/s
   of 1 KB (the writer paces; the reader polls B's file every 100 µs);
@@ -27,8 +28,6 @@ delay is ~100 µs unicast, randomised up to 10 ms for multicast.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
 import shutil
 import socket
@@ -44,6 +43,8 @@ import lmdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from receive_paths import receive_asyncio, receive_thread  # noqa: E402
 
 from tests.plugins.daemons import DaemonFactory, short_tmpdir  # noqa: E402
 from tests.replicator.hosts import write_secret  # noqa: E402
@@ -229,81 +230,6 @@ def measure_recovery(
     return None if seen is None else seen - last_ack
 
 
-# -- the receive path -----------------------------------------------------------------------
-def blast(group: str, port: int, count: int) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-    payload = b"x" * 1100
-    for _ in range(count):
-        sock.sendto(payload, (group, port))
-    sock.sendto(b"end", (group, port))
-
-
-def _receiver(group: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-    sock.bind((group, port))
-    membership = socket.inet_aton(group) + socket.inet_aton("127.0.0.1")
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
-    return sock
-
-
-def receive_thread(group: str, port: int, count: int) -> tuple[int, float]:
-    sock = _receiver(group, port)
-    got, first = 0, 0.0
-    sender = subprocess.Popen([sys.executable, __file__, "--blast", group, str(port), str(count)])
-    # The daemon's loop: a blocking socket without a timeout, in a thread of its own.
-    stop = threading.Timer(30, lambda: sock.shutdown(socket.SHUT_RDWR))
-    stop.start()
-    cpu = 0.0
-    while data := sock.recv(1201):
-        if not first:
-            first, cpu = time.perf_counter(), time.process_time()
-        if data == b"end":
-            break
-        got += 1
-    stop.cancel()
-    cpu = time.process_time() - cpu
-    sender.wait()
-    sock.close()
-    return got, cpu / max(got, 1) * 1e6
-
-
-def receive_asyncio(group: str, port: int, count: int) -> tuple[int, float]:
-    import uvloop
-
-    async def main() -> tuple[int, float]:
-        sock = _receiver(group, port)
-        done = asyncio.Event()
-        state = {"got": 0, "first": 0.0}
-
-        class Proto(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr: object) -> None:
-                if not state["first"]:
-                    state["first"] = time.process_time()
-                if data == b"end":
-                    done.set()
-                else:
-                    state["got"] += 1
-
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(Proto, sock=sock)
-        sender = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--blast", group, str(port), str(count)
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), 30)
-        cpu = time.process_time() - state["first"]
-        await sender.wait()
-        transport.close()
-        got = int(state["got"])
-        return got, cpu / max(got, 1) * 1e6
-
-    return uvloop.run(main())
-
-
 # -- report ---------------------------------------------------------------------------------
 def report(
     receive_path: str,
@@ -314,40 +240,15 @@ def report(
     recovery: list[float | None],
     drain: float | None,
 ) -> None:
-    print(f"\nreceive path ({sent} datagrams of 1100 B blasted on loopback, 4 MiB rcvbuf)")
-    print(f"{'receiver':<28} {'received':>9} {'CPU µs/datagram':>16}")
-    for name, (got, cost) in receive.items():
-        print(f"{name:<28} {got:>9} {cost:>16.2f}")
-    t, a = receive["blocking recv thread"], receive["asyncio endpoint (uvloop)"]
-    print(f"asyncio / thread: {a[1] / max(t[1], 1e-9):.2f}x the CPU per datagram")
-    print(f"\nthe daemons' receive path: {receive_path}")
+    print_receive(receive, sent, receive_path)
     print("\nlatency: SET on A -> visible in B's LMDB, 1 KB objects")
     print(f"{'rate/s':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for lat in latencies:
         print(f"{lat.rate:>8} {lat.samples:>8} {lat.p50_ms:>8.3f} {lat.p99_ms:>8.3f}")
-    print("\nthroughput: 1 KB objects written on A, received by B and C")
-    print(f"{'asked/s':>8} {'written/s':>10} {'delivered':>10} {'drops':>6} {'missed':>7}")
-    for tp in throughput:
-        print(
-            f"{tp.rate:>8} {tp.achieved:>10,.0f} {tp.delivered!s:>10} {tp.drops:>6} {tp.missed:>7}"
-        )
-    best = 0.0  # the highest rate with it and every lower rate clean
-    for tp in throughput:
-        if not tp.clean:
-            break
-        best = max(best, min(tp.rate, tp.achieved))
-    print(f"highest clean rate (it and every lower rate clean): {best:,.0f} objects/s")
-    done = [r * 1000 for r in recovery if r is not None]
-    shown = ", ".join(f"{r * 1000:.1f}" if r is not None else "never" for r in recovery)
-    print(f"\nrecovery after a 20% loss burst (ms after the last acknowledged SET): {shown}")
-    if drain is not None:
-        print(
-            f"the same burst with no loss: {drain * 1000:.1f} ms (the pipeline's own lag behind"
-            " the writer, repairs aside)"
-        )
-    print("\ntargets")
+    best = print_throughput(throughput)
+    worst = print_recovery(recovery, drain)
     p99 = next((x.p99_ms for x in latencies if x.rate == 10_000), float("nan"))
-    worst = max(done) if done and len(done) == len(recovery) else float("inf")
+    print("\ntargets")
     rows = [
         ("p99 latency at 10k objects/s (ms)", p99, p99 < 2.0, "< 2"),
         ("objects/s of 1 KB to two peers, nothing lost", best, best >= 50_000, ">= 50000"),
@@ -355,6 +256,46 @@ def report(
     ]
     for name, value, met, target in rows:
         print(f"  {name:<50} {value:>10.1f}  target {target:<9} {'met' if met else 'NOT MET'}")
+
+
+def print_receive(receive: dict[str, tuple[int, float]], sent: int, receive_path: str) -> None:
+    print(f"\nreceive path ({sent} datagrams of 1100 B blasted on loopback, 4 MiB rcvbuf)")
+    print(f"{'receiver':<28} {'received':>9} {'CPU µs/datagram':>16}")
+    for name, (got, cost) in receive.items():
+        print(f"{name:<28} {got:>9} {cost:>16.2f}")
+    t, a = receive["blocking recv thread"], receive["asyncio endpoint (uvloop)"]
+    print(f"asyncio / thread: {a[1] / max(t[1], 1e-9):.2f}x the CPU per datagram")
+    print(f"\nthe daemons' receive path: {receive_path}")
+
+
+def print_throughput(throughput: list[Throughput]) -> float:
+    """Print the ladder; the highest rate with it and every lower rate clean."""
+    print("\nthroughput: 1 KB objects written on A, received by B and C")
+    print(f"{'asked/s':>8} {'written/s':>10} {'delivered':>10} {'drops':>6} {'missed':>7}")
+    for tp in throughput:
+        print(
+            f"{tp.rate:>8} {tp.achieved:>10,.0f} {tp.delivered!s:>10} {tp.drops:>6} {tp.missed:>7}"
+        )
+    best = 0.0
+    for tp in throughput:
+        if not tp.clean:
+            break
+        best = max(best, min(tp.rate, tp.achieved))
+    print(f"highest clean rate (it and every lower rate clean): {best:,.0f} objects/s")
+    return best
+
+
+def print_recovery(recovery: list[float | None], drain: float | None) -> float:
+    """Print the loss bursts' recovery times; the worst, in ms (infinite if one never)."""
+    shown = ", ".join(f"{r * 1000:.1f}" if r is not None else "never" for r in recovery)
+    print(f"\nrecovery after a 20% loss burst (ms after the last acknowledged SET): {shown}")
+    if drain is not None:
+        print(
+            f"the same burst with no loss: {drain * 1000:.1f} ms (the pipeline's own lag behind"
+            " the writer, repairs aside)"
+        )
+    done = [r * 1000 for r in recovery if r is not None]
+    return max(done) if done and len(done) == len(recovery) else float("inf")
 
 
 def bench(quick: bool) -> int:
@@ -397,9 +338,6 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--writer"]:
         writer(args[1], args[2], int(args[3]), float(args[4]), int(args[5]))
-        return 0
-    if args[:1] == ["--blast"]:
-        blast(args[1], int(args[2]), int(args[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")

@@ -164,24 +164,29 @@ def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
         if args.pinned:
             os.sched_setaffinity(load.pid, others)
         try:
-            # Samples start once the load has run a moment: the database pool grows to
-            # what 32 connections need (a thread and a connection each) before, not during.
-            time.sleep(WARM_UP)
-            out = tmp / "worker.raw"
-            spy = subprocess.run(
-                [py_spy() or "py-spy", "record", "--pid", str(web[0].pid), "--duration",
-                 str(round(args.seconds)), "--rate", str(args.rate), "--native",
-                 "--format", "raw", "--output", str(out)],
-                capture_output=True, text=True, timeout=args.seconds + 60,
-            )  # fmt: skip
+            return record(args, tmp, web[0].pid)
         finally:
             load.terminate()
             load.wait(timeout=30)
-        if spy.returncode != 0 or not out.exists():
-            raise BenchError(f"py-spy failed ({spy.returncode}): {spy.stderr.strip()[-800:]}")
-        return out.read_text(errors="replace")
     finally:
         sock.close()
+
+
+def record(args: argparse.Namespace, tmp: Path, pid: int) -> str:
+    """py-spy's samples (raw format) of process *pid*, once the load has run ``WARM_UP``
+    seconds: the database pool grows to what 32 connections need (a thread and a
+    connection each) before, not during, the samples."""
+    time.sleep(WARM_UP)
+    out = tmp / "worker.raw"
+    spy = subprocess.run(
+        [py_spy() or "py-spy", "record", "--pid", str(pid), "--duration",
+         str(round(args.seconds)), "--rate", str(args.rate), "--native",
+         "--format", "raw", "--output", str(out)],
+        capture_output=True, text=True, timeout=args.seconds + 60,
+    )  # fmt: skip
+    if spy.returncode != 0 or not out.exists():
+        raise BenchError(f"py-spy failed ({spy.returncode}): {spy.stderr.strip()[-800:]}")
+    return out.read_text(errors="replace")
 
 
 def _paths_script(tmp: Path, paths: list[str]) -> Path:
@@ -200,7 +205,7 @@ def py_spy() -> str | None:
     return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="how long py-spy samples")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples a second")
@@ -220,7 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help="also write py-spy's samples (its raw format: whole stacks) to FILE",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     found = {"wrk": shutil.which("wrk"), "py-spy": py_spy()}
     missing = [tool for tool, path in found.items() if not path]
     if missing:
