@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -130,11 +130,17 @@ class RespPipe:
     """A lazily connected, pipelined connection to the daemon at *socket_path*.
 
     :param timeout: seconds to connect, and for each call's replies.
+    :param hello: commands sent first on every new connection (``CLIENT REPLICATED
+        ON``, say); an error reply to one of them fails the connect.
     """
 
-    def __init__(self, socket_path: Path, *, timeout: float = 1.0) -> None:
+    def __init__(
+        self, socket_path: Path, *, timeout: float = 1.0, hello: Sequence[Sequence[Arg]] = ()
+    ) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self._hello = b"".join(encode_command(args) for args in hello)
+        self._hello_count = len(hello)
         self._conn: _Connection | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
 
@@ -147,6 +153,9 @@ class RespPipe:
         conn = self._conn
         if conn is None or conn.broken is not None:
             conn = await self._connect()
+        return await self._send(conn, payload, count)
+
+    async def _send(self, conn: _Connection, payload: bytes, count: int) -> list[object]:
         loop = conn.loop
         call = _Call(count, loop.create_future())
         call.timer = loop.call_later(self.timeout, self._expire, conn, call)
@@ -183,6 +192,12 @@ class RespPipe:
             ) from exc
         except OSError as exc:
             raise ConnectionError(f"cannot connect to {self.socket_path}: {exc}") from exc
+        if self._hello_count:
+            replies = await self._send(conn, self._hello, self._hello_count)
+            refused = [r for r in replies if isinstance(r, hiredis.ReplyError)]
+            if refused:
+                conn.fail(ConnectionError("refused at connect"))
+                raise ConnectionError(f"{self.socket_path} refused the connection: {refused[0]}")
         return conn
 
     async def aclose(self) -> None:

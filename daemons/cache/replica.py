@@ -1,16 +1,15 @@
 """The client ``sleigh-mcastd`` applies peers' writes with.
 
-One asyncio connection to ``sleigh-cached`` that first says ``CLIENT
-REPLICATED ON``: everything written on it is committed like any write but
-never published again, so a write crosses the network once. Writes go
-pipelined, a batch per call, with absolute expiries (``SET ... PXAT``,
-``PEXPIREAT``), so a write applied late expires when it did at its origin.
+One pipelined connection to ``sleigh-cached`` (:class:`~.pipe.RespPipe`)
+that first says ``CLIENT REPLICATED ON``, and says it again on every
+reconnect: everything written on it is committed like any write but never
+published again, so a write crosses the network once. Writes go pipelined,
+a batch per call, with absolute expiries (``SET ... PXAT``, ``PEXPIREAT``),
+so a write applied late expires when it did at its origin.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,10 @@ import hiredis
 
 from .errors import CacheError
 from .feed import DELETE, EXPIRE, SET, Write
-from .pipe import encode_command
+from .pipe import RespPipe
+
+#: What a replica connection says first: its name, and that its writes are not published.
+HELLO = ((b"CLIENT", b"SETNAME", b"sleigh-mcastd"), (b"CLIENT", b"REPLICATED", b"ON"))
 
 log = logging.getLogger("sleigh.cache.replica")
 
@@ -58,50 +60,22 @@ class ReplicaWriter:
 
     def __init__(self, socket_path: Path, *, timeout: float = 5.0) -> None:
         self.socket_path = socket_path
-        self.timeout = timeout
         self.applied = 0
         self.refused = 0  # writes the cache answered with an error (full, too large)
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._parser = hiredis.Reader()
-
-    @property
-    def connected(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
-
-    async def connect(self) -> None:
-        """Connect and mark the connection replicated.
-
-        :raises ReplicaUnavailable: if the daemon does not answer.
-        """
-        try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.socket_path)), self.timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            raise ReplicaUnavailable(
-                f"cannot reach sleigh-cached at {self.socket_path}: {exc}"
-            ) from exc
-        self._parser = hiredis.Reader()
-        hello = encode_command((b"CLIENT", b"SETNAME", b"sleigh-mcastd")) + encode_command(
-            (b"CLIENT", b"REPLICATED", b"ON")
-        )
-        replies = await self._exchange(hello, 2)
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                await self.close()
-                raise ReplicaUnavailable(f"sleigh-cached refused the replica connection: {reply}")
+        self._pipe = RespPipe(socket_path, timeout=timeout, hello=HELLO)
 
     async def apply(self, writes: Sequence[Write]) -> int:
         """Apply *writes* in order, pipelined; how many the cache refused.
 
-        :raises ReplicaUnavailable: if the connection fails (reconnect and retry).
+        :raises ReplicaUnavailable: if the connection fails (retry: the next call
+            connects again, and marks the new connection replicated first).
         """
         if not writes:
             return 0
-        if not self.connected:
-            await self.connect()
-        replies = await self._exchange(b"".join([command(w) for w in writes]), len(writes))
+        try:
+            replies = await self._pipe.call(b"".join([command(w) for w in writes]), len(writes))
+        except (ConnectionError, TimeoutError) as exc:
+            raise ReplicaUnavailable(f"lost sleigh-cached at {self.socket_path}: {exc}") from exc
         refused = sum(isinstance(r, hiredis.ReplyError) for r in replies)
         if refused:
             log.warning("sleigh-cached refused %d of %d replicated writes", refused, len(writes))
@@ -109,33 +83,5 @@ class ReplicaWriter:
         self.refused += refused
         return refused
 
-    async def _exchange(self, payload: bytes, count: int) -> list[object]:
-        reader, writer = self._reader, self._writer
-        assert reader is not None and writer is not None
-        try:
-            writer.write(payload)
-            return await asyncio.wait_for(self._replies(reader, count), self.timeout)
-        except (OSError, TimeoutError, EOFError) as exc:
-            await self.close()
-            raise ReplicaUnavailable(f"lost sleigh-cached at {self.socket_path}: {exc}") from exc
-
-    async def _replies(self, reader: asyncio.StreamReader, count: int) -> list[object]:
-        parser = self._parser
-        replies: list[object] = []
-        while len(replies) < count:
-            reply = parser.gets()
-            if reply is not False:
-                replies.append(reply)
-                continue
-            data = await reader.read(262_144)
-            if not data:
-                raise EOFError("connection closed")
-            parser.feed(data)
-        return replies
-
     async def close(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        await self._pipe.aclose()

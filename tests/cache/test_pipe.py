@@ -68,6 +68,23 @@ async def test_a_daemon_that_stops_answering_fails_the_calls_then_is_reconnected
         await pipe.aclose()
 
 
+async def test_every_new_connection_says_hello_first(cached: CacheDaemon) -> None:
+    pipe = RespPipe(cached.socket_path, timeout=2.0, hello=[(b"CLIENT", b"SETNAME", b"hi")])
+    name = encode_command((b"CLIENT", b"GETNAME"))
+    try:
+        assert await pipe.call(name, 1) == [b"hi"]
+        await pipe.aclose()
+        assert await pipe.call(name, 1) == [b"hi"]  # connected again, and said it again
+    finally:
+        await pipe.aclose()
+    refused = RespPipe(cached.socket_path, timeout=2.0, hello=[(b"NOSUCHCOMMAND",)])
+    try:
+        with pytest.raises(ConnectionError, match="refused the connection"):
+            await refused.call(name, 1)
+    finally:
+        await refused.aclose()
+
+
 async def test_a_garbled_or_unasked_reply_drops_the_connection(tmp_path: Path) -> None:
     """A peer that is no RESP server: a reply no call asked for drops the connection (no
     later call is matched to it), and bytes that are no reply fail the call."""

@@ -185,9 +185,11 @@ async def test_replica_writer_applies_and_does_not_republish(
             ]
         )
         assert refused == 1 and writer.applied == 4
+        await writer._pipe.aclose()  # a new connection is marked replicated too
+        assert await writer.apply([Write(SET, b"again", b"3", 0)]) == 0
         r = redis.Redis(unix_socket_path=str(publishing.socket_path))
         try:
-            assert r.get(b"x") is None and r.get(b"y") == b"2"
+            assert r.get(b"x") is None and r.get(b"y") == b"2" and r.get(b"again") == b"3"
             assert 0 < r.pttl(b"y") <= 60_000
             r.set(b"end", b"")
         finally:
