@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...core_ext.search.model import AGE_BANDS, PRICE_BANDS
 from ..db import schema
+from ..db.reads import rows
 from .values import Narrowing
 
 p = schema.products.c
@@ -63,31 +64,34 @@ _STOCK = sa.select(
     schema.inventory.c.product_id, schema.inventory.c.on_hand - schema.inventory.c.reserved
 ).where(schema.inventory.c.product_id.in_(_IDS))
 
+_CATEGORY_OF = sa.select(p.category_id).where(p.id == sa.bindparam("id")).scalar_subquery()
+_RELATED = (
+    sa.select(p.id)
+    .where(p.category_id == _CATEGORY_OF, p.id != sa.bindparam("id"))
+    .order_by(*SORTS["popularity"][1]())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
 
 async def infos(engine: AsyncEngine, ids: list[int]) -> dict[int, list[Any]]:
     """The info part of each product in *ids* that exists, as a list in
     ``values.INFO_FIELDS`` order."""
-    async with engine.connect() as conn:
-        return {row.id: list(row) for row in await conn.execute(_INFOS, {"ids": ids})}
+    return {row[0]: list(row) for row in await rows(engine, _INFOS, {"ids": ids})}
 
 
 async def prices(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:
     """The price in cents of each product in *ids* that exists."""
-    async with engine.connect() as conn:
-        return {row.id: row.price_cents for row in await conn.execute(_PRICES, {"ids": ids})}
+    return {pid: cents for pid, cents in await rows(engine, _PRICES, {"ids": ids})}
 
 
 async def descriptions(engine: AsyncEngine, ids: list[int]) -> dict[int, str]:
     """The description of each product in *ids* that exists."""
-    async with engine.connect() as conn:
-        found = await conn.execute(_DESCRIPTIONS, {"ids": ids})
-        return {row.id: row.description for row in found}
+    return {pid: text for pid, text in await rows(engine, _DESCRIPTIONS, {"ids": ids})}
 
 
 async def stock(engine: AsyncEngine, ids: list[int]) -> dict[int, int]:
     """Units available (on hand less reserved) for each product in *ids*; 0 if unknown."""
-    async with engine.connect() as conn:
-        found = {pid: int(n) for pid, n in await conn.execute(_STOCK, {"ids": ids})}
+    found = {pid: int(n) for pid, n in await rows(engine, _STOCK, {"ids": ids})}
     return {pid: found.get(pid, 0) for pid in ids}
 
 
@@ -173,12 +177,4 @@ async def popular(engine: AsyncEngine, category_ids: list[int] | None, limit: in
 
 async def related(engine: AsyncEngine, product_id: int, limit: int) -> list[int]:
     """Popular products of *product_id*'s category, *product_id* left out."""
-    category = sa.select(p.category_id).where(p.id == product_id).scalar_subquery()
-    query = (
-        sa.select(p.id)
-        .where(p.category_id == category, p.id != product_id)
-        .order_by(*SORTS["popularity"][1]())
-        .limit(limit)
-    )
-    async with engine.connect() as conn:
-        return list((await conn.execute(query)).scalars())
+    return [pid for (pid,) in await rows(engine, _RELATED, {"id": product_id, "limit": limit})]

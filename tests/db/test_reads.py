@@ -1,0 +1,132 @@
+"""The catalog's hot reads: on SQLite a connection of the process's own, outside the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sleigh.webapp.db import schema
+from sleigh.webapp.db.reads import rows
+from sleigh.webapp.models import queries
+
+inv = schema.inventory.c
+p = schema.products.c
+STOCK = sa.select(inv.product_id, inv.on_hand).where(
+    inv.product_id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+async def _through_engine(engine: AsyncEngine, statement: Any, params: dict[str, Any]) -> list[Any]:
+    async with engine.connect() as conn:
+        return [tuple(row) for row in await conn.execute(statement, params)]
+
+
+@pytest.mark.parametrize(
+    ("statement", "params"),
+    [
+        (queries._INFOS, {"ids": [1, 2, 3, 10_000]}),
+        (queries._PRICES, {"ids": [4]}),
+        (queries._DESCRIPTIONS, {"ids": [5, 6]}),
+        (queries._STOCK, {"ids": [7, 8, 9]}),
+        (queries._RELATED, {"id": 3, "limit": 6}),
+    ],
+    ids=["infos", "prices", "descriptions", "stock", "related"],
+)
+async def test_the_rows_are_those_the_engine_reads(
+    demo_engine: AsyncEngine, statement: Any, params: dict[str, Any]
+) -> None:
+    expected = await _through_engine(demo_engine, statement, params)
+    assert expected  # (the demo catalog has these products)
+    assert [tuple(row) for row in await rows(demo_engine, statement, params)] == expected
+
+
+async def test_lists_of_any_length_share_one_statement(demo_engine: AsyncEngine) -> None:
+    for ids in ([1], [1, 2, 3], list(range(1, 50)), [2]):
+        got = await rows(demo_engine, STOCK, {"ids": ids})
+        assert sorted(row[0] for row in got) == ids
+
+
+async def test_every_read_sees_the_last_commit(demo_engine: AsyncEngine) -> None:
+    for on_hand in (5, 0, 7):
+        async with demo_engine.begin() as conn:
+            await conn.execute(
+                sa.update(schema.inventory).where(inv.product_id == 1).values(on_hand=on_hand)
+            )
+        assert [tuple(r) for r in await rows(demo_engine, STOCK, {"ids": [1]})] == [(1, on_hand)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_reads_run_in_the_loop_thread_outside_the_pool(
+    demo_engine: AsyncEngine,
+) -> None:
+    checkouts: list[object] = []
+    event.listen(demo_engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
+    here = threading.get_ident()
+    thread = sa.select(sa.func.thread_ident())
+
+    sqlite3_connect = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3_connect(*args, **kwargs)
+        connection.create_function("thread_ident", 0, threading.get_ident)
+        return connection
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sqlite3, "connect", connect)
+    try:
+        await demo_engine.dispose()  # (the reader's connection is opened again, with the function)
+        assert [tuple(r) for r in await rows(demo_engine, thread, {})] == [(here,)]
+    finally:
+        mp.undo()
+    await rows(demo_engine, STOCK, {"ids": [1, 2]})
+    assert checkouts == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_sqlite_reader_refuses_writes(demo_engine: AsyncEngine) -> None:
+    before = await _through_engine(demo_engine, STOCK, {"ids": [1]})
+    write = sa.update(schema.inventory).where(inv.product_id == 1).values(on_hand=999)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await rows(demo_engine, write, {})
+    assert await _through_engine(demo_engine, STOCK, {"ids": [1]}) == before
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_disposed_engine_closes_the_reader_and_reads_again_after(
+    demo_engine: AsyncEngine,
+) -> None:
+    first = await rows(demo_engine, STOCK, {"ids": [1]})
+    await demo_engine.dispose()
+    assert await rows(demo_engine, STOCK, {"ids": [1]}) == first
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_forked_process_reads_on_a_connection_of_its_own(demo_engine: AsyncEngine) -> None:
+    expected = [tuple(r) for r in await rows(demo_engine, STOCK, {"ids": [1, 2]})]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a read on the parent's connection would share its locks
+        code = 1
+        try:
+            got = asyncio.new_event_loop().run_until_complete(
+                rows(demo_engine, STOCK, {"ids": [1, 2]})
+            )
+            os.write(write, repr([tuple(r) for r in got]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        said = answer.read().decode()
+    _, status = await asyncio.to_thread(os.waitpid, pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert said == repr(expected)
+    assert [tuple(r) for r in await rows(demo_engine, STOCK, {"ids": [1, 2]})] == expected
