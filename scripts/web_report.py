@@ -27,6 +27,9 @@ ROW_BARE1 = "bare Mako product page, 1 process"
 ROW_LIST2 = "bare Mako list page, 2 processes"
 ROW_NGINX = "nginx static 20 KB file, 2 workers"
 
+#: Processes of one kind serving one row are lopsided when one did less than this share.
+LOPSIDED_SHARE = 0.2
+
 
 @dataclass
 class Result:
@@ -150,6 +153,20 @@ def targets(
     ]
 
 
+def lopsided(result: Result) -> bool:
+    """Whether one of *result*'s server processes of one kind (``web 1``, ``web 2``...)
+    did less than ``LOPSIDED_SHARE`` of their work, by CPU time."""
+    kinds: dict[str, list[float]] = {}
+    for name, us in result.cpu_by.items():
+        head, _, number = name.rpartition(" ")
+        if head and number.isdigit():
+            kinds.setdefault(head, []).append(us)
+    return any(
+        len(cpu) > 1 and sum(cpu) > 0 and min(cpu) < LOPSIDED_SHARE * sum(cpu)
+        for cpu in kinds.values()
+    )
+
+
 def print_rounds(rounds: Sequence[tuple[Result, Result]]) -> None:
     """Each round of the warm and the bare product page measured in turn."""
     if not rounds:
@@ -160,9 +177,11 @@ def print_rounds(rounds: Sequence[tuple[Result, Result]]) -> None:
         f" ({seconds:.0f} s each)"
     )
     for n, (warm, bare) in enumerate(rounds, start=1):
+        sides = (("warm", warm), ("bare", bare))
+        notes = "".join(f"; {side}: {r.note}" for side, r in sides if r.note)
         print(
             f"  round {n}: warm {warm.rps:>7,.0f} req/s ({warm.cpu_us:,.0f} µs CPU), bare"
-            f" {bare.rps:>7,.0f} req/s ({bare.cpu_us:,.0f} µs CPU): {_x(ratio(warm, bare))}"
+            f" {bare.rps:>7,.0f} req/s ({bare.cpu_us:,.0f} µs CPU): {_x(ratio(warm, bare))}" + notes
         )
 
 

@@ -157,3 +157,21 @@ def test_profile_web_prints_the_worker_by_component(short_tmp: Path) -> None:
     assert "template render" in names and "aiohttp: write the response" in names
     assert "Traceback" not in done.stderr
     assert list(short_tmp.iterdir()) == [], "temporary files were left behind"
+
+
+def test_a_run_that_one_process_served_alone_is_lopsided() -> None:
+    check = """
+from web_report import Result, lopsided
+def run(**cpu):
+    by = {k.replace("_", " "): v for k, v in cpu.items()}
+    return Result(1000, 1.0, 1.0, 2.0, 0, 0, cpu_by=by)
+assert lopsided(run(python_1=150.0, python_2=0.0))
+assert lopsided(run(web_1=290.0, web_2=10.0, sleigh_cache=1.0))
+assert not lopsided(run(web_1=160.0, web_2=150.0, sleigh_cache=1.0, sleigh_throttle=11.0))
+assert not lopsided(run(python_1=100.0, python_2=60.0))
+assert not lopsided(run(nginx=20.0))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=BENCH.parent, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
