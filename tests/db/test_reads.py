@@ -54,6 +54,27 @@ async def test_lists_of_any_length_share_one_statement(demo_engine: AsyncEngine)
         assert sorted(row[0] for row in got) == ids
 
 
+async def test_lists_and_single_values_bind_in_their_places(demo_engine: AsyncEngine) -> None:
+    statement = (
+        sa.select(p.id, p.price_cents)
+        .where(
+            p.price_cents >= sa.bindparam("floor"),
+            p.id.in_(sa.bindparam("ids", expanding=True)),
+            p.category_id != sa.bindparam("not_in"),
+        )
+        .order_by(p.id)
+        .limit(sa.bindparam("n", type_=sa.Integer))
+    )
+    for params in (
+        {"floor": 0, "ids": [1, 2, 3, 4], "not_in": -1, "n": 3},
+        {"floor": 2000, "ids": list(range(1, 60)), "not_in": 2, "n": 10},
+        {"not_in": 1, "n": 50, "floor": 500, "ids": list(range(10, 70))},  # (another order)
+        {"floor": 0, "ids": [7], "not_in": -1, "n": 1},
+    ):
+        expected = await _through_engine(demo_engine, statement, params)
+        assert [tuple(row) for row in await rows(demo_engine, statement, params)] == expected
+
+
 async def test_every_read_sees_the_last_commit(demo_engine: AsyncEngine) -> None:
     for on_hand in (5, 0, 7):
         async with demo_engine.begin() as conn:

@@ -12,11 +12,13 @@ about a tenth of a web worker's CPU on the warm product page.
 So on SQLite :func:`rows` runs a statement on a connection of this process's
 own, in the calling (event loop) thread, outside the pool: in WAL mode a
 reader never waits for the writer, and with no transaction open every
-statement reads the latest commit. The connection is opened on first use (in
-each process: a forked worker opens its own), is ``query_only`` (SQLite
-refuses any write on it), and is closed when the engine is disposed. Each
-statement is compiled once for the engine's dialect; its expanding bind
-parameters (``IN (...)``) are expanded for each call.
+statement reads the latest commit. The connection is opened on first use (a
+forked worker opens its own), is ``query_only`` (SQLite refuses any write on
+it), reads the file through a memory map, and is closed when the engine is
+disposed. Each statement is compiled once for the engine's dialect, and
+expanded once for each shape of its parameters (the length of each list bound
+to an ``IN (...)``): SQLAlchemy's expansion rewrites the SQL with a regular
+expression on every call.
 
 On PostgreSQL, and on an SQLite URL with options of its own, :func:`rows`
 runs the statement through the engine as any other query.
@@ -37,38 +39,93 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from .engine import SQLITE_PRAGMAS
 
-__all__ = ["rows"]
+__all__ = ["READER_PRAGMAS", "rows"]
+
+#: Set on the reader's connection after ``SQLITE_PRAGMAS``: it refuses writes, and reads
+#: the file through a memory map (no ``pread`` call for each page a statement reads).
+READER_PRAGMAS = ("PRAGMA query_only=ON", f"PRAGMA mmap_size={256 << 20}")
+
+
+#: How one positional parameter of an expanded statement is found: ``(name, None)`` is
+#: ``params[name]``, ``(name, i)`` is ``params[name][i]`` (an expanded list's item);
+#: ``(None, value)`` is a value the statement holds (e.g. SQLite's ``OFFSET``).
+_Slot = tuple[str | None, Any]
+
+#: A statement's parameter shape: the name and length of each list bound to it.
+_Shape = tuple[tuple[str, int], ...]
 
 
 class _Reader:
-    """The SQLite file *path*'s read connection of this process, and compiled statements."""
+    """The SQLite file *path*'s read connection of this process, and its statements
+    compiled (once) and expanded (once for each shape of their parameters)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.compiled: dict[Executable, SQLCompiler] = {}
+        self._compiled: dict[Executable, SQLCompiler] = {}
+        self._expanded: dict[tuple[Executable, _Shape], tuple[str, list[_Slot]]] = {}
         self._connection: sqlite3.Connection | None = None
-        self._pid = 0
 
     def connection(self) -> sqlite3.Connection:
-        if self._connection is None or self._pid != os.getpid():
-            # (a connection inherited from the parent process is left alone: SQLite's
-            # locks belong to the process that took them)
+        if self._connection is None:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in SQLITE_PRAGMAS:
+            for pragma in (*SQLITE_PRAGMAS, *READER_PRAGMAS):
                 if "journal_mode" not in pragma:  # (the writer's; a reader leaves it)
                     connection.execute(pragma)
-            connection.execute("PRAGMA query_only=ON")
-            self._connection, self._pid = connection, os.getpid()
+            self._connection = connection
         return self._connection
 
+    def forget(self) -> None:
+        """Drop the connection without closing it: it belongs to the parent process (a
+        forked child must not touch it: SQLite's locks belong to the process that took them)."""
+        self._connection = None
+
     def close(self) -> None:
-        if self._connection is not None and self._pid == os.getpid():
+        if self._connection is not None:
             self._connection.close()
         self._connection = None
+
+    def sql(
+        self, statement: Executable, params: Mapping[str, Any], dialect: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        """*statement*'s SQL for *params*, and its positional parameters."""
+        shape = tuple((k, len(v)) for k, v in params.items() if isinstance(v, (list, tuple)))
+        known = self._expanded.get((statement, shape))
+        if known is None:
+            compiled = self._compiled.get(statement)
+            if compiled is None:
+                compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+                assert isinstance(compiled, SQLCompiler)
+                self._compiled[statement] = compiled
+            expanded = compiled.construct_expanded_state(dict(params))
+            items = {
+                item: (name, i)
+                for name, names in expanded.parameter_expansion.items()
+                for i, item in enumerate(names)
+            }
+            slots: list[_Slot] = [
+                items.get(name)
+                or ((name, None) if name in params else (None, expanded.parameters[name]))
+                for name in expanded.positiontup or ()
+            ]
+            known = self._expanded[(statement, shape)] = (expanded.statement, slots)
+        sql, slots = known
+        return sql, tuple(
+            value if name is None else params[name] if value is None else params[name][value]
+            for name, value in slots
+        )
 
 
 #: Each SQLite engine's reader (``None``: the engine is not served here).
 _readers: weakref.WeakKeyDictionary[Any, _Reader | None] = weakref.WeakKeyDictionary()
+
+
+def _forget_all() -> None:
+    for reader in list(_readers.values()):
+        if reader is not None:
+            reader.forget()
+
+
+os.register_at_fork(after_in_child=_forget_all)
 
 
 def _reader(engine: AsyncEngine) -> _Reader | None:
@@ -99,13 +156,8 @@ async def rows(
     if reader is None:
         async with engine.connect() as conn:
             return list(await conn.execute(statement, params))
-    compiled = reader.compiled.get(statement)
-    if compiled is None:
-        compiled = statement.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
-        assert isinstance(compiled, SQLCompiler)
-        reader.compiled[statement] = compiled
-    expanded = compiled.construct_expanded_state(dict(params))
-    cursor = reader.connection().execute(expanded.statement, expanded.positional_parameters)
+    sql, args = reader.sql(statement, params, engine.dialect)
+    cursor = reader.connection().execute(sql, args)
     try:
         return cursor.fetchall()
     finally:

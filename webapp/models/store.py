@@ -100,6 +100,8 @@ class Through:
         #: requests that miss the same objects meanwhile
         self._loading: dict[tuple[str, tuple[Any, ...]], asyncio.Future[dict[Any, Any]]] = {}
         self.shared = 0
+        #: the event loop of the loads above (a running loop is this thread's only one)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def load(
         self,
@@ -155,7 +157,11 @@ class Through:
                 if not pending.cancelled() or (task is not None and task.cancelling()):
                     raise
             # The request that was loading them went away: load them here.
-        future: asyncio.Future[dict[Any, Any]] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            # (asked once: on Python 3.11 each ask is a getpid() system call)
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[Any, Any]] = loop.create_future()
         self._loading[flight] = future
         try:
             loaded = await part.loader(missing)
