@@ -21,7 +21,7 @@ Needs ``wrk`` (Debian package) and ``py-spy`` (``pip install py-spy``, in the
 ``test`` extra), and the right to trace the worker (root, or ptrace allowed).
 Every process is stopped by PID and the temporary directory removed. Run:
 
-    .venv/bin/python scripts/profile_web.py [--seconds S] [--products N]
+    .venv/bin/python scripts/profile_web.py [--seconds S] [--products N] [--cold | --path P]
 """
 
 from __future__ import annotations
@@ -156,6 +156,10 @@ def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
             fetch(base + path)
         if args.cold:  # product ids no request has named, from the end of the catalog
             hot = [f"/p/{i}" for i in reversed(ids[HOT_PRODUCTS:])]
+        elif args.path:
+            hot = args.path
+            for path in hot:
+                fetch(base + path)
         load = subprocess.Popen(
             ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(args.seconds + WARM_UP) + 3}s",
              "-s", str(_paths_script(tmp, hot)), base],
@@ -215,6 +219,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--cold", action="store_true", help="product pages no request named before (database)"
     )
     parser.add_argument(
+        "--path",
+        action="append",
+        metavar="PATH",
+        help="profile this page (e.g. /c/toys, /search?q=wooden; repeat for several, in"
+        " turn) instead of the warm product pages",
+    )
+    parser.add_argument(
         "--pinned",
         action="store_true",
         help="one worker alone on the first core, everything else on the others",
@@ -225,7 +236,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="FILE",
         help="also write py-spy's samples (its raw format: whole stacks) to FILE",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cold and args.path:
+        parser.error("--cold profiles product pages: give --cold or --path, not both")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,11 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body(tmp: Path, procs: Processes) -> None:
         raw = profile(args, tmp, procs)
         pinned = ", one worker pinned to a core of its own" if args.pinned else ""
-        page = "cold" if args.cold else "warm"
-        print(
-            f"profile_web: the {page} product page, {args.seconds:g} s at {args.rate} samples/s"
-            + pinned
-        )
+        page = "cold product" if args.cold else "warm product" if not args.path else ""
+        pages = f"the {page} page" if page else ", ".join(args.path)
+        print(f"profile_web: {pages}, {args.seconds:g} s at {args.rate} samples/s" + pinned)
         report(raw, args.top)
         if args.raw is not None:
             args.raw.write_text(raw)

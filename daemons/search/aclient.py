@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import zmq
-import zmq.asyncio
 
 from .errors import Busy, SearchUnavailable
 from .protocol import decode_reply, encode
@@ -33,62 +32,91 @@ from .replicas import (
 __all__ = ["AsyncSearchClient"]
 
 
-class _AsyncLink:
-    """One endpoint's socket, shared by tasks; a reader task hands out replies."""
+def _time_out(future: asyncio.Future[bytes], wait: float) -> None:
+    if not future.done():
+        future.set_exception(Busy(f"no reply within {wait:g}s", "unavailable"))
 
-    def __init__(self, zctx: zmq.asyncio.Context, endpoint: str) -> None:
+
+class _AsyncLink:
+    """One endpoint's socket, shared by tasks; the event loop watches it and hands out
+    replies as they come.
+
+    A plain ZeroMQ socket, not ``zmq.asyncio``'s: that one made a future and several
+    callbacks for every send and receive, and asked for the running loop each time
+    (on Python 3.11 a ``getpid()`` system call each). Here sends are made at once
+    (non-blocking), and the loop calls :meth:`_drain` when the socket's file
+    descriptor says its events may have changed. ZeroMQ signals that descriptor on
+    an edge, which a send may also consume, so every send is followed by a drain.
+    """
+
+    def __init__(self, zctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
         self.sock = zctx.socket(zmq.DEALER)
         configure(self.sock, endpoint)
         self.monitor = self.sock.get_monitor_socket(EVENTS)
         self.up: bool | None = None
         self.pending: dict[bytes, asyncio.Future[bytes]] = {}
-        self.reader: asyncio.Task[None] | None = None
-        self.watcher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _watched(self) -> asyncio.AbstractEventLoop:
+        """The loop that watches both sockets (asked for once)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+            loop.add_reader(self.sock.FD, self._drain)
+            loop.add_reader(self.monitor.FD, self._watch)
+            loop.call_soon(self._watch)  # (events queued before the descriptor was watched)
+        return loop
 
     async def ask(self, rid: bytes, body: bytes, wait: float) -> dict[str, Any]:
         """One round trip; raises Busy when the endpoint cannot answer within *wait* s."""
-        if self.reader is None or self.reader.done():
-            self.reader = asyncio.create_task(self._read())
-        if self.watcher is None or self.watcher.done():
-            self.watcher = asyncio.create_task(self._watch())
-        await self._send([rid, body], wait)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        loop = self._watched()
+        future: asyncio.Future[bytes] = loop.create_future()
         self.pending[rid] = future
+        timer = loop.call_later(wait, _time_out, future, wait)  # (wait_for costs more)
         try:
-            try:
-                raw = await asyncio.wait_for(future, wait)
-            except TimeoutError:
-                raise Busy(f"no reply within {wait:g}s", "unavailable") from None
-            return checked(decode_reply(raw))
+            await self._send([rid, body], wait)
+            return checked(decode_reply(await future))
         finally:
+            timer.cancel()
             self.pending.pop(rid, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # (marked as seen: the send may have failed first)
 
     async def _send(self, frames: list[bytes], wait: float) -> None:
         """Send *frames*, waiting up to *wait* s for a connection being made."""
         deadline = time.monotonic() + wait
         while self.up is not False:
             try:
-                await self.sock.send_multipart(frames, flags=zmq.NOBLOCK)
-                return
+                self.sock.send_multipart(frames, flags=zmq.NOBLOCK)
             except zmq.Again:
                 if time.monotonic() >= deadline:
                     raise Busy(f"not connected within {wait:g}s", "unavailable") from None
+            else:
+                self._drain()
+                return
             await asyncio.sleep(STEP)
         raise Busy("not connected (refused or dropped; retrying)", "unavailable")
 
-    async def _read(self) -> None:
+    def _drain(self) -> None:
+        """Hand out every reply the socket holds."""
         while True:
-            frames = await self.sock.recv_multipart()
+            try:
+                frames = self.sock.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
             if len(frames) != 2:
                 continue
             future = self.pending.get(frames[0])
             if future is not None and not future.done():
                 future.set_result(frames[1])
 
-    async def _watch(self) -> None:
+    def _watch(self) -> None:
         """Follow the connection; fail the requests in flight when it drops (they fail over)."""
         while True:
-            event = event_of(await self.monitor.recv_multipart())
+            try:
+                event = event_of(self.monitor.recv_multipart(flags=zmq.NOBLOCK))
+            except zmq.Again:
+                return
             self.up = event == zmq.EVENT_CONNECTED
             if event != zmq.EVENT_DISCONNECTED:
                 continue
@@ -97,9 +125,9 @@ class _AsyncLink:
                     future.set_exception(Busy("the connection dropped", "unavailable"))
 
     def close(self) -> None:
-        for task in (self.reader, self.watcher):
-            if task is not None:
-                task.cancel()
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self.sock.FD)
+            self._loop.remove_reader(self.monitor.FD)
         self.sock.disable_monitor()
         self.monitor.close(linger=0)
         self.sock.close(linger=0)
@@ -117,7 +145,7 @@ class AsyncSearchClient:
         self.replicas = Replicas(endpoints, retry_after)
         self.timeout = timeout
         self._ids = Ids()
-        self._zctx = zmq.asyncio.Context()
+        self._zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._links: dict[str, _AsyncLink] = {}
         self._closed = False
 

@@ -103,6 +103,47 @@ async def test_async_client_searches_and_fails_over(
         await client.aclose()
 
 
+async def test_async_client_misses_no_reply_in_many_waves(searchd: SearchDaemon) -> None:
+    """Replies come in while sends are made: none is left unread (the socket signals
+    its descriptor on an edge, which a send may consume)."""
+    import asyncio
+
+    client = AsyncSearchClient([searchd.endpoint], timeout=5)
+    try:
+        for size in (1, 2, 7, 64, 1, 33, 128, 3):
+            for _ in range(4):
+                results = await asyncio.gather(
+                    *(client.search("lego", limit=1 + i % 3) for i in range(size))
+                )
+                assert [len(r.ids) for r in results] == [1 + i % 3 for i in range(size)]
+            await asyncio.sleep(0.01)
+    finally:
+        await client.aclose()
+
+
+async def test_async_client_gives_up_on_a_daemon_that_does_not_answer(
+    searchd: SearchDaemon,
+) -> None:
+    import asyncio
+    import signal
+
+    client = AsyncSearchClient([searchd.endpoint], timeout=0.3)
+    try:
+        assert (await client.search("lego", limit=1)).ids
+        searchd.daemon.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(SearchUnavailable, match=r"no reply within 0\.3s"):
+                await client.search("lego", limit=1)
+            assert time.monotonic() - started < 3
+        finally:
+            searchd.daemon.send_signal(signal.SIGCONT)
+        await asyncio.sleep(1.1)  # (retry_after: the endpoint is tried again after 1 s)
+        assert (await client.search("lego", limit=1)).ids
+    finally:
+        await client.aclose()
+
+
 def test_client_endpoints_from_the_config(tmp_path: Path) -> None:
     assert SearchConfig().client_endpoints(tmp_path) == [f"ipc://{tmp_path}/run/searchd.sock"]
     cfg = SearchConfig(endpoints="tcp://10.0.0.5:7300,ipc:///run/sleigh/searchd.sock")

@@ -63,6 +63,10 @@ class SearchPage:
         return any(f.name == "category" for f in self.facets)
 
 
+#: The last brand rows read and the names made of them (read-only, as the rows are).
+_names: tuple[list[list[Any]], dict[int, str]] | None = None
+
+
 async def brand_names(catalog: Catalog, engine: AsyncEngine) -> dict[int, str]:
     """Every brand's name by id, through the cache (as long as the category tree)."""
 
@@ -72,7 +76,10 @@ async def brand_names(catalog: Catalog, engine: AsyncEngine) -> dict[int, str]:
             return [list(row) for row in await conn.execute(sa.select(b.id, b.name))]
 
     rows = await catalog.through.one("brands:names", catalog.ttls.tree, load)
-    return {int(row[0]): str(row[1]) for row in rows}
+    global _names
+    if _names is None or _names[0] is not rows:  # (the cache hands out the same rows
+        _names = (rows, {int(row[0]): str(row[1]) for row in rows})  # until they change)
+    return _names[1]
 
 
 async def _all(calls: Sequence[Awaitable[SearchResult]]) -> list[SearchResult]:
