@@ -2,6 +2,7 @@
 
 - :mod:`.engine`: :func:`create_engine`, :func:`database_url`, :func:`redacted`
 - :mod:`.schema`: the tables (``metadata``)
+- :mod:`.reads`: :func:`~.reads.rows`, the catalog's hot reads (on SQLite outside the pool)
 - :mod:`.migrate`: :func:`upgrade`, :func:`downgrade`, :func:`current_revision`
 - :mod:`.passwords`: argon2 :func:`hash_password` / :func:`verify_password`
 """
