@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sleigh.webapp.db import schema
+from sleigh.webapp.db import reads, schema
 from sleigh.webapp.db.reads import rows
 from sleigh.webapp.models import queries
 
@@ -73,6 +73,18 @@ async def test_lists_and_single_values_bind_in_their_places(demo_engine: AsyncEn
     ):
         expected = await _through_engine(demo_engine, statement, params)
         assert [tuple(row) for row in await rows(demo_engine, statement, params)] == expected
+
+
+async def test_statements_built_for_each_call_are_not_kept_without_end(
+    demo_engine: AsyncEngine,
+) -> None:
+    for n in range(reads.STATEMENTS_KEPT + 50):
+        statement = sa.select(p.id).where(p.id == n % 50 + 1)  # (a new statement each time)
+        assert [tuple(r) for r in await rows(demo_engine, statement, {})] == [(n % 50 + 1,)]
+    reader = reads._reader(demo_engine)
+    if reader is not None:  # (SQLite)
+        assert len(reader._compiled) <= reads.STATEMENTS_KEPT
+        assert len(reader._expanded) <= reads.STATEMENTS_KEPT
 
 
 async def test_every_read_sees_the_last_commit(demo_engine: AsyncEngine) -> None:

@@ -46,6 +46,11 @@ __all__ = ["READER_PRAGMAS", "rows"]
 READER_PRAGMAS = ("PRAGMA query_only=ON", f"PRAGMA mmap_size={256 << 20}")
 
 
+#: Compiled statements, and their expansions, kept at most (all are dropped when there
+#: would be more): :func:`rows` is for statements built once, but one built for each call
+#: must not make the process grow.
+STATEMENTS_KEPT = 512
+
 #: How one positional parameter of an expanded statement is found: ``(name, None)`` is
 #: ``params[name]``, ``(name, i)`` is ``params[name][i]`` (an expanded list's item);
 #: ``(None, value)`` is a value the statement holds (e.g. SQLite's ``OFFSET``).
@@ -95,6 +100,8 @@ class _Reader:
             if compiled is None:
                 compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
                 assert isinstance(compiled, SQLCompiler)
+                if len(self._compiled) >= STATEMENTS_KEPT:  # (statements built per call)
+                    self._compiled.clear()
                 self._compiled[statement] = compiled
             expanded = compiled.construct_expanded_state(dict(params))
             items = {
@@ -107,6 +114,8 @@ class _Reader:
                 or ((name, None) if name in params else (None, expanded.parameters[name]))
                 for name in expanded.positiontup or ()
             ]
+            if len(self._expanded) >= STATEMENTS_KEPT:
+                self._expanded.clear()
             known = self._expanded[(statement, shape)] = (expanded.statement, slots)
         sql, slots = known
         return sql, tuple(
