@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from typing import Any
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sleigh.webapp.db import reads, schema
 from sleigh.webapp.db.reads import rows
 from sleigh.webapp.models import queries
+from tests.plugins.database import make_db_config
 
 inv = schema.inventory.c
 p = schema.products.c
@@ -81,10 +83,9 @@ async def test_statements_built_for_each_call_are_not_kept_without_end(
     for n in range(reads.STATEMENTS_KEPT + 50):
         statement = sa.select(p.id).where(p.id == n % 50 + 1)  # (a new statement each time)
         assert [tuple(r) for r in await rows(demo_engine, statement, {})] == [(n % 50 + 1,)]
-    reader = reads._reader(demo_engine)
-    if reader is not None:  # (SQLite)
-        assert len(reader._compiled) <= reads.STATEMENTS_KEPT
-        assert len(reader._expanded) <= reads.STATEMENTS_KEPT
+    reader = reads._readers[demo_engine.sync_engine]
+    assert len(reader._compiled) <= reads.STATEMENTS_KEPT
+    assert len(reader._expanded) <= reads.STATEMENTS_KEPT
 
 
 async def test_every_read_sees_the_last_commit(demo_engine: AsyncEngine) -> None:
@@ -96,15 +97,18 @@ async def test_every_read_sees_the_last_commit(demo_engine: AsyncEngine) -> None
         assert [tuple(r) for r in await rows(demo_engine, STOCK, {"ids": [1]})] == [(1, on_hand)]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_sqlite_reads_run_in_the_loop_thread_outside_the_pool(
-    demo_engine: AsyncEngine,
-) -> None:
+async def test_reads_check_out_no_connection_of_the_engines_pool(demo_engine: AsyncEngine) -> None:
     checkouts: list[object] = []
     event.listen(demo_engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
+    for ids in ([1, 2], [3], list(range(1, 40))):
+        assert len(await rows(demo_engine, STOCK, {"ids": ids})) == len(ids)
+    assert checkouts == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_reads_run_in_the_loop_thread(demo_engine: AsyncEngine) -> None:
     here = threading.get_ident()
     thread = sa.select(sa.func.thread_ident())
-
     sqlite3_connect = sqlite3.connect
 
     def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
@@ -119,8 +123,35 @@ async def test_sqlite_reads_run_in_the_loop_thread_outside_the_pool(
         assert [tuple(r) for r in await rows(demo_engine, thread, {})] == [(here,)]
     finally:
         mp.undo()
-    await rows(demo_engine, STOCK, {"ids": [1, 2]})
-    assert checkouts == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_disposing_the_engine_closes_the_postgres_readers_connections(
+    demo_engine: AsyncEngine,
+) -> None:
+    async def connections() -> int:
+        admin = await asyncpg.connect(
+            **dict(demo_engine.dialect.create_connect_args(demo_engine.url)[1])
+        )
+        try:
+            n = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return int(n)
+        finally:
+            await admin.close()
+
+    await demo_engine.dispose()
+    assert await connections() == 0
+    await asyncio.gather(*(rows(demo_engine, STOCK, {"ids": [i]}) for i in range(1, 30)))
+    assert 1 <= await connections() <= make_db_config("").read_connections
+    await demo_engine.dispose()
+    assert await connections() == 0
+    assert [
+        tuple(r) for r in await rows(demo_engine, STOCK, {"ids": [1]})
+    ] == await _through_engine(demo_engine, STOCK, {"ids": [1]})
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -34,4 +34,11 @@ class DatabaseConfig(Section):
         maximum=100_000,
         help="Prepared statements cached per connection (PostgreSQL).",
     )
+    read_connections: int = setting(
+        4,
+        minimum=1,
+        maximum=100,
+        help="PostgreSQL: connections each worker may open, beside the pool, for the"
+        " catalog's hot reads (a product's parts, stock, related products).",
+    )
     echo: bool = setting(False, help="Log every SQL statement (debugging only).")

@@ -19,9 +19,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from . import sqlite
+from . import reads, sqlite
 from .config import DatabaseConfig
 from .errors import DatabaseURLError
+from .sqlite import SQLITE_PRAGMAS
 
 __all__ = ["SQLITE_PRAGMAS", "SUPPORTED_DRIVERS", "create_engine", "database_url", "redacted"]
 
@@ -29,14 +30,6 @@ log = logging.getLogger("sleigh.db")
 
 #: The SQLAlchemy drivers sleigh runs on; every other URL is refused.
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-
-#: Set on every new SQLite connection, in this order.
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
-)
 
 
 def _parse(url: str) -> URL:
@@ -108,7 +101,8 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
     For SQLite the file's directory is created, every connection gets
     :data:`SQLITE_PRAGMAS`, and reads run in the event loop's thread
     (:mod:`.sqlite`); for PostgreSQL each connection caches up to
-    ``database.statement_cache_size`` prepared statements.
+    ``database.statement_cache_size`` prepared statements. The catalog's hot reads
+    get a reader of their own (:mod:`.reads`).
 
     :raises DatabaseURLError: if ``database.url`` is not supported.
     """
@@ -134,5 +128,6 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
     )
     if url.drivername.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+    reads.attach(engine, cfg)
     log.info("database %s (pool %d + %d)", redacted(url), cfg.pool_size, cfg.max_overflow)
     return engine

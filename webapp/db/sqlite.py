@@ -30,6 +30,14 @@ from typing import Any
 
 import aiosqlite
 
+#: Set on every new SQLite connection, in this order.
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
 #: sqlite3 cursor methods that never wait for a lock.
 _CURSOR_AT_ONCE = frozenset({"fetchone", "fetchmany", "fetchall", "close"})
 #: sqlite3 connection methods that are nothing to do without a transaction open.
