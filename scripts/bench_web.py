@@ -518,14 +518,14 @@ def missing_tools() -> list[str]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--products", type=int, default=20_000, help="demo catalog size")
+    parser.add_argument("--products", type=int, default=50_000, help="demo catalog size")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke test: 5,000 products, 1 s a row"
+        "--quick", action="store_true", help="a smoke test: 8,000 products, 1 s a row"
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.products, args.seconds = 5000, 1.0
+        args.products, args.seconds = 8000, 1.0
     if args.products <= HOT_PRODUCTS * 2:
         parser.error(f"--products must be over {HOT_PRODUCTS * 2}")
     return args
