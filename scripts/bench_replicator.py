@@ -8,13 +8,15 @@ One run prints:
   (``receive_paths.py``);
 * **latency**: a ``SET`` on host A (over its Unix socket) until the key is
   visible in host B's LMDB file, p50 and p99, at 1,000 and 10,000 objects/s
-  of 1 KB (the writer paces; the reader polls B's file every 100 µs);
+  of 1 KB (the writer paces; the reader polls B's file every 100 µs), and
+  each daemon's CPU time per object at those rates;
 * **throughput**: the highest rate of 1 KB objects written on A that B and
   C both receive with zero kernel drops (``RcvbufErrors`` in each
   namespace's ``/proc/net/snmp``) and nothing missed;
 * **recovery**: 20% loss at B and C during a burst; time from the writer's
-  last acknowledged ``SET`` until both hold the burst's last object; then the
-  same burst with no loss (how far the daemons lag behind the writer anyway).
+  last acknowledged ``SET`` until both hold the burst's last object (watched
+  from before the burst, every 0.5 ms); then the same burst with no loss (how
+  far the daemons lag behind the writer anyway).
 
 Then a "targets" block (p99 < 2 ms at 10k/s; >= 50k objects/s to two peers
 with nothing lost; convergence under 20% loss within 100 ms of the last
@@ -35,7 +37,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,8 @@ class Latency:
     samples: int
     p50_ms: float
     p99_ms: float
+    #: CPU time per object, µs, by daemon (``a.cached``, ``b.mcastd``...)
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
 
 def measure_latency(lab: Lab, watcher: Watcher, rate: int, seconds: float) -> Latency:
@@ -172,13 +176,29 @@ def measure_latency(lab: Lab, watcher: Watcher, rate: int, seconds: float) -> La
         done.set()
 
     thread = threading.Thread(target=watch)
+    daemons = {
+        f"{name}.{kind}": daemon.pid
+        for name, host in lab.hosts.items()
+        for kind, daemon in (("cached", host.cached), ("mcastd", host.mcastd))
+        if daemon is not None
+    }
+    before = {name: cpu_seconds(pid) for name, pid in daemons.items()}
     thread.start()
     run_writer(a, prefix, count, rate)
     thread.join()
+    cpu = {name: (cpu_seconds(pid) - before[name]) * 1e6 / count for name, pid in daemons.items()}
     ms = sorted(x * 1000 for x in result)
     if not ms:
-        return Latency(rate, 0, float("nan"), float("nan"))
-    return Latency(rate, len(ms), ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))])
+        return Latency(rate, 0, float("nan"), float("nan"), cpu)
+    p50, p99 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    return Latency(rate, len(ms), p50, p99, cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time process *pid* has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -254,6 +274,9 @@ def report(
     print(f"{'rate/s':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for lat in latencies:
         print(f"{lat.rate:>8} {lat.samples:>8} {lat.p50_ms:>8.3f} {lat.p99_ms:>8.3f}")
+    for lat in latencies:
+        by = ", ".join(f"{name} {us:.1f}" for name, us in lat.cpu_us.items())
+        print(f"  CPU µs an object at {lat.rate}/s: {by}; {sum(lat.cpu_us.values()):.1f} in all")
     best = print_throughput(throughput)
     worst = print_recovery(recovery, drain)
     p99 = next((x.p99_ms for x in latencies if x.rate == 10_000), float("nan"))

@@ -30,7 +30,8 @@ def test_quick_run_prints_every_figure() -> None:
     for heading in ("receive path", "latency: SET on A", "throughput:", "recovery after",
                     "the same burst with no loss"):  # fmt: skip
         assert heading in out, out
-    for row in ("blocking recv thread", "asyncio endpoint (uvloop)", "highest clean rate"):
+    for row in ("blocking recv thread", "asyncio endpoint (uvloop)", "highest clean rate",
+                "CPU µs an object at 10000/s: a.cached "):  # fmt: skip
         assert row in out, out
     targets = out.split("\ntargets\n", 1)[1]
     assert targets.count("target") == 3 and "Traceback" not in result.stderr, out
