@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sleigh.webapp.db import reads, schema
+from sleigh.webapp.db import create_engine, reads, schema
 from sleigh.webapp.db.reads import rows
 from sleigh.webapp.models import queries
 from tests.plugins.database import make_db_config
@@ -152,6 +153,26 @@ async def test_disposing_the_engine_closes_the_postgres_readers_connections(
     assert [
         tuple(r) for r in await rows(demo_engine, STOCK, {"ids": [1]})
     ] == await _through_engine(demo_engine, STOCK, {"ids": [1]})
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_the_postgres_reader_prepares_as_the_engine_is_told(
+    demo_engine: AsyncEngine, db_url: str, tmp_path: Path
+) -> None:
+    """``statement_cache_size = 0`` (a pooler in transaction mode) keeps no named
+    prepared statement on the reader's connections either."""
+    prepared = sa.select(sa.func.count()).select_from(sa.table("pg_prepared_statements"))
+    uncached = create_engine(make_db_config(db_url, statement_cache_size=0), tmp_path)
+    try:
+        for ids in ([1], [1, 2], [3]):
+            assert len(await rows(uncached, STOCK, {"ids": ids})) == len(ids)
+        assert [tuple(r) for r in await rows(uncached, prepared, {})] == [(0,)]
+    finally:
+        await uncached.dispose()
+    await rows(demo_engine, STOCK, {"ids": [1]})
+    [(kept,)] = [tuple(r) for r in await rows(demo_engine, prepared, {})]
+    assert kept >= 1
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
