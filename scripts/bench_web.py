@@ -35,9 +35,9 @@ workers share one listening socket handed over as ``LISTEN_FDS`` (as
    between rows a minute apart (the table's rows gave 0.75x in one run and
    0.49-0.50x in others).
 
-The rows are printed by ``web_report.py``. Every process is stopped by PID and the
-temporary directory removed. Needs ``wrk`` and ``nginx`` (Debian packages
-``wrk`` and ``nginx-light``); it installs nothing. Run:
+The load comes from ``wrk_load.py`` and the rows are printed by ``web_report.py``.
+Every process is stopped by PID and the temporary directory removed. Needs ``wrk``
+and ``nginx`` (Debian packages ``wrk`` and ``nginx-light``); it installs nothing. Run:
 
     .venv/bin/python scripts/bench_web.py [--products N] [--seconds S] [--quick]
 """
@@ -45,18 +45,14 @@ temporary directory removed. Needs ``wrk`` and ``nginx`` (Debian packages
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from web_report import (
@@ -71,7 +67,6 @@ from web_report import (
     ROW_WARM1,
     ROW_WARM2,
     Result,
-    lopsided,
     machine,
     print_cpu_by,
     print_machine,
@@ -82,159 +77,26 @@ from web_report import (
 from webshop import (
     BenchError,
     Processes,
-    clean_env,
-    cpu_seconds,
     fetch,
     in_scratch,
     load_catalog,
-    process_name,
+    nginx_path,
+    start_bare,
     start_daemons,
+    start_nginx,
     start_web,
 )
+from wrk_load import CONNECTIONS, Run
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 
 HOT_PRODUCTS = 100
 #: Rounds of the warm and the bare product page measured in turn (the ratio's target figure).
 ROUNDS = 3
-CONNECTIONS = 32
-PACED_SHARE = 0.7
-#: wrk runs of a row, at most, until its server processes share the work (``Run.balanced``).
-LOPSIDED_TRIES = 3
-STATIC_BYTES = 20 * 1024
 TOOLS = {"wrk": "wrk", "nginx": "nginx-light (or nginx)"}
 
 
-# -- wrk ---------------------------------------------------------------------------
-
-_LUA = """
-paths = {%(paths)s}
-i = 0
-repeats = 0
-local n = #paths
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-request = function()
-  i = i + 1
-  if i > n then i = 1 end
-  if i == 1 and wrapped then repeats = repeats + 1 end
-  if i == n then wrapped = true end
-  return wrk.format(nil, paths[i])
-end
-%(delay)s
-done = function(summary, latency, requests)
-  local rep = 0
-  for _, t in ipairs(threads) do rep = rep + (t:get("repeats") or 0) end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH {"requests": %%d, "us": %%d, "p50": %%d, "p99": %%d, "errors": %%d, "repeats": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout, rep))
-end
-"""
-
-
-def wrk(
-    tmp: Path,
-    base: str,
-    paths: Sequence[str],
-    seconds: float,
-    *,
-    delay_ms: float | None = None,
-    connections: int = CONNECTIONS,
-) -> Result:
-    """``wrk`` against *base* cycling through *paths*, one thread, *connections*.
-
-    :param delay_ms: each connection waits this long after a response before its
-        next request (wrk's Lua ``delay``), for a paced run.
-    """
-    lua = tmp / "bench.lua"
-    delay = "" if delay_ms is None else f"delay = function() return {delay_ms:.3f} end"
-    lua.write_text(_LUA % {"paths": ",".join(json.dumps(p) for p in paths), "delay": delay})
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s"]
-    done = subprocess.run(
-        [*argv, "-s", str(lua), base], capture_output=True, text=True, timeout=seconds + 60
-    )
-    lua.unlink()
-    found = re.search(r"^BENCH (\{.*\})$", done.stdout, re.M)
-    if done.returncode != 0 or found is None:
-        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    fig = json.loads(found.group(1))
-    return Result(
-        fig["requests"],
-        fig["us"] / 1e6,
-        fig["p50"] / 1000,
-        fig["p99"] / 1000,
-        fig["errors"],
-        fig["repeats"],
-    )
-
-
-# -- CPU time of the servers -------------------------------------------------------
-
-
 # -- processes ---------------------------------------------------------------------
-
-
-def start_bare(
-    procs: Processes, sock: socket.socket, workers: int, what: list[str]
-) -> list[subprocess.Popen[bytes]]:
-    """*workers* bare yardstick processes (``yardstick_pages.py``) sharing *sock*;
-    *what*: their arguments (the kind of page and its data)."""
-    argv = [sys.executable, str(Path(__file__).resolve().with_name("yardstick_pages.py")), *what]
-    return procs.start(argv, clean_env(), "bare", sockets=[sock], copies=workers)
-
-
-_NGINX_CONF = """
-daemon off;
-master_process on;
-worker_processes 2;
-user root;
-pid %(tmp)s/nginx.pid;
-error_log %(tmp)s/nginx.error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_requests 1000000;
-  client_body_temp_path %(tmp)s/nginx-body;
-  proxy_temp_path %(tmp)s/nginx-proxy;
-  fastcgi_temp_path %(tmp)s/nginx-fastcgi;
-  uwsgi_temp_path %(tmp)s/nginx-uwsgi;
-  scgi_temp_path %(tmp)s/nginx-scgi;
-  server { listen 127.0.0.1:%(port)d; root %(tmp)s/static; }
-}
-"""
-
-
-def start_nginx(procs: Processes, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """nginx (2 workers, master in the foreground) serving a 20 KB file; its port."""
-    (tmp / "static").mkdir()
-    (tmp / "static" / "page.html").write_bytes((b"x" * 99 + b"\n") * (STATIC_BYTES // 100))
-    probe = bind_tcp("127.0.0.1", 0)
-    port = probe.getsockname()[1]
-    probe.close()
-    conf = tmp / "nginx.conf"
-    conf.write_text(_NGINX_CONF % {"tmp": tmp, "port": port})
-    argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx.error.log")]
-    (proc,) = procs.start(argv, clean_env(), "nginx", notify=False)
-    wait_http(f"http://127.0.0.1:{port}/page.html", proc)
-    return proc, port
-
-
-def nginx_path() -> str:
-    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin") or "nginx"
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            fetch(url)
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise BenchError(f"{url} never answered (exit {proc.poll()})")
 
 
 def throttle_decisions(base: str, workers: int) -> dict[str, float]:
@@ -295,81 +157,6 @@ def pick_category(base: str) -> str:
     if not links:
         raise BenchError("the home page links to no category")
     return next((link for link in links if link.count("/") > 2), links[0])
-
-
-@dataclass
-class Run:
-    """What every measurement of one run shares; *servers*: the pids whose CPU time a
-    row counts (the shop's rows count the daemons too)."""
-
-    tmp: Path
-    seconds: float
-    quick: bool
-    servers: list[int]
-
-    def wrk(
-        self, base: str, paths: Sequence[str], seconds: float, delay_ms: float | None = None
-    ) -> Result:
-        before = {pid: cpu_seconds([pid]) for pid in self.servers}
-        result = wrk(self.tmp, base, paths, seconds, delay_ms=delay_ms)
-        used = {pid: cpu_seconds([pid]) - was for pid, was in before.items()}
-        per_request = 1e6 / result.requests if result.requests else 0.0
-        result.cpu_us = sum(used.values()) * per_request
-        names = [process_name(pid) for pid in used]
-        for name, pid in zip(names, used, strict=True):
-            if names.count(name) > 1:
-                name = f"{name} {sum(1 for n in result.cpu_by if n.startswith(name)) + 1}"
-            result.cpu_by[name] = used[pid] * per_request
-        result.size = len(fetch(base + paths[0]))
-        return result
-
-    def measure(self, base: str, paths: Sequence[str], note: str = "") -> Result:
-        result = self.balanced(base, paths, self.seconds)
-        result.note = note + (result.note and f"; {result.note}")
-        return result
-
-    def balanced(self, base: str, paths: Sequence[str], seconds: float) -> Result:
-        """A ``wrk`` run in which no server process sat idle while another served.
-
-        The processes of a row share one listening socket, and whichever wakes first
-        accepts a connection: now and then one process takes all of wrk's connections
-        and the other serves nothing, and the row measures one process. Such a run is
-        run again, up to ``LOPSIDED_TRIES`` times in all; the result's note says so."""
-        for attempt in range(1, LOPSIDED_TRIES + 1):
-            result = self.wrk(base, paths, seconds)
-            if not lopsided(result) or attempt == LOPSIDED_TRIES:
-                break
-        if attempt > 1:
-            result.note = f"{attempt - 1} lopsided run(s) run again"
-        if lopsided(result):
-            result.note += ("; " if result.note else "") + "LOPSIDED: one process served little"
-        return result
-
-    def warm(self, base: str, paths: Sequence[str]) -> None:
-        """Fill the cache with *paths* (and the connections and the code paths)."""
-        for path in paths:
-            fetch(base + path)
-        if not self.quick:
-            wrk(self.tmp, base, paths, 1)
-
-    def paced(self, base: str, paths: Sequence[str], peak: float) -> Result:
-        """*paths* at about ``PACED_SHARE`` of *peak* req/s: each connection waits
-        between a response and its next request, the wait shortened by the median
-        response time of a short trial run."""
-        target = PACED_SHARE * peak
-        cycle_ms = CONNECTIONS * 1000 / target
-        delay = cycle_ms
-        if not self.quick:
-            # A connection's cycle is its wait plus the response time: take the median
-            # response time at this pace off the wait.
-            trial = wrk(self.tmp, base, paths, max(2, self.seconds / 3), delay_ms=delay)
-            delay = max(0.0, cycle_ms - trial.p50_ms)
-        result = self.wrk(base, paths, self.seconds, delay_ms=delay)
-        result.note = (
-            f"{result.rps / peak:.0%} of the warm peak (target {PACED_SHARE:.0%}:"
-            f" {target:,.0f} req/s; delay {delay:.2f} ms)"
-        )
-        return result
 
 
 def bench_shop(

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_web import CONNECTIONS, HOT_PRODUCTS
+from bench_web import HOT_PRODUCTS
 from webshop import (
     BenchError,
     Processes,
@@ -49,6 +49,7 @@ from webshop import (
     start_daemons,
     start_web,
 )
+from wrk_load import CONNECTIONS
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 
