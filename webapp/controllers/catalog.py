@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ...daemons.search.client import BadRequest, SearchUnavailable
-from ..keys import CATALOG, CONFIG, ENGINE, SEARCH, VIEWS
+from ..keys import CATALOG, CONFIG, SEARCH, VIEWS
 from ..models.catalog import ProductPage
 from ..models.freshness import note
 from ..models.search import BadFilter, Filters, SearchPage, listed, parse_filters, run
@@ -32,10 +32,10 @@ async def _browse(request: web.Request, node: Category, filters: Filters) -> Sea
     try:
         if client is None:
             raise SearchUnavailable("no search daemon is configured")
-        page = await run(client, catalog, request.app[ENGINE], filters, config.page_size)
+        page = await run(client, catalog, filters, config.page_size)
     except SearchUnavailable as exc:
         log.warning("category %s listed from the database: %s", node.path, exc)
-        return await listed(catalog, request.app[ENGINE], node, filters, config.page_size)
+        return await listed(catalog, node, filters, config.page_size)
     except BadRequest as exc:
         raise web.HTTPBadRequest(text=f"We could not list that page: {exc}") from None
     note(config.listing_ttl)  # the ids, totals and counts searchd gave: as fresh as a listing

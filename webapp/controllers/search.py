@@ -12,7 +12,7 @@ import logging
 from aiohttp import web
 
 from ...daemons.search.client import AsyncSearchClient, BadRequest, SearchUnavailable
-from ..keys import CATALOG, CONFIG, ENGINE, SEARCH, VIEWS
+from ..keys import CATALOG, CONFIG, SEARCH, VIEWS
 from ..models.freshness import note
 from ..models.search import SORTS, BadFilter, Filters, parse_filters, run
 from ..views import cache_headers
@@ -59,7 +59,7 @@ async def search(request: web.Request) -> web.Response:
     try:
         page = None
         if not filters.empty:
-            page = await run(client, catalog, request.app[ENGINE], filters, config.page_size)
+            page = await run(client, catalog, filters, config.page_size)
     except SearchUnavailable:
         return _unavailable(request, filters)
     except BadRequest as exc:

@@ -96,6 +96,8 @@ class Catalog:
         self.ttls = ttls or TTLs()
         self.through = Through(cache, read_only=True)  # parts are values: never changed
         self._tree: tuple[list[list[Any]], CategoryTree] | None = None
+        #: the last brand rows read and the names made of them
+        self._brands: tuple[list[list[Any]], dict[int, str]] | None = None
         #: product id -> (info part, price, stock, the card made of them)
         self._cards: dict[int, tuple[list[Any], int, int, ProductCard]] = {}
 
@@ -105,6 +107,16 @@ class Catalog:
         while they are equal to the last ones (the tree is read-only after this)."""
         (found,) = await self.through.load_parts([self._tree_part()])
         return self._tree_of(found[""])
+
+    async def brand_names(self) -> dict[int, str]:
+        """Every brand's name by id, through the cache (as long as the category tree);
+        the names are made again only when the rows change (read-only, as the tree)."""
+        rows = await self.through.one(
+            "brands:names", self.ttls.tree, lambda: queries.brand_rows(self.engine)
+        )
+        if self._brands is None or self._brands[0] is not rows:
+            self._brands = (rows, {int(row[0]): str(row[1]) for row in rows})
+        return self._brands[1]
 
     def _tree_part(self) -> Part[str, list[list[Any]]]:
         async def load(_: list[str]) -> dict[str, list[list[Any]]]:

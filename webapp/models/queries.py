@@ -34,6 +34,13 @@ async def category_rows(engine: AsyncEngine) -> list[list[Any]]:
         return [list(row) for row in await conn.execute(query)]
 
 
+async def brand_rows(engine: AsyncEngine) -> list[list[Any]]:
+    """Every brand as ``[id, name]``."""
+    b = schema.brands.c
+    async with engine.connect() as conn:
+        return [list(row) for row in await conn.execute(sa.select(b.id, b.name))]
+
+
 #: The ids a part loader asks for (one bound list, expanded when the query runs).
 _IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
 

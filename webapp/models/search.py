@@ -16,11 +16,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ...daemons.search.client import AsyncSearchClient, SearchResult
-from ..db import schema
 from .catalog import Catalog
 from .facets import Chosen, Facet, FacetValue, chosen, facets
 from .filters import BROWSE_SORTS, SORTS, BadFilter, Filters, parse_filters
@@ -61,25 +57,6 @@ class SearchPage:
     def sections(self) -> bool:
         """A facet lists sub-sections (with counts)."""
         return any(f.name == "category" for f in self.facets)
-
-
-#: The last brand rows read and the names made of them (read-only, as the rows are).
-_names: tuple[list[list[Any]], dict[int, str]] | None = None
-
-
-async def brand_names(catalog: Catalog, engine: AsyncEngine) -> dict[int, str]:
-    """Every brand's name by id, through the cache (as long as the category tree)."""
-
-    async def load() -> list[list[Any]]:
-        b = schema.brands.c
-        async with engine.connect() as conn:
-            return [list(row) for row in await conn.execute(sa.select(b.id, b.name))]
-
-    rows = await catalog.through.one("brands:names", catalog.ttls.tree, load)
-    global _names
-    if _names is None or _names[0] is not rows:  # (the cache hands out the same rows
-        _names = (rows, {int(row[0]): str(row[1]) for row in rows})  # until they change)
-    return _names[1]
 
 
 async def _all(calls: Sequence[Awaitable[SearchResult]]) -> list[SearchResult]:
@@ -142,7 +119,6 @@ async def _search(
 async def run(
     client: AsyncSearchClient,
     catalog: Catalog,
-    engine: AsyncEngine,
     filters: Filters,
     size: int,
 ) -> SearchPage:
@@ -153,7 +129,7 @@ async def run(
     """
     result, counts, in_stock = await _search(client, filters, size)
     tree = await catalog.tree()
-    names = await brand_names(catalog, engine)
+    names = await catalog.brand_names()
     return SearchPage(
         filters=filters,
         products=await catalog.cards(result.ids),
@@ -167,9 +143,7 @@ async def run(
     )
 
 
-async def listed(
-    catalog: Catalog, engine: AsyncEngine, category: Category, filters: Filters, size: int
-) -> SearchPage:
+async def listed(catalog: Catalog, category: Category, filters: Filters, size: int) -> SearchPage:
     """A category page from the database: the same filters, sorts, pages and facets."""
     narrowing = Narrowing(filters.brands, filters.cents, filters.ages, filters.in_stock)
     listing = await catalog.listing(
@@ -180,7 +154,7 @@ async def listed(
         others, _ = await catalog.facet_counts(category, replace(narrowing, brands=()))
         counts["brand"] = others["brand"]
     tree = await catalog.tree()
-    names = await brand_names(catalog, engine)
+    names = await catalog.brand_names()
     return SearchPage(
         filters=filters,
         products=listing.products,
