@@ -49,11 +49,11 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from .config import DatabaseConfig
-from .sqlite import SQLITE_PRAGMAS
+from .sqlite import CONNECTION_PRAGMAS
 
 __all__ = ["READER_PRAGMAS", "attach", "rows"]
 
-#: Set on the reader's connection after ``SQLITE_PRAGMAS``: it refuses writes, and reads
+#: Set on the reader's connection after ``CONNECTION_PRAGMAS``: it refuses writes, and reads
 #: the file through a memory map (no ``pread`` call for each page a statement reads).
 READER_PRAGMAS = ("PRAGMA query_only=ON", f"PRAGMA mmap_size={256 << 20}")
 
@@ -142,9 +142,8 @@ class _SqliteReader(_Reader):
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        for pragma in (*SQLITE_PRAGMAS, *READER_PRAGMAS):
-            if "journal_mode" not in pragma:  # (the writer's; a reader leaves it)
-                connection.execute(pragma)
+        for pragma in (*CONNECTION_PRAGMAS, *READER_PRAGMAS):
+            connection.execute(pragma)
         self._connection = connection
         return connection
 

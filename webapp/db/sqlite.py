@@ -30,13 +30,14 @@ from typing import Any
 
 import aiosqlite
 
-#: Set on every new SQLite connection, in this order.
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
+#: What each connection must be told for itself (the journal mode is the file's).
+CONNECTION_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+#: Set on every new SQLite connection of the engine, in this order.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", *CONNECTION_PRAGMAS)
 
 #: sqlite3 cursor methods that never wait for a lock.
 _CURSOR_AT_ONCE = frozenset({"fetchone", "fetchmany", "fetchall", "close"})
