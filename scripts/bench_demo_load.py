@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import sys
 import tempfile
 from pathlib import Path
 
-import asyncpg
-from sqlalchemy.engine import make_url
+from webshop import DEFAULT_POSTGRES, BenchError, scratch_database
 
 from sleigh.daemons.runtime.config import load_section
 from sleigh.webapp.db.config import DatabaseConfig
-from sleigh.webapp.db.engine import create_engine, redacted
+from sleigh.webapp.db.engine import create_engine
 from sleigh.webapp.db.migrate import upgrade
 from sleigh.webapp.demo.catalog import LoadReport, load_demo
-
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 async def bench(url: str, home: Path, products: int, seed: int) -> tuple[LoadReport, LoadReport]:
@@ -39,22 +35,6 @@ async def bench(url: str, home: Path, products: int, seed: int) -> tuple[LoadRep
         await engine.dispose()
 
 
-async def postgres(server: str, products: int, seed: int, home: Path) -> tuple[LoadReport, ...]:
-    url = make_url(server)
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"sleigh_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(dsn, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            db = url.set(database=name).render_as_string(hide_password=False)
-            return await bench(db, home, products, seed)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 def line(label: str, first: LoadReport, again: LoadReport) -> str:
     rate = first.products_added / first.seconds if first.seconds else 0.0
     return (
@@ -63,30 +43,33 @@ def line(label: str, first: LoadReport, again: LoadReport) -> str:
     )
 
 
-async def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=100_000, help="catalog size to load")
     parser.add_argument("--seed", type=int, default=2000, help="catalog seed")
-    parser.add_argument("--url", default=DEFAULT_PG, help="PostgreSQL server (admin database)")
+    parser.add_argument(
+        "--url", default=DEFAULT_POSTGRES, help="PostgreSQL server (admin database)"
+    )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args(argv)
     print(f"{'backend':<11} {'products':>9} {'seconds':>8} {'products/s':>12} {'reload (s)':>11} "
           f"{'re-added':>9}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        first, again = await bench(f"sqlite+aiosqlite:///{home}/bench.db", home, args.products,
-                                   args.seed)  # fmt: skip
+        sqlite = f"sqlite+aiosqlite:///{home}/bench.db"
+        first, again = asyncio.run(bench(sqlite, home, args.products, args.seed))
         print(line("sqlite", first, again), flush=True)
         if args.no_postgres:
             return 0
         try:
-            first, again = await postgres(args.url, args.products, args.seed, home)
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            print(f"postgresql  skipped: {redacted(args.url)} unreachable ({exc!r})")
+            with scratch_database(args.url) as url:
+                first, again = asyncio.run(bench(url, home, args.products, args.seed))
+        except BenchError as exc:
+            print(f"postgresql  skipped: {exc}")
             return 0
         print(line("postgresql", first, again))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """The storefront under ``wrk`` on loopback, beside its yardsticks, in one run.
 
-One temporary home gets the demo catalog (``--products``, SQLite) and its
-search index (as ``sleigh up`` builds it); one ``sleigh-cached``, one
+One temporary home gets the demo catalog (``--products``; in SQLite, or with
+``--postgres`` in a throw-away database on a PostgreSQL server, dropped after the
+run) and its search index (as ``sleigh up`` builds it); one ``sleigh-cached``, one
 ``sleigh-throttled`` and one ``sleigh-searchd`` serve it, and ``sleigh-web``
 workers share one listening socket handed over as ``LISTEN_FDS`` (as
 ``sleigh up`` does). Rows:
@@ -40,6 +41,7 @@ Every process is stopped by PID and the temporary directory removed. Needs ``wrk
 and ``nginx`` (Debian packages ``wrk`` and ``nginx-light``); it installs nothing. Run:
 
     .venv/bin/python scripts/bench_web.py [--products N] [--seconds S] [--quick]
+        [--postgres [URL]]
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -75,12 +76,15 @@ from web_report import (
     print_targets,
 )
 from webshop import (
+    DEFAULT_POSTGRES,
     BenchError,
     Processes,
     fetch,
     in_scratch,
     load_catalog,
     nginx_path,
+    query,
+    scratch_database,
     start_bare,
     start_daemons,
     start_nginx,
@@ -89,6 +93,7 @@ from webshop import (
 from wrk_load import CONNECTIONS, Run
 
 from sleigh.daemons.runtime.sockets import bind_tcp
+from sleigh.webapp.db.engine import redacted
 
 HOT_PRODUCTS = 100
 #: Rounds of the warm and the bare product page measured in turn (the ratio's target figure).
@@ -133,18 +138,20 @@ def by_daemon(before: dict[str, float], after: dict[str, float]) -> str:
 # -- the run -----------------------------------------------------------------------
 
 
-def search_paths(home: Path, count: int) -> list[str]:
+def search_paths(home: Path, database_url: str, count: int) -> list[str]:
     """``/search?q=word`` for a title word of each of the *count* most popular products."""
-    with sqlite3.connect(home / "sleigh.db") as db:
-        titles = db.execute("SELECT title FROM products ORDER BY popularity DESC LIMIT ?", (count,))
-        words = [next(w for w in t.lower().split() if len(w) > 3) for (t,) in titles]
+    sql = f"SELECT title FROM products ORDER BY popularity DESC LIMIT {int(count)}"
+    titles = query(home, database_url, sql)
+    words = [next(w for w in t.lower().split() if len(w) > 3) for (t,) in titles]
     return [f"/search?q={word}" for word in dict.fromkeys(words)]
 
 
-def listing_paths(base: str, category: str, home: Path) -> tuple[list[str], list[str]]:
+def listing_paths(
+    base: str, category: str, home: Path, database_url: str
+) -> tuple[list[str], list[str]]:
     """The category page's variants and the search pages; both must show counted facets."""
     variants = ["", "?sort=price_asc", "?price=10-25", "?in_stock=1"]
-    pages = [category + v for v in variants], search_paths(home, 4)
+    pages = [category + v for v in variants], search_paths(home, database_url, 4)
     for path in (*pages[0], *pages[1]):
         if b'id="facet-in_stock"' not in fetch(base + path):
             raise BenchError(f"{path} shows no facets: sleigh-searchd did not answer")
@@ -160,10 +167,16 @@ def pick_category(base: str) -> str:
 
 
 def bench_shop(
-    run: Run, procs: Processes, home: Path, ids: list[int], rounds: list[tuple[Result, Result]]
+    run: Run,
+    procs: Processes,
+    shop: tuple[Path, str],
+    ids: list[int],
+    rounds: list[tuple[Result, Result]],
 ) -> dict[str, Result]:
     """The shop's rows: cold first (the cache is empty), then warm, then one worker; the
-    rounds of the warm and the bare product page measured in turn go to *rounds*."""
+    rounds of the warm and the bare product page measured in turn go to *rounds*.
+    *shop*: its home and its database's URL (empty: SQLite in the home)."""
+    home = shop[0]
     sock = bind_tcp("127.0.0.1", 0)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     cached = list(run.servers)  # sleigh-cached, sleigh-throttled and sleigh-searchd
@@ -179,14 +192,14 @@ def bench_shop(
         decided = throttle_decisions(base, 2)
         out[ROW_WARM2] = run.measure(base, hot, f"{len(hot)} hot products")
         _note_throttle(out[ROW_WARM2], base, decided)
-        browse, search = listing_paths(base, category, home)
+        browse, search = listing_paths(base, category, *shop)
         run.warm(base, [*browse, *search])
         out[ROW_CAT2] = run.measure(base, browse, f"{category}: as is, sorted, 2 filters")
         out[ROW_SEARCH2] = run.measure(base, search, f"{len(search)} words, facets counted")
         decided = throttle_decisions(base, 2)
         out[ROW_PACED] = run.paced(base, hot, out[ROW_WARM2].rps)
         _note_throttle(out[ROW_PACED], base, decided)
-        rounds.extend(in_turn(run, procs, home, base, ids[: len(hot)]))
+        rounds.extend(in_turn(run, procs, bare_product(*shop, ids[: len(hot)]), base, hot))
         for proc in web:
             procs.stop(proc)
         web = start_web(procs, home, sock, 1)
@@ -200,21 +213,25 @@ def bench_shop(
     return out
 
 
+def bare_product(home: Path, database_url: str, ids: list[int]) -> list[str]:
+    """The arguments of ``yardstick_pages.py`` for the bare product page of *ids*."""
+    argv = ["product", "--home", str(home), "--ids", ",".join(map(str, ids))]
+    return [*argv, "--database-url", database_url] if database_url else argv
+
+
 def in_turn(
-    run: Run, procs: Processes, home: Path, shop: str, hot: list[int]
+    run: Run, procs: Processes, bare_argv: list[str], shop: str, paths: list[str]
 ) -> list[tuple[Result, Result]]:
     """(warm, bare) product page results, measured in turn ``ROUNDS`` times for half a
     row's time each: the shop's two workers at *shop* (running) and two bare processes
-    serving the same products. Drift of the machine between the rows of the table
-    moves their ratio; within a round both sides share it."""
+    (*bare_argv*) serving the same *paths*. Drift of the machine between the rows of
+    the table moves their ratio; within a round both sides share it."""
     sock = bind_tcp("127.0.0.1", 0)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    paths = [f"/p/{i}" for i in hot]
     shop_servers = list(run.servers)
     rounds: list[tuple[Result, Result]] = []
     try:
-        bare = start_bare(procs, sock, 2, ["product", "--home", str(home), "--ids",
-                                           ",".join(map(str, hot))])  # fmt: skip
+        bare = start_bare(procs, sock, 2, bare_argv)
         bare_servers = [p.pid for p in bare]
         run.servers = bare_servers
         run.warm(base, paths)
@@ -238,12 +255,12 @@ def _note_throttle(row: Result, base: str, before: dict[str, float]) -> None:
 
 
 def bench_yardsticks(
-    run: Run, procs: Processes, home: Path, hot: list[int], size: int
+    run: Run, procs: Processes, shop: tuple[Path, str], hot: list[int], size: int
 ) -> dict[str, Result]:
     """The bare Mako pages (the product page on 2 processes, then 1; the list page of
     the same size on 2) and nginx's static file."""
     out: dict[str, Result] = {}
-    product = ["product", "--home", str(home), "--ids", ",".join(map(str, hot))]
+    product = bare_product(*shop, hot)
     pages = [f"/p/{i}" for i in hot]
     for workers, row, what, paths, note in (
         (2, ROW_BARE2, product, pages, f"{len(hot)} hot products, data in memory"),
@@ -273,7 +290,8 @@ def bench_yardsticks(
 def header(args: argparse.Namespace) -> None:
     version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
     load1, load5, _ = os.getloadavg()
-    print(f"bench_web: {args.products:,} demo products (SQLite), {args.seconds:g} s a row")
+    where = "SQLite" if args.postgres is None else f"PostgreSQL at {redacted(args.postgres)}"
+    print(f"bench_web: {args.products:,} demo products ({where}), {args.seconds:g} s a row")
     print(
         f"  {(version.splitlines() or ['wrk'])[0].strip()}; 1 thread, {CONNECTIONS} connections,"
         " keep-alive, loopback TCP; latency from each request's send to its response"
@@ -310,6 +328,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a smoke test: 8,000 products, 1 s a row"
     )
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_POSTGRES,
+        metavar="URL",
+        help="the catalog in a throw-away database on this PostgreSQL server (a database"
+        f" there to connect through; default {DEFAULT_POSTGRES}), not in SQLite",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.products, args.seconds = 8000, 1.0
@@ -333,18 +359,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
 
     def body(tmp: Path, procs: Processes) -> None:
-        home = tmp / "home"
-        ids = load_catalog(home, args.products)
-        run = Run(tmp, args.seconds, args.quick, start_daemons(procs, home))
-        rounds: list[tuple[Result, Result]] = []
-        rows = bench_shop(run, procs, home, ids, rounds)
-        hot = ids[: 10 if args.quick else HOT_PRODUCTS]
-        rows.update(bench_yardsticks(run, procs, home, hot, rows[ROW_WARM2].size))
+        with scratch_database(args.postgres) as url:
+            shop = (tmp / "home", url)
+            ids = load_catalog(*shop, args.products)
+            run = Run(tmp, args.seconds, args.quick, start_daemons(procs, shop[0]))
+            rounds: list[tuple[Result, Result]] = []
+            rows = bench_shop(run, procs, shop, ids, rounds)
+            hot = ids[: 10 if args.quick else HOT_PRODUCTS]
+            rows.update(bench_yardsticks(run, procs, shop, hot, rows[ROW_WARM2].size))
+            procs.stop_all()
         print_table(rows)
         print_cpu_by(rows, (ROW_WARM2, ROW_BARE2))
         print_rounds(rounds)
         print_targets(rows, rounds)
-        procs.stop_all()
         print_machine(start)
 
     return in_scratch("bench_web", body)

@@ -139,7 +139,7 @@ def report(raw: str, top: int) -> None:
 
 def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
     home = tmp / "home"
-    ids = load_catalog(home, args.products)
+    ids = load_catalog(home, "", args.products)
     daemons = start_daemons(procs, home)
     sock = bind_tcp("127.0.0.1", 0)
     try:

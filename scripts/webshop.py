@@ -2,12 +2,16 @@
 ``profile_web.py``): the demo catalog and its search index in a home, the daemons
 and ``sleigh-web`` workers started as ``sleigh up`` starts them (sockets handed over
 as ``LISTEN_FDS``, ``READY=1`` awaited), their CPU time read from ``/proc``, and every
-process stopped by PID; and the yardsticks of ``bench_web.py``: the bare pages
-(``yardstick_pages.py``) and nginx serving a static file."""
+process stopped by PID; the catalog in SQLite (the default) or in a throw-away
+PostgreSQL database (:func:`scratch_database`); and the yardsticks of ``bench_web.py``:
+the bare pages (``yardstick_pages.py``) and nginx serving a static file."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -17,14 +21,21 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 from sleigh.daemons.control.supervisor import renice
 from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
 from sleigh.daemons.runtime.activation import activation_kwargs
 from sleigh.daemons.runtime.sockets import bind_tcp
+from sleigh.webapp.db.engine import redacted
 
+#: The PostgreSQL server ``--postgres`` names when given no URL (as the tests' default).
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 #: The static file nginx serves, bytes.
 STATIC_BYTES = 20 * 1024
 
@@ -189,12 +200,15 @@ burst = 10000000
 """
 
 
-def write_config(home: Path) -> Path:
-    """The shop's config file for the benchmark: generous throttle rules."""
+def write_config(home: Path, database_url: str = "") -> Path:
+    """The shop's config file for the benchmark: generous throttle rules, and the
+    database at *database_url* (empty: SQLite in *home*)."""
+    home.mkdir(parents=True, exist_ok=True)
     rules = home / "bench-rules.toml"
     rules.write_text(_BENCH_RULES)
     config = home / "sleigh.toml"
-    config.write_text(f'[throttle]\nrules = "{rules}"\n')
+    database = f'[database]\nurl = "{database_url}"\n' if database_url else ""
+    config.write_text(f'[throttle]\nrules = "{rules}"\n{database}')
     return config
 
 
@@ -211,10 +225,9 @@ def shop_argv(module: str, home: Path) -> list[str]:
 
 
 def start_daemons(procs: Processes, home: Path) -> list[int]:
-    """The benchmark's config in *home*, then ``sleigh-cached``, ``sleigh-throttled``
-    (at nice -10 where allowed, as ``sleigh up`` runs it) and ``sleigh-searchd`` on
-    its first search index; their pids."""
-    write_config(home)
+    """``sleigh-cached``, ``sleigh-throttled`` (at nice -10 where allowed, as ``sleigh up``
+    runs it) and ``sleigh-searchd`` on its first search index, with the config
+    :func:`load_catalog` wrote in *home*; their pids."""
     (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
     argv = shop_argv("sleigh.daemons.throttle", home)
     (throttled,) = procs.start(argv, clean_env(), "throttled")
@@ -239,14 +252,66 @@ def fetch(url: str) -> bytes:
         return body
 
 
-def load_catalog(home: Path, products: int) -> list[int]:
-    """The demo catalog in *home*'s SQLite database; its product ids in order."""
+def load_catalog(home: Path, database_url: str, products: int) -> list[int]:
+    """The benchmark's config in *home* (:func:`write_config`), then the demo catalog in
+    its database (*database_url*; empty: SQLite in *home*); its product ids in order."""
     from sleigh.daemons.control.cli import main as sleigh
 
-    if sleigh(["demo", "load", "--products", str(products), "--home", str(home)]) != 0:
+    config = write_config(home, database_url)
+    argv = ["demo", "load", "--products", str(products), "--home", str(home)]
+    if sleigh([*argv, "--config", str(config)]) != 0:
         raise BenchError("sleigh demo load failed")
-    with sqlite3.connect(home / "sleigh.db") as db:
-        return [row[0] for row in db.execute("SELECT id FROM products ORDER BY id")]
+    return [row[0] for row in query(home, database_url, "SELECT id FROM products ORDER BY id")]
+
+
+def query(home: Path, database_url: str, sql: str) -> list[Any]:
+    """The rows of *sql* (no parameters) in the catalog's database (*database_url*;
+    empty: SQLite in *home*)."""
+    if not database_url:
+        with contextlib.closing(sqlite3.connect(home / "sleigh.db")) as db:
+            return db.execute(sql).fetchall()
+
+    async def rows() -> list[Any]:
+        conn = await asyncpg.connect(_dsn(database_url), timeout=10)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(rows())
+
+
+@contextlib.contextmanager
+def scratch_database(server: str | None) -> Iterator[str]:
+    """A throw-away database on the PostgreSQL server at *server* (a SQLAlchemy URL of
+    a database there to connect through), dropped on the way out, even from under the
+    connections still open to it; its URL. ``None``: no database is made (``""``: the
+    shop's SQLite default)."""
+    if server is None:
+        yield ""
+        return
+    name = f"sleigh_bench_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"cannot create a database on {redacted(server)}: {exc}") from None
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(server: str, statement: str) -> None:
+    conn = await asyncpg.connect(_dsn(server), timeout=10)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _dsn(url: str) -> str:
+    """*url* (``postgresql+asyncpg://...``) as asyncpg takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def build_search_index(home: Path) -> None:

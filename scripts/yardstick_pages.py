@@ -7,7 +7,7 @@ from the home's database once at start and held in memory: no middleware, sessio
 throttle, cache, access log or caching headers. ``list``: a minimal template of about
 the given size at ``/``. Run by ``bench_web.py``:
 
-    python scripts/yardstick_pages.py product --home HOME --ids 1,2,3
+    python scripts/yardstick_pages.py product --home HOME --ids 1,2,3 [--database-url URL]
     python scripts/yardstick_pages.py list --size 4900
 """
 
@@ -41,12 +41,15 @@ def bare_items(size: int) -> list[dict[str, object]]:
     return [{"id": i, "title": f"Toy {i}", "text": text} for i in range(max(1, size // line))]
 
 
-def serve_page(kind: str, size: int, home: Path | None, ids: list[int]) -> int:
+def serve_page(
+    kind: str, size: int, home: Path | None, ids: list[int], database_url: str = ""
+) -> int:
     """Serve a yardstick page on the handed-over socket until SIGTERM.
 
     ``list``: a minimal template of *size* bytes at ``/``. ``product``: the shop's
     own ``product.mako`` for each of *ids* at ``/p/<id>``, with the data the product
-    controller gives it, read from *home*'s database once at start and held in memory.
+    controller gives it, read from the shop's database (*database_url*; empty: SQLite in
+    *home*) once at start and held in memory.
     """
     import asyncio
 
@@ -61,7 +64,7 @@ def serve_page(kind: str, size: int, home: Path | None, ids: list[int]) -> int:
         app = web.Application()
         if kind == "product":
             assert home is not None
-            app.router.add_get(r"/p/{id:\d+}", await _bare_product_page(home, ids))
+            app.router.add_get(r"/p/{id:\d+}", await _bare_product_page(home, ids, database_url))
         else:
             app.router.add_get("/", _bare_list_page(size))
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -92,18 +95,19 @@ def _bare_list_page(size: int) -> Handler:
     return page
 
 
-async def _bare_product_page(home: Path, ids: list[int]) -> Handler:
+async def _bare_product_page(home: Path, ids: list[int], database_url: str) -> Handler:
     """The product page rendered by the shop's views from data held in memory: no
     session, throttle, cache, database, access log or caching headers per request."""
     from aiohttp import web
 
+    from sleigh.daemons.runtime.config import load_section
     from sleigh.webapp.controllers.catalog import product_view
     from sleigh.webapp.db import create_engine
     from sleigh.webapp.db.config import DatabaseConfig
     from sleigh.webapp.models.catalog import Catalog
     from sleigh.webapp.views import Views
 
-    engine = create_engine(DatabaseConfig(), home)
+    engine = create_engine(load_section(DatabaseConfig, {"url": database_url}, {}), home)
     try:
         catalog = Catalog(engine)  # no cache: straight from the database, once
         pages = {i: await catalog.product_page(i) for i in ids}
@@ -126,11 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=20_000, help="list: the page's bytes")
     parser.add_argument("--home", type=Path, help="product: the shop's home")
     parser.add_argument("--ids", default="", help="product: comma-separated product ids")
+    parser.add_argument(
+        "--database-url", default="", help="product: the shop's database (default: SQLite in HOME)"
+    )
     args = parser.parse_args(argv)
     if args.kind == "product" and args.home is None:
         parser.error("product needs --home")
     ids = [int(i) for i in args.ids.split(",") if i]
-    return serve_page(args.kind, args.size, args.home, ids)
+    return serve_page(args.kind, args.size, args.home, ids, args.database_url)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from sleigh.webapp.demo.catalog import load_demo
 __all__ = [
     "DEMO_PRODUCTS",
     "DEMO_SEED",
+    "admin_connection",
     "db_config",
     "db_url",
     "demo_engine",
@@ -56,7 +57,9 @@ def _dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _admin_connection() -> asyncpg.Connection:
+async def admin_connection() -> asyncpg.Connection:
+    """A connection to the server's administrative database (close it); skips the test
+    (or fails it, with ``SLEIGH_TEST_REQUIRE_POSTGRES=1``) when the server is unreachable."""
     url = postgres_server_url()
     try:
         return await asyncpg.connect(_dsn(url), timeout=5)
@@ -68,7 +71,7 @@ async def _admin_connection() -> asyncpg.Connection:
 
 
 async def _drop_database(name: str) -> None:
-    admin = await _admin_connection()
+    admin = await admin_connection()
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -96,7 +99,7 @@ async def postgres_database() -> AsyncIterator[str]:
     the server is unreachable.
     """
     name = f"sleigh_t_{secrets.token_hex(6)}"
-    admin = await _admin_connection()
+    admin = await admin_connection()
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:

@@ -4,6 +4,7 @@ behaviour); the full run is for people."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.plugins.database import admin_connection, postgres_server_url
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BENCH = ROOT / "scripts" / "bench_web.py"
@@ -88,6 +91,36 @@ def _run(
 def test_quick_run_prints_every_row_and_target(short_tmp: Path) -> None:
     _skip_unless_tools()
     done = _run(["--quick"], short_tmp, 180)
+    _check_quick_run(done, short_tmp)
+    assert "demo products (SQLite)" in done.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_quick_run_on_postgresql_drops_its_database(short_tmp: Path) -> None:
+    """``--postgres``: the catalog in a database of its own on the server, dropped after."""
+    _skip_unless_tools()
+    server = postgres_server_url().render_as_string(hide_password=False)
+    asyncio.run(_databases())  # skips (or fails, if required) when the server is down
+    done = _run(["--quick", "--postgres", server], short_tmp, 180)
+    _check_quick_run(done, short_tmp)
+    assert "demo products (PostgreSQL at postgresql+asyncpg://" in done.stdout
+    made = re.findall(r"database postgresql\+asyncpg://\S+/(sleigh_bench_[0-9a-f]+) ", done.stderr)
+    assert made, done.stderr
+    assert set(made).isdisjoint(asyncio.run(_databases()))
+
+
+async def _databases() -> set[str]:
+    admin = await admin_connection()
+    try:
+        return {row[0] for row in await admin.fetch("SELECT datname FROM pg_database")}
+    finally:
+        await admin.close()
+
+
+def _check_quick_run(done: subprocess.CompletedProcess[str], tmp: Path) -> None:
+    """*done* (a ``--quick`` run in *tmp*) passed, printed every row and target, and
+    left nothing in *tmp*."""
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("row "))
@@ -106,7 +139,7 @@ def test_quick_run_prints_every_row_and_target(short_tmp: Path) -> None:
     assert "median of 1 in turn" in verdicts[TARGETS[0]]
     assert "comparable ONLY within this one run" in done.stdout
     assert "Traceback" not in done.stderr
-    assert list(short_tmp.iterdir()) == [], "temporary files were left behind"
+    assert list(tmp.iterdir()) == [], "temporary files were left behind"
 
 
 def test_missing_tools_are_named(tmp_path: Path) -> None:
@@ -130,7 +163,7 @@ def test_help_names_the_options() -> None:
         [sys.executable, str(BENCH), "--help"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    for option in ("--products", "--seconds", "--quick"):
+    for option in ("--products", "--seconds", "--quick", "--postgres"):
         assert option in done.stdout
     assert "--bare-worker" not in done.stdout
 
