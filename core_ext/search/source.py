@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,33 +16,13 @@ __all__ = ["load_products"]
 
 async def load_products(engine: AsyncEngine) -> list[ProductDoc]:
     """Every product with its brand, category path and stock, as the index needs it."""
-    c, b, p, i = (
-        t.c for t in (schema.categories, schema.brands, schema.products, schema.inventory)
-    )
+    c = schema.categories.c
     async with engine.connect() as conn:
         tree = {
             row.id: (row.parent_id, row.name)
             for row in await conn.execute(sa.select(c.id, c.parent_id, c.name))
         }
-        query = (
-            sa.select(
-                p.id,
-                p.title,
-                p.brand_id,
-                b.name.label("brand"),
-                p.category_id,
-                p.description,
-                p.price_cents,
-                p.age_min,
-                p.age_max,
-                p.popularity,
-                p.created_at,
-                sa.func.coalesce(i.on_hand - i.reserved, 0).label("available"),
-            )
-            .select_from(schema.products.join(schema.brands).outerjoin(schema.inventory))
-            .order_by(p.id)
-        )
-        rows = (await conn.execute(query)).all()
+        rows = (await conn.execute(_PRODUCTS)).all()
     paths: dict[int, tuple[tuple[int, str], ...]] = {}
     return [
         ProductDoc(
@@ -60,6 +41,32 @@ async def load_products(engine: AsyncEngine) -> list[ProductDoc]:
         )
         for row in rows
     ]
+
+
+def _products_query() -> sa.Select[Any]:
+    """Every product's indexed columns, its brand's name and its available stock, by id."""
+    b, p, i = (t.c for t in (schema.brands, schema.products, schema.inventory))
+    return (
+        sa.select(
+            p.id,
+            p.title,
+            p.brand_id,
+            b.name.label("brand"),
+            p.category_id,
+            p.description,
+            p.price_cents,
+            p.age_min,
+            p.age_max,
+            p.popularity,
+            p.created_at,
+            sa.func.coalesce(i.on_hand - i.reserved, 0).label("available"),
+        )
+        .select_from(schema.products.join(schema.brands).outerjoin(schema.inventory))
+        .order_by(p.id)
+    )
+
+
+_PRODUCTS = _products_query()
 
 
 def _epoch(value: datetime | None) -> int:

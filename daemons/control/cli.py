@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvloop
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -57,7 +57,22 @@ def parser() -> argparse.ArgumentParser:
         prog="sleigh", description="Run and manage a sleigh shop.", parents=[common]
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _add_up,
+        _add_status,
+        _add_db,
+        _add_demo,
+        _add_config,
+        cache_cmd.add_parser,
+        replication_cmd.add_parser,
+        throttle_cmd.add_parser,
+        search_cmd.add_parser,
+    ):
+        add(sub, common)
+    return top
 
+
+def _add_up(sub: Any, common: argparse.ArgumentParser) -> None:
     up = sub.add_parser("up", parents=[common], help="run the whole shop in the foreground")
     up.add_argument(
         "--products",
@@ -69,10 +84,14 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, metavar="N", help="web workers (default: [web] workers)")
     up.set_defaults(run=cmd_up)
 
+
+def _add_status(sub: Any, common: argparse.ArgumentParser) -> None:
     st = sub.add_parser("status", parents=[common], help="show every component and its state")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.set_defaults(run=cmd_status)
 
+
+def _add_db(sub: Any, common: argparse.ArgumentParser) -> None:
     db = sub.add_parser("db", parents=[common], help="manage the database schema")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     dbup = dbsub.add_parser("upgrade", parents=[common], help="migrate to the newest schema")
@@ -82,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
         run=cmd_db_current
     )
 
+
+def _add_demo(sub: Any, common: argparse.ArgumentParser) -> None:
     demo = sub.add_parser("demo", parents=[common], help="the demo catalog")
     demosub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
     load = demosub.add_parser("load", parents=[common], help="load the deterministic demo catalog")
@@ -95,6 +116,8 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--seed", type=int, default=2000, help="catalog seed (default 2000)")
     load.set_defaults(run=cmd_demo_load)
 
+
+def _add_config(sub: Any, common: argparse.ArgumentParser) -> None:
     cfg = sub.add_parser("config", parents=[common], help="check or describe the configuration")
     cfgsub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = cfgsub.add_parser(
@@ -106,11 +129,6 @@ def parser() -> argparse.ArgumentParser:
     cfgsub.add_parser(
         "defaults", parents=[common], help="print every option with its default and help"
     ).set_defaults(run=cmd_config_defaults, no_settings=True)
-    cache_cmd.add_parser(sub, common)
-    replication_cmd.add_parser(sub, common)
-    throttle_cmd.add_parser(sub, common)
-    search_cmd.add_parser(sub, common)
-    return top
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -72,14 +73,7 @@ async def review(request: web.Request) -> web.StreamResponse:
         return see_other("/cart")
     view = await request.app[CARTS].view(cart)
     form = parse_checkout(data)
-    token = label = ""
-    if form.ok:
-        try:
-            token, label = await request.app[CHECKOUT].payments.tokenize(
-                str(data.get("card", "")), str(data.get("expiry", "")), str(data.get("cvc", ""))
-            )
-        except PaymentError as exc:
-            form.errors["card"] = str(exc)
+    token, label = await _card(request, data, form) if form.ok else ("", "")
     if not form.ok:
         return _form_page(request, session, form, view, status=400)
     session.set("checkout_details", dict(form.values))
@@ -106,6 +100,20 @@ async def review(request: web.Request) -> web.StreamResponse:
         total_cents=view.subtotal_cents + shipping,
         csrf=request.app[TOKENS].token(session),
     )
+
+
+async def _card(
+    request: web.Request, data: Mapping[str, object], form: CheckoutForm
+) -> tuple[str, str]:
+    """The payment provider's token and label for the card in *data*, or ``("", "")``
+    with the provider's refusal as *form*'s error for the card."""
+    try:
+        return await request.app[CHECKOUT].payments.tokenize(
+            str(data.get("card", "")), str(data.get("expiry", "")), str(data.get("cvc", ""))
+        )
+    except PaymentError as exc:
+        form.errors["card"] = str(exc)
+        return "", ""
 
 
 @routes.post("/checkout/place", name="checkout_place")
