@@ -22,6 +22,7 @@ Needs ``wrk`` (Debian package) and ``py-spy`` (``pip install py-spy``, in the
 Every process is stopped by PID and the temporary directory removed. Run:
 
     .venv/bin/python scripts/profile_web.py [--seconds S] [--products N] [--cold | --path P]
+        [--pinned] [--postgres [URL]]
 """
 
 from __future__ import annotations
@@ -41,17 +42,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_web import HOT_PRODUCTS
 from webshop import (
+    DEFAULT_POSTGRES,
     BenchError,
     Processes,
     fetch,
     in_scratch,
     load_catalog,
+    scratch_database,
     start_daemons,
     start_web,
 )
 from wrk_load import CONNECTIONS
 
 from sleigh.daemons.runtime.sockets import bind_tcp
+from sleigh.webapp.db.engine import redacted
 
 #: Seconds of load before py-spy starts sampling.
 WARM_UP = 1.5
@@ -137,9 +141,9 @@ def report(raw: str, top: int) -> None:
         print(f"  {100 * count / total:5.1f}%  {name[:110]}")
 
 
-def profile(args: argparse.Namespace, tmp: Path, procs: Processes) -> str:
+def profile(args: argparse.Namespace, tmp: Path, procs: Processes, database_url: str) -> str:
     home = tmp / "home"
-    ids = load_catalog(home, "", args.products)
+    ids = load_catalog(home, database_url, args.products)
     daemons = start_daemons(procs, home)
     sock = bind_tcp("127.0.0.1", 0)
     try:
@@ -232,6 +236,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="one worker alone on the first core, everything else on the others",
     )
     parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_POSTGRES,
+        metavar="URL",
+        help="the catalog in a throw-away database on this PostgreSQL server (a database"
+        f" there to connect through; default {DEFAULT_POSTGRES}), not in SQLite",
+    )
+    parser.add_argument(
         "--raw",
         type=Path,
         metavar="FILE",
@@ -256,11 +268,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def body(tmp: Path, procs: Processes) -> None:
-        raw = profile(args, tmp, procs)
+        with scratch_database(args.postgres) as url:
+            raw = profile(args, tmp, procs, url)
+            procs.stop_all()
         pinned = ", one worker pinned to a core of its own" if args.pinned else ""
         page = "cold product" if args.cold else "warm product" if not args.path else ""
         pages = f"the {page} page" if page else ", ".join(args.path)
-        print(f"profile_web: {pages}, {args.seconds:g} s at {args.rate} samples/s" + pinned)
+        where = "SQLite" if args.postgres is None else f"PostgreSQL at {redacted(args.postgres)}"
+        print(
+            f"profile_web: {pages} ({where}), {args.seconds:g} s at {args.rate} samples/s" + pinned
+        )
         report(raw, args.top)
         if args.raw is not None:
             args.raw.write_text(raw)

@@ -175,6 +175,35 @@ async def test_the_postgres_reader_prepares_as_the_engine_is_told(
     assert kept >= 1
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_postgres_read_connection_goes_back_to_its_pool_without_a_reset_query(
+    demo_engine: AsyncEngine,
+) -> None:
+    """A read leaves no session state (no lock, cursor, LISTEN or SET): the reader's
+    connection is not sent asyncpg's reset query when it is given back, which would cost
+    a round trip for every read. The server shows each connection's last statement."""
+    await demo_engine.dispose()
+    marker = sa.select(inv.product_id, sa.literal_column("'sleigh-read-marker'")).where(
+        inv.product_id == sa.bindparam("id")
+    )
+    assert [tuple(r) for r in await rows(demo_engine, marker, {"id": 1})] == [
+        (1, "sleigh-read-marker")
+    ]
+    admin = await asyncpg.connect(
+        **dict(demo_engine.dialect.create_connect_args(demo_engine.url)[1])
+    )
+    try:
+        last = await admin.fetch(
+            "SELECT query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    assert [row["query"] for row in last if "sleigh-read-marker" in row["query"]], last
+    assert not any("RESET ALL" in row["query"] for row in last), last
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_the_sqlite_reader_refuses_writes(demo_engine: AsyncEngine) -> None:
     before = await _through_engine(demo_engine, STOCK, {"ids": [1]})
