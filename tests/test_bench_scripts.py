@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.plugins.database import admin_connection, postgres_server_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_CACHE = ROOT / "scripts" / "bench_cache.py"
@@ -109,3 +112,39 @@ def test_bench_cache_help_names_the_options() -> None:
     for option in ("--keys", "--requests", "--seconds", "--quick"):
         assert option in done.stdout
     assert "--worker" not in done.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_bench_reads_quick_prints_every_way_and_drops_its_database() -> None:
+    async def databases() -> set[str]:
+        admin = await admin_connection()  # skips (or fails, if required) when the server is down
+        try:
+            return {row[0] for row in await admin.fetch("SELECT datname FROM pg_database")}
+        finally:
+            await admin.close()
+
+    before = asyncio.run(databases())
+    server = postgres_server_url().render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_reads.py"), "--quick", "--postgres", server],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line[2:32].rstrip(): line for line in done.stdout.splitlines() if line.startswith("  ")}
+    for way in (
+        "SQLAlchemy engine",
+        "engine, ping at every checkout",
+        "asyncpg pool, default reset",
+        "asyncpg pool, no reset",
+        "sleigh read connections",
+        "sleigh reader",
+    ):
+        assert way in rows, done.stdout
+    assert rows["sleigh read connections"].rstrip().endswith("1.00")
+    assert "PostgreSQL (5 ways" in done.stdout and "SQLite (" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert asyncio.run(databases()) - before == set()

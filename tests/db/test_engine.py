@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sleigh.errors import SleighError
@@ -91,3 +95,61 @@ def test_password_hashes_are_salted() -> None:
 def test_malformed_hash_never_matches() -> None:
     assert not verify_password("not-a-hash", "pw")
     assert not verify_password("", "pw")
+
+
+async def _backend(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _kill(db_url: str, pid: int) -> None:
+    """End server process *pid* (as a server restart would), and wait until it is gone."""
+    url = make_url(db_url)
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        for _ in range(100):
+            gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1"
+            if await admin.fetchval(gone, pid):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.05)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_connection_idle_past_ping_after_is_pinged_and_replaced_if_dead(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = create_engine(make_db_config(db_url, ping_after="50ms"), tmp_path)
+    try:
+        first = await _backend(engine)
+        assert await _backend(engine) == first  # (the pool keeps it)
+        await _kill(db_url, first)
+        await asyncio.sleep(0.1)
+        assert await _backend(engine) != first  # no error: the ping found it dead
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_connection_used_again_within_ping_after_is_not_pinged(
+    db_url: str, tmp_path: Path
+) -> None:
+    """No ping (three round trips) before a connection given back a moment ago: a dead
+    one is met by the query itself, which fails, and the pool replaces it."""
+    engine = create_engine(make_db_config(db_url, ping_after="1h"), tmp_path)
+    try:
+        first = await _backend(engine)
+        await _kill(db_url, first)
+        with pytest.raises(DBAPIError) as failed:
+            await _backend(engine)
+        assert failed.value.connection_invalidated
+        assert await _backend(engine) != first
+    finally:
+        await engine.dispose()

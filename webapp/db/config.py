@@ -28,6 +28,15 @@ class DatabaseConfig(Section):
         maximum=600,
         help="How long to wait for a free connection.",
     )
+    ping_after: float = setting(
+        "1s",
+        kind=DURATION,
+        minimum=0,
+        maximum=3600,
+        help="PostgreSQL: a pooled connection idle for longer than this is pinged before"
+        " use, and replaced if it died (a server restart); 0: pinged before every use. A"
+        " ping is three round trips; one used again sooner meets a dead server in its query.",
+    )
     statement_cache_size: int = setting(
         512,
         minimum=0,

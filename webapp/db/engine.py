@@ -3,20 +3,25 @@
 Two back ends, the same SQL: SQLite through aiosqlite (the embedded default,
 a file ``sleigh.db`` under ``SLEIGH_HOME``) and PostgreSQL through asyncpg
 (production). Connections are pooled and kept open; a PostgreSQL connection
-that died while idle is replaced on checkout (``pool_pre_ping``). A SQLite
-connection is a file handle that cannot die that way, so it is not pinged: a
-ping would cost a round trip to aiosqlite's thread before every query.
+that has been idle for ``database.ping_after`` is pinged on checkout and replaced
+if it died while idle (a server restart). Not every checkout: SQLAlchemy's
+``pool_pre_ping`` pings in a transaction of its own (``BEGIN``, ``;``,
+``ROLLBACK``, for poolers in transaction mode), three round trips before each
+use, when a connection given back a moment ago is all but certain to be alive.
+A SQLite connection is a file handle that cannot die that way, so it is not
+pinged: a ping would cost a round trip to aiosqlite's thread before every query.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from . import reads, sqlite
@@ -95,6 +100,32 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+#: Where a pooled connection notes when it was given back (its ``info``, which SQLAlchemy
+#: empties when the connection is closed: a new connection has no such note).
+_IDLE_SINCE = "sleigh_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """Ping *engine*'s connections on checkout once they have been idle *after* seconds
+    (see the module); a dead one is replaced by the pool."""
+
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < after:
+            return  # new, or given back a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection died while idle: {exc}") from exc
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
+
+
 def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
     """A pooled engine for the database in force (see :func:`database_url`).
 
@@ -121,12 +152,13 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
         pool_size=cfg.pool_size,
         max_overflow=cfg.max_overflow,
         pool_timeout=cfg.pool_timeout,
-        pool_pre_ping=server,
         echo=cfg.echo,
         connect_args=connect_args,
         **options,
     )
-    if url.drivername.startswith("sqlite"):
+    if server:
+        _ping_when_idle(engine, cfg.ping_after)
+    else:
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     reads.attach(engine, cfg)
     log.info("database %s (pool %d + %d)", redacted(url), cfg.pool_size, cfg.max_overflow)

@@ -20,15 +20,15 @@ expanded once for each shape of its parameters (the length of each list bound
 to an ``IN (...)``): SQLAlchemy's expansion rewrites the SQL with a regular
 expression on every call.
 
-On PostgreSQL the same holds through asyncpg: a stock query cost 312-419 µs
-of the worker's CPU through the engine, 67-80 µs through this module (15.7 µs
-on a bare asyncpg connection). So :func:`rows` runs the statement on a small
-asyncpg pool of the worker's own (``database.read_connections``, opened as
-they are needed, closed when the engine is disposed), whose connections
-prepare statements as the engine's do (``database.statement_cache_size``; 0
-behind a pooler in transaction mode) and go back to the pool without asyncpg's
-reset query, since a read leaves nothing to reset. They are beside the
-engine's pool: a host's PostgreSQL sees up to that many more from each worker.
+On PostgreSQL the same holds through asyncpg: in one run of
+``scripts/bench_reads.py`` a stock query cost 561-598 µs of CPU through the
+engine, 207-224 through asyncpg's own pool and 81-92 through this module.
+So :func:`rows` runs the statement on a few asyncpg connections of the
+worker's own (``database.read_connections``, opened as they are needed, closed
+when the engine is disposed; see :mod:`.connections`), which prepare statements
+as the engine's do (``database.statement_cache_size``; 0 behind a pooler in
+transaction mode). They are beside the engine's pool: a host's PostgreSQL sees
+up to that many more from each worker.
 
 An engine not made by :func:`~.engine.create_engine` (or an SQLite URL with
 options of its own) gets no reader: :func:`rows` then runs the statement
@@ -37,7 +37,6 @@ through the engine as any other query.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import weakref
@@ -50,6 +49,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from .config import DatabaseConfig
+from .connections import ReadConnections
 from .sqlite import CONNECTION_PRAGMAS
 
 __all__ = ["READER_PRAGMAS", "attach", "rows"]
@@ -158,51 +158,22 @@ class _SqliteReader(_Reader):
 
 
 class _PostgresReader(_Reader):
-    """An asyncpg pool of this process's own, of at most *size* connections made with
-    *connect* (asyncpg's ``connect`` arguments, as SQLAlchemy's dialect derives them
-    from the URL)."""
+    """Connections of this process's own (:class:`~.connections.ReadConnections`): at most
+    *size*, made with *connect* (asyncpg's ``connect`` arguments, as SQLAlchemy's dialect
+    derives them from the URL); a read waits at most *wait* seconds for one."""
 
-    def __init__(self, dialect: Any, connect: dict[str, Any], size: int) -> None:
+    def __init__(self, dialect: Any, connect: dict[str, Any], size: int, wait: float) -> None:
         super().__init__(dialect)
-        self.connect = connect
-        self.size = size
-        self._pool: Any = None
-        self._opening: asyncio.Lock | None = None
+        self.connections = ReadConnections(connect, size, wait)
 
     async def fetch(self, sql: str, args: tuple[Any, ...]) -> Sequence[Sequence[Any]]:
-        pool = self._pool or await self._open()
-        return await pool.fetch(sql, *args)  # type: ignore[no-any-return]
-
-    async def _open(self) -> Any:
-        import asyncpg
-
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    min_size=0, max_size=self.size, reset=_nothing_to_reset, **self.connect
-                )
-        return self._pool
+        return await self.connections.fetch(sql, args)
 
     def forget(self) -> None:
-        self._pool, self._opening = None, None
+        self.connections.forget()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-        self._pool, self._opening = None, None
-
-
-async def _nothing_to_reset(connection: Any) -> None:
-    """What a read connection needs when it goes back to its pool: nothing.
-
-    Its statements are single SELECTs outside any transaction: they take no advisory lock,
-    open no cursor, LISTEN to nothing and SET nothing, so asyncpg's default reset query
-    would undo nothing, at the cost of one more round trip for every read (measured: 15%
-    of a worker's time on the cold product page). A transaction left open is still rolled
-    back by the pool before this is called.
-    """
+        self.connections.close()
 
 
 #: Each engine's reader, by its ``sync_engine`` (see :func:`attach`).
@@ -236,7 +207,7 @@ def attach(engine: AsyncEngine, cfg: DatabaseConfig) -> None:
             "timeout": cfg.pool_timeout,
             "statement_cache_size": cfg.statement_cache_size,
         }
-        reader = _PostgresReader(engine.dialect, connect, cfg.read_connections)
+        reader = _PostgresReader(engine.dialect, connect, cfg.read_connections, cfg.pool_timeout)
     else:
         return
     _readers[sync] = reader

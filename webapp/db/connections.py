@@ -1,0 +1,163 @@
+"""A process's own PostgreSQL connections for the catalog's reads (see :mod:`.reads`).
+
+Each read is one ``SELECT`` on one connection: it is taken (an idle one, else a
+new one while fewer than *size* are open, else the first to come back, in the
+order callers asked), used, and given back. Nothing else is done on the way in
+or out, which is the point: asyncpg's own pool creates a task on every release,
+sets up a timeout on every acquire and, by default, sends a reset query on every
+release. In one run of ``scripts/bench_reads.py`` a stock query cost 81-92 µs of
+CPU this way, 115-130 through asyncpg's pool with no reset and 207-224 with its
+default one. A read leaves no session state behind (no transaction, lock,
+cursor, ``LISTEN`` or ``SET``), so there is nothing to reset.
+
+A connection whose read failed or was cancelled is closed, never reused: its
+state is unknown. One that the server or the network closed while it was idle is
+noticed when it is taken, and replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["ReadConnections"]
+
+
+class ReadConnections:
+    """At most *size* asyncpg connections made with *connect* (``asyncpg.connect``'s
+    arguments); a read waits at most *wait* seconds for one when all are in use.
+    Not thread-safe: one event loop uses it (a forked child calls :meth:`forget`)."""
+
+    def __init__(self, connect: dict[str, Any], size: int, wait: float) -> None:
+        self.connect = connect
+        self.size = size
+        self.wait = wait
+        self._idle: list[Any] = []
+        #: connections taken or being opened, each holding one of the *size* places
+        self._out = 0
+        #: callers waiting for a place: given a connection, or ``None`` (open one)
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        #: the connections made since the last :meth:`close` (others are closed on return)
+        self._made: set[Any] = set()
+        #: counts :meth:`close` and :meth:`forget`: a connection opened across one of
+        #: them holds no place of the new count
+        self._generation = 0
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        """The rows of *sql* with *args*, read on a connection taken for it."""
+        conn = await self._take()
+        try:
+            found: Sequence[Sequence[Any]] = await conn.fetch(sql, *args)
+        except BaseException:
+            self._drop(conn)
+            raise
+        self._give(conn)
+        return found
+
+    @property
+    def open(self) -> int:
+        """Connections open now: idle, and in use or being opened."""
+        return len(self._idle) + self._out
+
+    async def _take(self) -> Any:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                self._out += 1
+                return conn
+            self._made.discard(conn)
+        if self._out < self.size:
+            self._out += 1
+            return await self._new()
+        conn = await self._queue()
+        return await self._new() if conn is None else conn
+
+    async def _new(self) -> Any:
+        """A new connection, in a place already held."""
+        import asyncpg
+
+        generation = self._generation
+        try:
+            conn = await asyncpg.connect(**self.connect)
+        except BaseException:
+            if generation == self._generation:
+                self._free()
+            raise
+        if generation == self._generation:
+            self._made.add(conn)
+        return conn
+
+    async def _queue(self) -> Any:
+        """Wait for a place: a connection given back, or ``None`` to open one."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            async with asyncio.timeout(self.wait):
+                return await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():  # a place came as we gave up
+                conn = waiter.result()
+                if conn is None:
+                    self._free()
+                else:
+                    self._give(conn)
+            else:
+                waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"no database read connection free within {self.wait:g}s"
+                    f" ({self.size} in use: database.read_connections)"
+                ) from None
+            raise
+
+    def _handed(self, conn: Any) -> bool:
+        """Hand *conn* (``None``: a free place) to the first caller still waiting."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return True
+        return False
+
+    def _give(self, conn: Any) -> None:
+        if conn not in self._made:  # made before close(): it goes
+            conn.terminate()
+        elif conn.is_closed():
+            self._drop(conn)
+        elif not self._handed(conn):
+            self._out -= 1
+            self._idle.append(conn)
+
+    def _drop(self, conn: Any) -> None:
+        conn.terminate()
+        if conn in self._made:
+            self._made.discard(conn)
+            self._free()
+
+    def _free(self) -> None:
+        """A place is free: to the first caller waiting, if any."""
+        if not self._handed(None):
+            self._out -= 1
+
+    def close(self) -> None:
+        """Close the idle connections now, and those in use when they come back; callers
+        waiting open new ones."""
+        for conn in self._idle:
+            conn.terminate()
+        self._reset()
+
+    def forget(self) -> None:
+        """Drop every connection without closing it (they are a parent process's)."""
+        self._idle, self._made = [], set()
+        self._out, self._waiting = 0, deque()
+        self._generation += 1
+
+    def _reset(self) -> None:
+        self._idle, self._made = [], set()
+        self._generation += 1
+        waiting = [w for w in self._waiting if not w.done()]
+        self._out, self._waiting = len(waiting), deque()
+        for waiter in waiting:
+            waiter.set_result(None)
