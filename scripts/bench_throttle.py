@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from middleware_latency import (
+    Overhead,
     idle_round_trips,
     middleware_overhead,
     print_idle_round_trips,
@@ -388,27 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"# {args.requests:,} decisions over {args.keys:,} Zipf keys (s={ZIPF_S}); {clients} cores"
     )
     with tempfile.TemporaryDirectory(prefix="bt-", dir="/tmp") as tmp:
-        daemon = Daemon(Path(tmp))
-        try:
-            rows = [
-                row_sync(daemon, keys, 1),
-                row_sync(daemon, keys, clients),
-                row_async(daemon, keys),
-            ]
-            asked = keys[: args.http]
-            overhead, on_page, floor_ok, floor_page = (
-                middleware_overhead(daemon.socket, asked, HTTP_RULES, page, floor)
-                for floor in (False, True)
-                for page in (False, True)
-            )
-        finally:
-            daemon.stop()
-        floor = Daemon(Path(tmp), minimal=True)
-        try:
-            rows.append(row_sync(floor, keys, 1, "minimal uvloop GCRA server (floor), 1 client"))
-            idle = idle_round_trips(floor.socket, IDLE_GAPS_US, 300 if args.quick else 2000)
-        finally:
-            floor.stop()
+        rows, http = measure_daemon(Path(tmp), keys, clients, args.http)
+        floor_row, idle = measure_floor(Path(tmp), keys, 300 if args.quick else 2000)
+        rows.append(floor_row)
         rows += rows_limits(keys)
         rows += [row_lua(keys), row_inprocess(keys)]
         base = max(rows[4:6], key=lambda r: r.rate)
@@ -418,26 +401,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nreplay of {args.records:,} records: {replayed:.3f} s ({live:,} live keys);"
         f" with compaction to a fresh log: {compacted:.3f} s"
     )
+    http["fallback"] = middleware_overhead(None, keys[: args.http], HTTP_RULES)
+    print_middleware(http, idle)
+    added = {name: http[name].added(99) for name in ("page", "ok")}
+    floors = {"page": http["floor page"].added(99), "ok": http["floor ok"].added(99)}
+    targets(rows, base, replayed, added, floors)
+    return 0
+
+
+def measure_daemon(
+    tmp: Path, keys: list[bytes], clients: int, http: int
+) -> tuple[list[Row], dict[str, Overhead]]:
+    """sleigh-throttled's rows (1 and *clients* blocking clients, one pipelined), and
+    the middleware's latency with it (``ok``, ``page``) beside the floor's
+    (``floor ok``, ``floor page``) over the first *http* keys."""
+    daemon = Daemon(tmp)
+    try:
+        rows = [row_sync(daemon, keys, 1), row_sync(daemon, keys, clients), row_async(daemon, keys)]
+        asked = keys[:http]
+        got = {
+            f"{'floor ' if floor else ''}{'page' if page else 'ok'}": middleware_overhead(
+                daemon.socket, asked, HTTP_RULES, page, floor
+            )
+            for floor in (False, True)
+            for page in (False, True)
+        }
+    finally:
+        daemon.stop()
+    return rows, got
+
+
+def measure_floor(
+    tmp: Path, keys: list[bytes], count: int
+) -> tuple[Row, list[tuple[int, np.ndarray]]]:
+    """The minimal server's row, and *count* idle round trips to it per gap."""
+    floor = Daemon(tmp, minimal=True)
+    try:
+        row = row_sync(floor, keys, 1, "minimal uvloop GCRA server (floor), 1 client")
+        return row, idle_round_trips(floor.socket, IDLE_GAPS_US, count)
+    finally:
+        floor.stop()
+
+
+def print_middleware(http: dict[str, Overhead], idle: list[tuple[int, np.ndarray]]) -> None:
     print()
     size = len(render_page()()) / 1024
-    for name, got in (
-        ("middleware, asking the daemon, handler answers 'ok'", overhead),
-        (f"middleware, asking the daemon, handler renders a {size:.1f} KB page", on_page),
-        (
-            "middleware, in-process fallback (no round trip)",
-            middleware_overhead(None, keys[: args.http], HTTP_RULES),
-        ),
-        ("floor: one write and one read per request, handler answers 'ok'", floor_ok),
-        ("floor: one write and one read per request, handler renders the page", floor_page),
+    for name, key in (
+        ("middleware, asking the daemon, handler answers 'ok'", "ok"),
+        (f"middleware, asking the daemon, handler renders a {size:.1f} KB page", "page"),
+        ("middleware, in-process fallback (no round trip)", "fallback"),
+        ("floor: one write and one read per request, handler answers 'ok'", "floor ok"),
+        ("floor: one write and one read per request, handler renders the page", "floor page"),
     ):
-        print_overhead(name, got)
+        print_overhead(name, http[key])
     print_idle_round_trips(
         "round trips to the minimal server, one blocking client, after its core idled", idle
     )
-    added = {name: got.added(99) for name, got in (("page", on_page), ("ok", overhead))}
-    floors = {"page": floor_page.added(99), "ok": floor_ok.added(99)}
-    targets(rows, base, replayed, added, floors)
-    return 0
 
 
 if __name__ == "__main__":
