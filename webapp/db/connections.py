@@ -41,6 +41,7 @@ class ReadConnections:
         self._waiting: deque[asyncio.Future[Any]] = deque()
         #: the connections made since the last :meth:`close` (others are closed on return)
         self._made: set[Any] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: counts :meth:`close` and :meth:`forget`: a connection opened across one of
         #: them holds no place of the new count
         self._generation = 0
@@ -91,26 +92,36 @@ class ReadConnections:
 
     async def _queue(self) -> Any:
         """Wait for a place: a connection given back, or ``None`` to open one."""
-        waiter = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            # (asked once: on Python 3.11 each ask is a getpid() system call)
+            loop = self._loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiting.append(waiter)
+        timer = loop.call_later(self.wait, self._expire, waiter)
         try:
-            async with asyncio.timeout(self.wait):
-                return await waiter
-        except BaseException as exc:
-            if waiter.done() and not waiter.cancelled():  # a place came as we gave up
-                conn = waiter.result()
+            return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                conn = waiter.result()  # a place came as we gave up
                 if conn is None:
                     self._free()
                 else:
                     self._give(conn)
             else:
                 waiter.cancel()
-            if isinstance(exc, TimeoutError):
-                raise TimeoutError(
+            raise
+        finally:
+            timer.cancel()
+
+    def _expire(self, waiter: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            waiter.set_exception(
+                TimeoutError(
                     f"no database read connection free within {self.wait:g}s"
                     f" ({self.size} in use: database.read_connections)"
-                ) from None
-            raise
+                )
+            )
 
     def _handed(self, conn: Any) -> bool:
         """Hand *conn* (``None``: a free place) to the first caller still waiting."""
@@ -153,6 +164,7 @@ class ReadConnections:
         self._idle, self._made = [], set()
         self._out, self._waiting = 0, deque()
         self._generation += 1
+        self._loop = None
 
     def _reset(self) -> None:
         self._idle, self._made = [], set()
