@@ -95,7 +95,7 @@ class Replicator:
         feed_path: Path | None,
         cache_socket: Path,
         mtu_payload: int,
-        receive_path: str = "thread",
+        receive_path: str = "reader",
     ) -> None:
         self.node = node
         self.loop = asyncio.get_running_loop()
