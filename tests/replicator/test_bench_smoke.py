@@ -33,5 +33,7 @@ def test_quick_run_prints_every_figure() -> None:
     for row in ("blocking recv thread", "asyncio endpoint (uvloop)", "highest clean rate",
                 "CPU µs an object at 10000/s: a.cached "):  # fmt: skip
         assert row in out, out
-    targets = out.split("\ntargets\n", 1)[1]
+    targets = out.split("\ntargets\n", 1)[1].split("\n\n", 1)[0]
     assert targets.count("target") == 3 and "Traceback" not in result.stderr, out
+    paths = out.split("the daemons on each receive path", 1)[1].splitlines()
+    assert [line.split()[:2] for line in paths[2:4]] == [["thread", "1"], ["reader", "1"]], out
