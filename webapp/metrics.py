@@ -23,6 +23,10 @@ Series (besides the throttle's, see :mod:`.throttle`):
     Cache reads and writes that failed (the database answered instead).
 ``sleigh_web_db_pool_{size,checked_out,checked_in,overflow}``
     The database pool, read when scraped.
+``sleigh_web_db_read_connections``, ``..._read_waits_total``, ``..._read_timeouts_total``
+    On PostgreSQL: the worker's own connections for the catalog's reads
+    (``database.read_connections`` at most), the reads that waited for one
+    because all were in use, and those that gave up waiting.
 
 The request figures are plain numbers the middleware adds to (the event
 loop is one thread) and become metric families only when scraped: a
@@ -52,6 +56,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
+from .db.reads import read_connections
 from .models.store import Through
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -195,6 +200,24 @@ class PoolUse(Collector):
         )
         for name, doc, value in figures:
             yield GaugeMetricFamily(f"sleigh_web_db_pool_{name}", doc, value=value)
+        reads = read_connections(self.engine)
+        if reads is None:
+            return
+        yield GaugeMetricFamily(
+            "sleigh_web_db_read_connections",
+            "Connections open for the catalog's reads (at most database.read_connections)",
+            value=reads.open,
+        )
+        yield CounterMetricFamily(
+            "sleigh_web_db_read_waits",
+            "Catalog reads that waited for a read connection (all were in use)",
+            value=reads.waits,
+        )
+        yield CounterMetricFamily(
+            "sleigh_web_db_read_timeouts",
+            "Catalog reads that gave up waiting for a read connection (database.pool_timeout)",
+            value=reads.timeouts,
+        )
 
 
 def install(

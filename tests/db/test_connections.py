@@ -85,10 +85,12 @@ async def test_a_read_waits_for_a_connection_and_gives_up_after_wait(
         await asyncio.sleep(0.1)
         with pytest.raises(TimeoutError, match=r"within 0.2s .*database.read_connections"):
             await reads.fetch("SELECT 1", ())
+        assert (reads.waits, reads.timeouts) == (1, 1)
         reads.wait = 5
         queued = asyncio.ensure_future(reads.fetch("SELECT 2", ()))
         await slow
         assert [tuple(r) for r in await queued] == [(2,)]  # (waited, then took it)
+        assert (reads.waits, reads.timeouts) == (2, 1)
         assert reads.open == 1 and len(await _backends(admin)) == 1
     finally:
         reads.close()

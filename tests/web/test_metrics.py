@@ -107,6 +107,25 @@ async def test_the_pool_gauges_are_read_when_scraped(
     assert value(again, "sleigh_web_db_pool_checked_in") >= max(idle, 2)
 
 
+async def test_the_read_connections_are_shown_on_postgresql(
+    client: Client, demo_engine: AsyncEngine
+) -> None:
+    assert (await client.get("/p/1")).status == 200
+    samples = await scrape(client)
+    names = {s.name for s in samples}
+    shown = {
+        "sleigh_web_db_read_connections",
+        "sleigh_web_db_read_waits_total",
+        "sleigh_web_db_read_timeouts_total",
+    }
+    if demo_engine.dialect.name == "sqlite":  # (one connection of its own: nothing to show)
+        assert not names & shown
+        return
+    assert shown <= names
+    assert 1 <= value(samples, "sleigh_web_db_read_connections") <= 4
+    assert value(samples, "sleigh_web_db_read_timeouts_total") == 0
+
+
 async def test_the_throttle_counters_stay_out_until_a_throttle_is_installed(
     client: Client,
 ) -> None:

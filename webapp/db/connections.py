@@ -42,6 +42,9 @@ class ReadConnections:
         #: the connections made since the last :meth:`close` (others are closed on return)
         self._made: set[Any] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: reads that waited for a connection (every place taken), and those that gave up
+        self.waits = 0
+        self.timeouts = 0
         #: counts :meth:`close` and :meth:`forget`: a connection opened across one of
         #: them holds no place of the new count
         self._generation = 0
@@ -98,6 +101,7 @@ class ReadConnections:
             loop = self._loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._waiting.append(waiter)
+        self.waits += 1
         timer = loop.call_later(self.wait, self._expire, waiter)
         try:
             return await waiter
@@ -116,6 +120,7 @@ class ReadConnections:
 
     def _expire(self, waiter: asyncio.Future[Any]) -> None:
         if not waiter.done():
+            self.timeouts += 1
             waiter.set_exception(
                 TimeoutError(
                     f"no database read connection free within {self.wait:g}s"

@@ -52,7 +52,7 @@ from .config import DatabaseConfig
 from .connections import ReadConnections
 from .sqlite import CONNECTION_PRAGMAS
 
-__all__ = ["READER_PRAGMAS", "attach", "rows"]
+__all__ = ["READER_PRAGMAS", "attach", "read_connections", "rows"]
 
 #: Set on the reader's connection after ``CONNECTION_PRAGMAS``: it refuses writes, and reads
 #: the file through a memory map (no ``pread`` call for each page a statement reads).
@@ -212,6 +212,12 @@ def attach(engine: AsyncEngine, cfg: DatabaseConfig) -> None:
         return
     _readers[sync] = reader
     event.listen(sync, "engine_disposed", lambda _engine: reader.close())
+
+
+def read_connections(engine: AsyncEngine) -> ReadConnections | None:
+    """*engine*'s read connections on PostgreSQL (for their gauges), else ``None``."""
+    reader = _readers.get(engine.sync_engine)
+    return reader.connections if isinstance(reader, _PostgresReader) else None
 
 
 async def rows(
