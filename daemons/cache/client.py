@@ -36,6 +36,7 @@ from .config import LMDB_MAX_KEY, CacheConfig
 from .direct import DirectReader, release_reader, shared_reader
 from .errors import CacheError
 from .pipe import RespPipe, encode_command, parse_info
+from .stamps import Receipt
 
 __all__ = [
     "AsyncCacheClient",
@@ -283,22 +284,32 @@ class AsyncCacheClient(_Base):
                 return value
         return self._decoded(await self._one((b"GET", raw)))
 
-    async def get_many(self, keys: Sequence[Key], *, shared: bool = False) -> list[object | None]:
+    async def get_many(
+        self, keys: Sequence[Key], *, shared: bool = False, receipt: Receipt | None = None
+    ) -> list[object | None]:
         """See :meth:`CacheClient.get_many`.
 
         :param shared: the caller changes none of the objects, so one decoded earlier
             may be handed out again while its key is unwritten
             (:meth:`~.direct.DirectReader.get_many_shared`).
+        :param receipt: notes what the objects were read under (*shared* reads only), so
+            that :meth:`vouches` can tell later whether they are still current.
         """
         raws = [_key(k) for k in keys]
         if not raws:
             return []
         reader = self._reader
         if reader is not None:
-            read = reader.get_many_shared if shared else reader.get_many_decoded
-            values = read(raws, self._decode)
+            if shared:
+                values = reader.get_many_shared(raws, self._decode, receipt)
+            else:
+                values = reader.get_many_decoded(raws, self._decode)
             if reader.is_open:
+                if receipt is not None and not shared:
+                    receipt.missing()
                 return values
+        if receipt is not None:  # read over the socket: nothing to vouch with
+            receipt.missing()
         found = _expect(await self._one((b"MGET", *raws)), list, "MGET")
         return [self._decoded(raw) for raw in found]
 
@@ -308,6 +319,12 @@ class AsyncCacheClient(_Base):
         payload, px = self._set_args(obj, ttl)
         await self._one((b"SET", raw, payload, b"PX", px, b"LOCAL") if local else
                         (b"SET", raw, payload, b"PX", px))  # fmt: skip
+
+    def vouches(self, receipt: Receipt) -> bool:
+        """Whether the objects read with *receipt* are still what a read would give
+        (:meth:`~.direct.DirectReader.vouches`; ``False`` without direct reads)."""
+        reader = self._reader
+        return reader is not None and reader.is_open and reader.vouches(receipt)
 
     async def set_many(self, items: Mapping[Key, object], ttl: float) -> None:
         """See :meth:`CacheClient.set_many`."""

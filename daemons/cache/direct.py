@@ -49,7 +49,7 @@ import lmdb
 
 from .readstats import Publisher
 from .stamps import FILENAME as STAMPS
-from .stamps import Kept, StampReader
+from .stamps import Kept, Receipt, StampReader
 
 __all__ = ["DirectReader", "release_reader", "shared_reader"]
 
@@ -291,31 +291,49 @@ class DirectReader:
             txn.abort()
 
     def get_many_shared(
-        self, keys: Sequence[bytes], decode: Callable[[memoryview], T]
+        self,
+        keys: Sequence[bytes],
+        decode: Callable[[memoryview], T],
+        receipt: Receipt | None = None,
     ) -> list[T | None]:
         """:meth:`get_many_decoded` for objects no caller changes: an object decoded
         before is handed out again, with no transaction and no decode, while the
-        write stamps say its key was not written since and it has not expired."""
+        write stamps say its key was not written since and it has not expired.
+        *receipt* notes what each object was read under (:meth:`vouches`)."""
         now = self._now_ns()
         if not (self._checked_ns <= now < self._check_ns) and not self._refresh(now):
+            if receipt is not None:
+                receipt.missing()
             return [None] * len(keys)
         kept = self._kept
         if kept is None:  # a daemon without stamps: nothing can be vouched for
+            if receipt is not None:
+                receipt.missing()
             return self.get_many_decoded(keys, decode)
-        out, unread, epoch = kept.take(keys, now)
+        out, unread, epoch = kept.take(keys, now, receipt)
         if unread:
             try:
                 txn = self._begin(self._db, None, False, True)  # buffers=True: zero-copy
             except lmdb.MapResizedError:
                 txn = self._resized_txn()
             try:
-                kept.read(txn.get, unread, out, decode, epoch, now)
+                kept.read(txn.get, unread, out, decode, epoch, now, receipt)
             finally:
                 txn.abort()
         found = len(out) - out.count(None)
         self.hits += found
         self.misses += len(out) - found
         return out
+
+    def vouches(self, receipt: Receipt) -> bool:
+        """Whether what *receipt*'s reads handed out is still what a read would hand out
+        (see :mod:`.stamps`); ``False`` also when that cannot be told now (the file is
+        due a check: the next read makes it)."""
+        now = self._now_ns()
+        kept = self._kept
+        if kept is None or not (self._checked_ns <= now < self._check_ns):
+            return False
+        return kept.vouches(receipt, now)
 
     def get(self, key: bytes) -> bytes | None:
         """The raw payload (header stripped), or ``None`` on a miss."""

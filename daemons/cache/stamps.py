@@ -20,6 +20,12 @@ are unchanged, no write to the key has committed since its read (a write that
 commits after the stamps were read changes one of them later). Two keys that
 share a slot only cost each other a decode. Expiry is the reader's own check,
 as for every direct read.
+
+The same holds for what a caller builds out of several objects: a
+:class:`Receipt` passed along with reads notes the stamps each object was
+read under, and while none of them has changed (and none of the objects has
+expired) the thing built from them is as current as a new read would make it
+(:meth:`Kept.vouches`): checking costs a comparison per key, not a read.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Any, TypeVar
 
 from .ops import Delete, Expire, Op, Set
 
-__all__ = ["FILENAME", "KEEP", "SLOTS", "Kept", "StampReader", "Stamps", "slot_of"]
+__all__ = ["FILENAME", "KEEP", "SLOTS", "Kept", "Receipt", "StampReader", "Stamps", "slot_of"]
 
 T = TypeVar("T")
 
@@ -126,6 +132,39 @@ class StampReader:
         self._map.close()
 
 
+class Receipt:
+    """The stamps a caller's reads were made under (see the module): one per object read,
+    the epoch, and the earliest expiry. *complete* turns false when a read found nothing,
+    or could not be vouched for (a daemon without stamps, a read over the socket)."""
+
+    __slots__ = ("complete", "epoch", "expiry", "slots", "stamps")
+
+    def __init__(self) -> None:
+        self.epoch: int | None = None
+        self.slots: list[int] = []
+        self.stamps: list[int] = []
+        self.expiry = 0  # ns since the epoch; 0: none of the objects expires
+        self.complete = True
+
+    def under(self, epoch: int) -> None:
+        """The reads that follow were made under *epoch*."""
+        if self.epoch is None:
+            self.epoch = epoch
+        elif epoch != self.epoch:
+            self.complete = False
+
+    def add(self, slot: int, stamp: int, expiry: int) -> None:
+        """An object read while its slot read *stamp*, expiring at *expiry* (0: never)."""
+        self.slots.append(slot)
+        self.stamps.append(stamp)
+        if expiry and (not self.expiry or expiry < self.expiry):
+            self.expiry = expiry
+
+    def missing(self) -> None:
+        """A read found nothing, or nothing that can be vouched for."""
+        self.complete = False
+
+
 class Kept:
     """A reader's decoded objects, each with the stamps read before it was read.
 
@@ -139,16 +178,20 @@ class Kept:
         self.objects: dict[bytes, tuple[int, int, int, Any]] = {}
 
     def take(
-        self, keys: Sequence[bytes], now_ns: int
+        self, keys: Sequence[bytes], now_ns: int, receipt: Receipt | None = None
     ) -> tuple[list[Any], list[tuple[int, bytes, int]], int]:
         """(an object or ``None`` per key, the keys to read as (index, key, stamp),
-        the epoch): every stamp is read before its key is."""
+        the epoch): every stamp is read before its key is. *receipt* notes the objects
+        handed out (:meth:`read` notes the others)."""
         slots, objects, crc = self.stamps.slots, self.objects, zlib.crc32
         epoch = slots[0]
         out: list[Any] = []
         unread: list[tuple[int, bytes, int]] = []
+        if receipt is not None:
+            receipt.under(epoch)
         for key in keys:
-            seen = slots[crc(key) % KEYED + 1]
+            slot = crc(key) % KEYED + 1
+            seen = slots[slot]
             entry = objects.get(key)
             if (
                 entry is not None
@@ -157,6 +200,8 @@ class Kept:
                 and (not entry[2] or entry[2] > now_ns)
             ):
                 out.append(entry[3])
+                if receipt is not None:
+                    receipt.add(slot, seen, entry[2])
             else:
                 unread.append((len(out), key, seen))
                 out.append(None)
@@ -170,19 +215,36 @@ class Kept:
         decode: Callable[[memoryview], Any],
         epoch: int,
         now_ns: int,
+        receipt: Receipt | None = None,
     ) -> None:
-        """Read *unread* with *get* (a transaction's) into *out*, keeping what is live."""
+        """Read *unread* with *get* (a transaction's) into *out*, keeping what is live;
+        *receipt* notes what was found, or that something was not."""
         objects = self.objects
         if len(objects) + len(unread) > KEEP:
             objects.clear()
         unpack = _HEADER.unpack_from
         for at, key, seen in unread:
             buf = get(key)
-            if buf is None:
-                continue
-            expiry = unpack(buf)[0] * 1_000_000
-            if expiry and expiry <= now_ns:
+            expiry = 0 if buf is None else unpack(buf)[0] * 1_000_000
+            if buf is None or (expiry and expiry <= now_ns):
+                if receipt is not None:
+                    receipt.missing()
                 continue
             obj = decode(buf[_HEADER.size :])
             out[at] = obj
             objects[key] = (epoch, seen, expiry, obj)
+            if receipt is not None:
+                receipt.add(slot_of(key), seen, expiry)
+
+    def vouches(self, receipt: Receipt, now_ns: int) -> bool:
+        """Whether every object *receipt* notes is still current: no write to its key
+        since it was read, no flush, none expired (a complete receipt only)."""
+        if not receipt.complete or receipt.epoch is None:
+            return False
+        slots = self.stamps.slots
+        if slots[0] != receipt.epoch or (receipt.expiry and receipt.expiry <= now_ns):
+            return False
+        for slot, stamp in zip(receipt.slots, receipt.stamps, strict=True):
+            if slots[slot] != stamp:
+                return False
+        return True

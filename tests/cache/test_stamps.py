@@ -17,7 +17,7 @@ import pytest
 
 from sleigh.daemons.cache.codec import decode
 from sleigh.daemons.cache.direct import DirectReader
-from sleigh.daemons.cache.stamps import FILENAME, SLOTS, StampReader, Stamps, slot_of
+from sleigh.daemons.cache.stamps import FILENAME, SLOTS, Receipt, StampReader, Stamps, slot_of
 
 NOW_MS = 1_700_000_000_000
 
@@ -188,6 +188,49 @@ def test_without_a_stamps_file_nothing_is_kept(
         assert first == ["v"] and read(reader, "k")[0] is not first
     finally:
         reader.close()
+
+
+def _receipt(reader: DirectReader, *keys: str) -> Receipt:
+    receipt = Receipt()
+    reader.get_many_shared([k.encode() for k in keys], decode, receipt)
+    return receipt
+
+
+def test_a_receipt_vouches_for_its_reads_until_one_key_is_written(
+    writer: Writer, reader: DirectReader
+) -> None:
+    writer.send("set", "a", value=1)
+    writer.send("set", "b", value=2)
+    read(reader, "a")  # a kept, b read: both are noted
+    receipt = _receipt(reader, "a", "b")
+    assert receipt.complete and len(receipt.slots) == 2
+    assert reader.vouches(receipt) and reader.vouches(receipt)
+    writer.send("set", "c", value=3)  # another key: still vouched for
+    assert reader.vouches(receipt)
+    writer.send("set", "b", value=2)  # the same value, written again: not
+    assert not reader.vouches(receipt)
+    fresh = _receipt(reader, "a", "b")
+    assert reader.vouches(fresh)
+    writer.send("flush")
+    assert not reader.vouches(fresh)
+
+
+def test_a_receipt_lives_no_longer_than_its_first_expiry(
+    writer: Writer, reader: DirectReader, clock: Clock
+) -> None:
+    writer.send("set", "long", value=1, expiry=NOW_MS + 5_000)
+    writer.send("set", "short", value=2, expiry=NOW_MS + 1_000)
+    receipt = _receipt(reader, "long", "short")
+    clock.now += 999
+    assert reader.vouches(receipt)
+    clock.now += 1
+    assert not reader.vouches(receipt)
+
+
+def test_a_receipt_with_a_miss_vouches_for_nothing(writer: Writer, reader: DirectReader) -> None:
+    writer.send("set", "a", value=1)
+    receipt = _receipt(reader, "a", "nothing")
+    assert not receipt.complete and not reader.vouches(receipt)
 
 
 def test_the_stamps_file_is_counted_as_documented(tmp_path: Path) -> None:

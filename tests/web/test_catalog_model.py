@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sleigh.daemons.cache.client import AsyncCacheClient
 from sleigh.webapp.db import schema
-from sleigh.webapp.models.catalog import Catalog, TTLs
+from sleigh.webapp.models.catalog import Catalog, ProductPage, TTLs
+from sleigh.webapp.models.freshness import collecting
 from sleigh.webapp.models.store import Through
 from sleigh.webapp.models.values import format_price
 from tests.plugins.cache import CacheDaemon
@@ -242,3 +243,78 @@ def test_a_card_is_made_again_only_when_its_parts_change(tmp_path: Path) -> None
 def test_prices_are_dollars_with_thousands_and_cents(cents: int, shown: str) -> None:
     assert format_price(cents) == shown
     assert format_price(cents) == shown  # the kept answer too
+
+
+async def _warm_page(catalog: Catalog, product_id: int) -> ProductPage:
+    """The page's data once its objects are all in the cache (a first read writes them
+    back; the second reads them all from the cache, and is kept)."""
+    await catalog.product_page(product_id)
+    page = await catalog.product_page(product_id)
+    assert page is not None and page.related
+    return page
+
+
+async def test_a_product_page_is_handed_out_again_until_any_object_of_it_is_written(
+    demo_engine: AsyncEngine, cache: AsyncCacheClient, cached: CacheDaemon
+) -> None:
+    catalog = Catalog(demo_engine, cache)
+    [top] = await catalog.popular(1)
+    page = await _warm_page(catalog, top.id)
+    assert await catalog.product_page(top.id) is page  # kept: nothing was written
+    await cache.set(f"price:{top.id}", 123_45, 60)  # as a price change writes it
+    repriced = await catalog.product_page(top.id)
+    assert repriced is not page and repriced is not None
+    assert repriced.product.price == "$123.45"
+    assert await catalog.product_page(top.id) is repriced
+    related = repriced.related[-1]
+    await cache.set(f"price:{related.id}", 9_99, 60)  # a related product's card changes
+    again = await catalog.product_page(top.id)
+    assert again is not None and again is not repriced
+    assert [c.price for c in again.related if c.id == related.id] == ["$9.99"]
+    assert await catalog.product_page(top.id) is again
+    redis.Redis(unix_socket_path=str(cached.socket_path)).flushdb()  # nothing is vouched for
+    assert await catalog.product_page(top.id) is not again
+
+
+async def test_a_kept_product_page_lives_no_longer_than_its_shortest_ttl(
+    demo_engine: AsyncEngine, cache: AsyncCacheClient
+) -> None:
+    catalog = Catalog(demo_engine, cache, TTLs(stock=0.4, product=600))
+    [top] = await catalog.popular(1)
+    await _set_stock(demo_engine, top.id, 5)
+    page = await _warm_page(catalog, top.id)
+    await _set_stock(demo_engine, top.id, 0)
+    assert await catalog.product_page(top.id) is page
+    await asyncio.sleep(0.5)  # the stock part expired in the cache
+    fresh = await catalog.product_page(top.id)
+    assert fresh is not None and fresh.product.stock_label == "Out of stock"
+
+
+async def test_a_kept_product_page_counts_as_the_reads_it_saves(
+    demo_engine: AsyncEngine, cache: AsyncCacheClient
+) -> None:
+    """Hits by kind, and the TTL the page's caching headers are made of, as if read."""
+    catalog = Catalog(demo_engine, cache, TTLs(stock=7, price=30))
+    [top] = await catalog.popular(1)
+    await _warm_page(catalog, top.id)
+    hits = {kind: tally[0] for kind, tally in catalog.through.kinds.items()}
+    with collecting() as read:
+        read_page = await catalog.product_page(top.id)  # (kept since the second read)
+    read_hits = {k: t[0] - hits[k] for k, t in catalog.through.kinds.items()}
+    with collecting() as kept:
+        assert await catalog.product_page(top.id) is read_page
+    kept_hits = {k: t[0] - hits[k] - read_hits[k] for k, t in catalog.through.kinds.items()}
+    assert kept.ttl == read.ttl == 7
+    assert kept_hits == read_hits and read_hits["inv"] >= 2
+
+
+async def test_without_direct_reads_no_product_page_is_kept(
+    demo_engine: AsyncEngine, cached: CacheDaemon
+) -> None:
+    """Read over the socket, nothing vouches for an object: every page is made again."""
+    async with AsyncCacheClient(cached.socket_path, None, direct=False) as client:
+        catalog = Catalog(demo_engine, client)
+        [top] = await catalog.popular(1)
+        await catalog.product_page(top.id)
+        first = await catalog.product_page(top.id)
+        assert first is not None and await catalog.product_page(top.id) is not first

@@ -21,6 +21,12 @@ key            part                                        TTL ([web])
 Each page loads only the parts it shows (a listing never loads a
 description), and every load notes its TTL (:mod:`.freshness`): a page
 may be cached by a proxy no longer than the shortest of them.
+
+A product page's data (:meth:`Catalog.product_page`) is kept in the worker
+with the receipt of the reads it was made of, and handed out again while the
+cache vouches that none of those objects was written or expired since
+(:meth:`Through.still`): what a new read would give, for a comparison per
+object instead of the reads and the building.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import queries
 from .queries import SORTS
-from .store import ObjectCache, Part, Through
+from .store import ObjectCache, Part, Reading, Through
 from .values import (
     INFO_VERSION,
     Category,
@@ -60,6 +66,8 @@ __all__ = [
 RELATED = 6
 #: Cards a catalog keeps to hand out again (all are dropped when there would be more).
 CARDS_KEPT = 20_000
+#: Product pages' data a catalog keeps to hand out again (as the cards).
+PAGES_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,8 @@ class Catalog:
         self._brands: tuple[list[list[Any]], dict[int, str]] | None = None
         #: product id -> (info part, price, stock, the card made of them)
         self._cards: dict[int, tuple[list[Any], int, int, ProductCard]] = {}
+        #: product id -> (the reads its page's data was made of, that data)
+        self._pages: dict[int, tuple[Reading, ProductPage]] = {}
 
     async def tree(self) -> CategoryTree:
         """Every category. The rows still come through the cache on each call (so the
@@ -142,10 +152,11 @@ class Catalog:
                 by_id[cat.parent_id].children.append(cat)
         return CategoryTree(by_id, {cat.path: cat for cat in by_id.values()}, roots)
 
-    async def cards(self, ids: list[int]) -> list[ProductCard]:
-        """Listing cards for *ids*, in order; ids that no longer exist left out."""
+    async def cards(self, ids: list[int], reading: Reading | None = None) -> list[ProductCard]:
+        """Listing cards for *ids*, in order; ids that no longer exist left out.
+        *reading* notes the reads (:meth:`Through.load_parts`)."""
         infos, prices, stock = await self.through.load_parts(
-            [self._info_part(ids), self._price_part(ids), self._stock_part(ids)]
+            [self._info_part(ids), self._price_part(ids), self._stock_part(ids)], reading
         )
         return [
             self._card(infos[i], prices[i], stock.get(i, 0))
@@ -184,9 +195,15 @@ class Catalog:
         """Everything a product page shows, or ``None`` if there is no such product.
 
         The tree, the product's parts and the related ids are read from the cache in
-        one call, the related products' cards in a second one.
+        one call, the related products' cards in a second one; or the data made of them
+        before is handed out again while the cache vouches for every one of those reads
+        (see the module).
         """
+        kept = self._pages.get(product_id)
+        if kept is not None and self.through.still(kept[0]):
+            return kept[1]
         ids = [product_id]
+        reading = Reading()
         tree_rows, infos, prices, descriptions, stock, related = await self.through.load_parts(
             [
                 self._tree_part(),
@@ -195,13 +212,19 @@ class Catalog:
                 self._description_part(ids),
                 self._stock_part(ids),
                 self._related_part(product_id, RELATED),
-            ]
+            ],
+            reading,
         )
         item = self._product_of(product_id, infos, prices, descriptions, stock)
         if item is None:
             return None
-        cards = await self.cards(related.get(product_id, []))
-        return ProductPage(item, self._tree_of(tree_rows[""]), cards)
+        cards = await self.cards(related.get(product_id, []), reading)
+        page = ProductPage(item, self._tree_of(tree_rows[""]), cards)
+        if reading.receipt.complete:
+            if len(self._pages) >= PAGES_KEPT:
+                self._pages.clear()
+            self._pages[product_id] = (reading, page)
+        return page
 
     @staticmethod
     def _product_of(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from ...daemons.cache.client import CacheClientError
+from ...daemons.cache.stamps import Receipt
 from .freshness import note
 
 log = logging.getLogger("sleigh.web.cache")
@@ -44,8 +46,10 @@ class ObjectCache(Protocol):
     """What models need of :class:`~sleigh.daemons.cache.client.AsyncCacheClient`."""
 
     async def get_many(
-        self, keys: Sequence[str], *, shared: bool = False
+        self, keys: Sequence[str], *, shared: bool = False, receipt: Receipt | None = None
     ) -> list[object | None]: ...
+
+    def vouches(self, receipt: Receipt) -> bool: ...
 
     async def set_many(self, items: Mapping[Any, object], ttl: float) -> None: ...
 
@@ -67,6 +71,21 @@ class Part(Generic[K, V]):
     ids: Sequence[K]
     ttl: float
     loader: Callable[[list[K]], Awaitable[dict[K, V]]]
+
+
+class Reading:
+    """What a model built from reads through :class:`Through` was read under: the
+    cache's :class:`~sleigh.daemons.cache.stamps.Receipt`, the shortest TTL and the
+    objects read by kind, so :meth:`Through.still` can tell whether the thing built is
+    still current, and count it as those reads would have been counted."""
+
+    __slots__ = ("counts", "receipt", "ttl")
+
+    def __init__(self) -> None:
+        self.receipt = Receipt()
+        self.ttl = math.inf
+        #: (a kind's [hits, misses], objects read of it)
+        self.counts: list[tuple[list[int], int]] = []
 
 
 class Through:
@@ -114,13 +133,19 @@ class Through:
         in the cache and kept there *ttl* seconds."""
         return (await self.load_parts([Part(prefix, ids, ttl, loader)]))[0]
 
-    async def load_parts(self, parts: Sequence[Part[Any, Any]]) -> list[dict[Any, Any]]:
+    async def load_parts(
+        self, parts: Sequence[Part[Any, Any]], reading: Reading | None = None
+    ) -> list[dict[Any, Any]]:
         """The objects of every part, read from the cache in one call; each part's
-        misses are then loaded by its loader, in the order of *parts*."""
+        misses are then loaded by its loader, in the order of *parts*. *reading* notes
+        what they were read under (see :meth:`still`)."""
         for part in parts:
             if part.ids:
                 note(part.ttl)
-        cached = await self._get([f"{part.prefix}{i}" for part in parts for i in part.ids])
+                if reading is not None and part.ttl < reading.ttl:
+                    reading.ttl = part.ttl
+        keys = [f"{part.prefix}{i}" for part in parts for i in part.ids]
+        cached = await self._get(keys, None if reading is None else reading.receipt)
         counted = self.cache is not None
         out: list[dict[Any, Any]] = []
         at = 0
@@ -138,6 +163,8 @@ class Through:
                 tally = self._tallies.get(part.prefix) or self._tally(part.prefix)
                 tally[0] += len(found)
                 tally[1] += len(missing)
+                if reading is not None:
+                    reading.counts.append((tally, len(part.ids)))
             if missing:
                 found.update(await self._load_missing(part, missing))
             out.append(found)
@@ -179,16 +206,33 @@ class Through:
             del self._loading[flight]
         return loaded
 
-    async def _get(self, keys: list[str]) -> list[object | None]:
+    async def _get(self, keys: list[str], receipt: Receipt | None = None) -> list[object | None]:
         """The cached values of *keys* (``None``: not there, or no cache)."""
-        if not keys or self.cache is None:
+        if not keys:
+            return []
+        if self.cache is None:
+            if receipt is not None:
+                receipt.missing()
             return [None] * len(keys)
         try:
-            cached = await self.cache.get_many(keys, shared=self.read_only)
+            cached = await self.cache.get_many(keys, shared=self.read_only, receipt=receipt)
         except CacheClientError as exc:
             self._warn(exc)
+            if receipt is not None:
+                receipt.missing()
             return [None] * len(keys)
         return cached
+
+    def still(self, reading: Reading) -> bool:
+        """Whether every object read with *reading* is still what a read would give
+        (nothing written or expired since); if so, the reads are counted (hits, TTLs)
+        as if they had been made again."""
+        if self.cache is None or not self.cache.vouches(reading.receipt):
+            return False
+        note(reading.ttl)
+        for tally, count in reading.counts:
+            tally[0] += count
+        return True
 
     @property
     def hits(self) -> int:
