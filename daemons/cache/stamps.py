@@ -34,6 +34,7 @@ import mmap
 import os
 import struct
 import zlib
+from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,8 +142,9 @@ class Receipt:
 
     def __init__(self) -> None:
         self.epoch: int | None = None
-        self.slots: list[int] = []
-        self.stamps: list[int] = []
+        # (arrays: a kept receipt costs 16 bytes an object, not 72 as two lists of ints)
+        self.slots = array("Q")
+        self.stamps = array("Q")
         self.expiry = 0  # ns since the epoch; 0: none of the objects expires
         self.complete = True
 
