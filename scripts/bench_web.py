@@ -76,9 +76,10 @@ from web_report import (
     print_targets,
 )
 from webshop import (
-    DEFAULT_POSTGRES,
     BenchError,
     Processes,
+    add_postgres_option,
+    database_label,
     fetch,
     in_scratch,
     load_catalog,
@@ -93,7 +94,6 @@ from webshop import (
 from wrk_load import CONNECTIONS, Run
 
 from sleigh.daemons.runtime.sockets import bind_tcp
-from sleigh.webapp.db.engine import redacted
 
 HOT_PRODUCTS = 100
 #: Rounds of the warm and the bare product page measured in turn (the ratio's target figure).
@@ -290,7 +290,7 @@ def bench_yardsticks(
 def header(args: argparse.Namespace) -> None:
     version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
     load1, load5, _ = os.getloadavg()
-    where = "SQLite" if args.postgres is None else f"PostgreSQL at {redacted(args.postgres)}"
+    where = database_label(args.postgres)
     print(f"bench_web: {args.products:,} demo products ({where}), {args.seconds:g} s a row")
     print(
         f"  {(version.splitlines() or ['wrk'])[0].strip()}; 1 thread, {CONNECTIONS} connections,"
@@ -328,14 +328,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a smoke test: 8,000 products, 1 s a row"
     )
-    parser.add_argument(
-        "--postgres",
-        nargs="?",
-        const=DEFAULT_POSTGRES,
-        metavar="URL",
-        help="the catalog in a throw-away database on this PostgreSQL server (a database"
-        f" there to connect through; default {DEFAULT_POSTGRES}), not in SQLite",
-    )
+    add_postgres_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.products, args.seconds = 8000, 1.0

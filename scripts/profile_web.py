@@ -42,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_web import HOT_PRODUCTS
 from webshop import (
-    DEFAULT_POSTGRES,
     BenchError,
     Processes,
+    add_postgres_option,
+    database_label,
     fetch,
     in_scratch,
     load_catalog,
@@ -55,7 +56,6 @@ from webshop import (
 from wrk_load import CONNECTIONS
 
 from sleigh.daemons.runtime.sockets import bind_tcp
-from sleigh.webapp.db.engine import redacted
 
 #: Seconds of load before py-spy starts sampling.
 WARM_UP = 1.5
@@ -235,14 +235,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="one worker alone on the first core, everything else on the others",
     )
-    parser.add_argument(
-        "--postgres",
-        nargs="?",
-        const=DEFAULT_POSTGRES,
-        metavar="URL",
-        help="the catalog in a throw-away database on this PostgreSQL server (a database"
-        f" there to connect through; default {DEFAULT_POSTGRES}), not in SQLite",
-    )
+    add_postgres_option(parser)
     parser.add_argument(
         "--raw",
         type=Path,
@@ -274,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pinned = ", one worker pinned to a core of its own" if args.pinned else ""
         page = "cold product" if args.cold else "warm product" if not args.path else ""
         pages = f"the {page} page" if page else ", ".join(args.path)
-        where = "SQLite" if args.postgres is None else f"PostgreSQL at {redacted(args.postgres)}"
+        where = database_label(args.postgres)
         print(
             f"profile_web: {pages} ({where}), {args.seconds:g} s at {args.rate} samples/s" + pinned
         )

@@ -8,6 +8,7 @@ the bare pages (``yardstick_pages.py``) and nginx serving a static file."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -279,6 +280,23 @@ def query(home: Path, database_url: str, sql: str) -> list[Any]:
             await conn.close()
 
     return asyncio.run(rows())
+
+
+def add_postgres_option(parser: argparse.ArgumentParser) -> None:
+    """``--postgres [URL]``: the benchmark's catalog on a PostgreSQL server, not SQLite."""
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_POSTGRES,
+        metavar="URL",
+        help="the catalog in a throw-away database on this PostgreSQL server (a database"
+        f" there to connect through; default {DEFAULT_POSTGRES}), not in SQLite",
+    )
+
+
+def database_label(server: str | None) -> str:
+    """Where the catalog is, for a benchmark's header (*server*: ``--postgres``)."""
+    return "SQLite" if server is None else f"PostgreSQL at {redacted(server)}"
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ the real server: reuse, the limit, waiting, and connections that fail or are clo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -13,6 +13,8 @@ import pytest_asyncio
 from sqlalchemy.engine import make_url
 
 from sleigh.webapp.db.connections import ReadConnections
+
+Make = Callable[[int, float], ReadConnections]
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
@@ -30,6 +32,20 @@ async def admin(connect: dict[str, Any]) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def make(connect: dict[str, Any]) -> Iterator[Callable[[int, float], ReadConnections]]:
+    """Read connections of *size* that wait *wait* s, made for the test (closed after)."""
+    made: list[ReadConnections] = []
+
+    def new(size: int, wait: float) -> ReadConnections:
+        made.append(ReadConnections(connect, size, wait))
+        return made[-1]
+
+    yield new
+    for reads in made:
+        reads.close()
 
 
 async def _backends(admin: asyncpg.Connection) -> list[int]:
@@ -58,95 +74,79 @@ async def _pid(reads: ReadConnections) -> int:
 
 
 async def test_a_connection_is_reused_and_never_more_than_size_are_open(
-    connect: dict[str, Any], admin: asyncpg.Connection
+    make: Make, admin: asyncpg.Connection
 ) -> None:
-    reads = ReadConnections(connect, 3, wait=10)
-    try:
-        assert await _pid(reads) == await _pid(reads)
-        for wave in (1, 7, 40, 2):
-            got = await asyncio.gather(
-                *(reads.fetch("SELECT $1::int * 2", (i,)) for i in range(wave))
-            )
-            assert [row[0][0] for row in got] == [i * 2 for i in range(wave)]
-            assert reads.open <= 3
-            assert len(await _backends(admin)) == reads.open
-        assert reads.open == 3
-    finally:
-        reads.close()
+    reads = make(3, 10)
+    assert await _pid(reads) == await _pid(reads)
+    for wave in (1, 7, 40, 2):
+        got = await asyncio.gather(*(reads.fetch("SELECT $1::int * 2", (i,)) for i in range(wave)))
+        assert [row[0][0] for row in got] == [i * 2 for i in range(wave)]
+        assert reads.open <= 3
+        assert len(await _backends(admin)) == reads.open
+    assert reads.open == 3
+    reads.close()
     assert await _settled(admin, 0) == []
 
 
 async def test_a_read_waits_for_a_connection_and_gives_up_after_wait(
-    connect: dict[str, Any], admin: asyncpg.Connection
+    make: Make, admin: asyncpg.Connection
 ) -> None:
-    reads = ReadConnections(connect, 1, wait=0.2)
-    try:
-        slow = asyncio.ensure_future(reads.fetch("SELECT pg_sleep(0.6)", ()))
-        await asyncio.sleep(0.1)
-        with pytest.raises(TimeoutError, match=r"within 0.2s .*database.read_connections"):
-            await reads.fetch("SELECT 1", ())
-        assert (reads.waits, reads.timeouts) == (1, 1)
-        reads.wait = 5
-        queued = asyncio.ensure_future(reads.fetch("SELECT 2", ()))
-        await slow
-        assert [tuple(r) for r in await queued] == [(2,)]  # (waited, then took it)
-        assert (reads.waits, reads.timeouts) == (2, 1)
-        assert reads.open == 1 and len(await _backends(admin)) == 1
-    finally:
-        reads.close()
+    reads = make(1, 0.2)
+    slow = asyncio.ensure_future(reads.fetch("SELECT pg_sleep(0.6)", ()))
+    await asyncio.sleep(0.1)
+    with pytest.raises(TimeoutError, match=r"within 0.2s .*database.read_connections"):
+        await reads.fetch("SELECT 1", ())
+    assert (reads.waits, reads.timeouts) == (1, 1)
+    reads.wait = 5
+    queued = asyncio.ensure_future(reads.fetch("SELECT 2", ()))
+    await slow
+    assert [tuple(r) for r in await queued] == [(2,)]  # (waited, then took it)
+    assert (reads.waits, reads.timeouts) == (2, 1)
+    assert reads.open == 1 and len(await _backends(admin)) == 1
 
 
 async def test_a_failed_read_closes_its_connection_and_the_next_opens_one(
-    connect: dict[str, Any], admin: asyncpg.Connection
+    make: Make, admin: asyncpg.Connection
 ) -> None:
-    reads = ReadConnections(connect, 2, wait=10)
-    try:
-        first = await _pid(reads)
-        with pytest.raises(asyncpg.PostgresError):
-            await reads.fetch("SELECT 1 / 0", ())
-        assert reads.open == 0
-        assert first not in await _settled(admin, 0)
-        assert await _pid(reads) != first
-    finally:
-        reads.close()
+    reads = make(2, 10)
+    first = await _pid(reads)
+    with pytest.raises(asyncpg.PostgresError):
+        await reads.fetch("SELECT 1 / 0", ())
+    assert reads.open == 0
+    assert first not in await _settled(admin, 0)
+    assert await _pid(reads) != first
 
 
 async def test_a_cancelled_read_closes_its_connection(
-    connect: dict[str, Any], admin: asyncpg.Connection
+    make: Make, admin: asyncpg.Connection
 ) -> None:
-    reads = ReadConnections(connect, 1, wait=10)
-    try:
-        first = await _pid(reads)
-        slow = asyncio.ensure_future(reads.fetch("SELECT pg_sleep(5)", ()))
-        await asyncio.sleep(0.2)
-        slow.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await slow
-        assert reads.open == 0
-        assert await _pid(reads) != first
-    finally:
-        reads.close()
+    reads = make(1, 10)
+    first = await _pid(reads)
+    slow = asyncio.ensure_future(reads.fetch("SELECT pg_sleep(5)", ()))
+    await asyncio.sleep(0.2)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert reads.open == 0
+    assert await _pid(reads) != first
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced(
-    connect: dict[str, Any], admin: asyncpg.Connection
+    make: Make, admin: asyncpg.Connection
 ) -> None:
-    reads = ReadConnections(connect, 1, wait=10)
-    try:
-        first = await _pid(reads)
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
-        assert await _settled(admin, 0) == []
-        await asyncio.sleep(0.05)  # (for the client to read the server's goodbye)
-        assert await _pid(reads) != first
-        assert reads.open == 1
-    finally:
-        reads.close()
+    reads = make(1, 10)
+    first = await _pid(reads)
+    assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
+    assert await _settled(admin, 0) == []
+    await asyncio.sleep(0.05)  # (for the client to read the server's goodbye)
+    assert await _pid(reads) != first
+    assert reads.open == 1
 
 
 async def test_closing_closes_idle_connections_now_and_busy_ones_on_their_return(
-    connect: dict[str, Any], admin: asyncpg.Connection
+    make: Make, admin: asyncpg.Connection
 ) -> None:
-    reads = ReadConnections(connect, 2, wait=10)
+    reads = make(2, 10)
     await asyncio.gather(*(reads.fetch("SELECT pg_sleep(0.1)", ()) for _ in range(2)))
     slow = asyncio.ensure_future(reads.fetch("SELECT pg_sleep(0.5)", ()))
     await asyncio.sleep(0.2)
@@ -157,4 +157,3 @@ async def test_closing_closes_idle_connections_now_and_busy_ones_on_their_return
     assert reads.open == 0
     assert [tuple(r) for r in await reads.fetch("SELECT 3", ())] == [(3,)]
     assert reads.open == 1
-    reads.close()
