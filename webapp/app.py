@@ -56,14 +56,18 @@ def _models(
     )
 
 
-def _static_cache(max_age: float) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """A response hook: static files say how long they may be cached."""
+def _response_headers(
+    max_age: float,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """The response hook (one: each is a coroutine a response): the security headers,
+    and for static files how long they may be cached."""
 
-    async def static_cache(request: web.Request, response: web.StreamResponse) -> None:
+    async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+        add_security_headers(response)
         if request.path.startswith("/static/"):
             cache_headers(response, max_age)
 
-    return static_cache
+    return response_headers
 
 
 def create_app(
@@ -126,6 +130,5 @@ def create_app(
         throttle.install(app, registry)
         if throttle.client is not None:
             app[HEALTH]["throttle"] = throttle.client.stats
-    app.on_response_prepare.append(_static_cache(config.static_max_age))
-    app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(_response_headers(config.static_max_age))
     return app

@@ -311,7 +311,7 @@ class Throttle:
 
     def _count(self, source: str, result: str) -> None:
         if self.metrics is not None:
-            self.metrics.decision(source, result).inc()
+            self.metrics.decision(source, result)
 
     def _note_cpu(self, key: bytes, micros: int) -> None:
         """Add *micros* to the request's ``cpu:`` key; send the gathered charges when due."""

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from .keys import VIEWS
 
@@ -17,16 +20,31 @@ def wants_json(request: web.Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+class Decisions(Collector):
+    """Decisions by (source, result): plain numbers the middleware adds to on every
+    request (the event loop is one thread), made a metric family only when scraped; a
+    labelled ``Counter.inc`` takes a lock each time (0.55% of a warm product page)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "sleigh_throttle_decisions",
+            "Throttle decisions by where they were made and their outcome",
+            labels=["source", "result"],
+        )
+        for (source, result), count in sorted(self.counts.items()):
+            family.add_metric([source, result], count)
+        yield family
+
+
 class Metrics:
     """The middleware's counters in the worker's ``/metrics`` registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.decisions = Counter(
-            "sleigh_throttle_decisions",
-            "Throttle decisions by where they were made and their outcome",
-            ["source", "result"],
-            registry=registry,
-        )
+        self.decisions = Decisions()
+        registry.register(self.decisions)
         self.fail_open = Counter(
             "sleigh_throttle_fail_open",
             "Requests decided without the daemon (unreachable or timed out)",
@@ -44,14 +62,12 @@ class Metrics:
         self.cached = Gauge(
             "sleigh_throttle_cached_denials", "Denials held in this worker", registry=registry
         )
-        self._children: dict[tuple[str, str], Counter] = {}
 
-    def decision(self, source: str, result: str) -> Counter:
-        """The counter of one (source, result) pair (looked up once: labels() is slow)."""
-        child = self._children.get((source, result))
-        if child is None:
-            child = self._children[(source, result)] = self.decisions.labels(source, result)
-        return child
+    def decision(self, source: str, result: str) -> None:
+        """Count one decision made by *source* (``daemon``, ``fallback``, ``cache``)."""
+        counts = self.decisions.counts
+        key = (source, result)
+        counts[key] = counts.get(key, 0) + 1
 
 
 def too_many(request: web.Request, retry: float) -> web.Response:

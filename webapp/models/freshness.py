@@ -10,8 +10,6 @@ the request starts.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -42,12 +40,18 @@ def current() -> Freshness | None:
     return _CURRENT.get()
 
 
-@contextmanager
-def collecting() -> Iterator[Freshness]:
-    """Collect the TTLs noted inside the block."""
-    collector = Freshness()
-    token = _CURRENT.set(collector)
-    try:
-        yield collector
-    finally:
-        _CURRENT.reset(token)
+class collecting:  # (lower case: used as a function, ``with collecting() as seen:``)
+    """Collect the TTLs noted inside the block (a class, not a generator: it runs on
+    every request, and ``contextlib.contextmanager`` costs a generator and two calls)."""
+
+    __slots__ = ("_token", "collector")
+
+    def __init__(self) -> None:
+        self.collector = Freshness()
+
+    def __enter__(self) -> Freshness:
+        self._token = _CURRENT.set(self.collector)
+        return self.collector
+
+    def __exit__(self, *exc: object) -> None:
+        _CURRENT.reset(self._token)

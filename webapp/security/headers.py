@@ -18,7 +18,9 @@ HEADERS = {
 }
 
 
-async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare`` hook: the headers every response carries."""
+def add_security_headers(response: web.StreamResponse) -> None:
+    """Give *response* the headers every response carries (unless it has its own);
+    called by the app's ``on_response_prepare`` hook."""
+    headers = response.headers
     for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+        headers.setdefault(name, value)
