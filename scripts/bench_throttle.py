@@ -40,9 +40,7 @@ from middleware_latency import (
     Overhead,
     idle_round_trips,
     middleware_overhead,
-    print_idle_round_trips,
-    print_overhead,
-    render_page,
+    print_middleware,
 )
 
 from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
@@ -441,22 +439,6 @@ def measure_floor(
         return row, idle_round_trips(floor.socket, IDLE_GAPS_US, count)
     finally:
         floor.stop()
-
-
-def print_middleware(http: dict[str, Overhead], idle: list[tuple[int, np.ndarray]]) -> None:
-    print()
-    size = len(render_page()()) / 1024
-    for name, key in (
-        ("middleware, asking the daemon, handler answers 'ok'", "ok"),
-        (f"middleware, asking the daemon, handler renders a {size:.1f} KB page", "page"),
-        ("middleware, in-process fallback (no round trip)", "fallback"),
-        ("floor: one write and one read per request, handler answers 'ok'", "floor ok"),
-        ("floor: one write and one read per request, handler renders the page", "floor page"),
-    ):
-        print_overhead(name, http[key])
-    print_idle_round_trips(
-        "round trips to the minimal server, one blocking client, after its core idled", idle
-    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ workers share one listening socket handed over as ``LISTEN_FDS`` (as
    processes and 1; a minimal template of the same size (a list of links) on
    2 (both served by ``yardstick_pages.py``); and nginx serving a static 20 KB
    file. The shop's processes are started by ``webshop.py``, shared with
-   ``profile_web.py``;
+   ``profile_web.py``, the yardsticks by ``yardsticks.py``;
 6. the warm product page and the bare product page (2 processes each, both
    running) measured in turn, three rounds of half a row's time: the ratio
    the target names is the median of the rounds, since the machine drifts
@@ -83,15 +83,13 @@ from webshop import (
     fetch,
     in_scratch,
     load_catalog,
-    nginx_path,
     query,
     scratch_database,
-    start_bare,
     start_daemons,
-    start_nginx,
     start_web,
 )
 from wrk_load import CONNECTIONS, Run
+from yardsticks import nginx_path, start_bare, start_nginx
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 

@@ -264,3 +264,21 @@ def print_idle_round_trips(name: str, got: list[tuple[int, np.ndarray]]) -> None
     for gap_us, times in got:
         p50, p90, p99 = (np.percentile(times, q) * 1e6 for q in (50, 90, 99))
         print(f"  after {gap_us:5,} us idle  p50 {p50:7.1f} p90 {p90:7.1f} p99 {p99:7.1f} us")
+
+
+def print_middleware(http: dict[str, Overhead], idle: list[tuple[int, np.ndarray]]) -> None:
+    """The middlewares' latencies (*http*, by :func:`middleware_overhead`'s kind) and the
+    idle round trips, as ``bench_throttle`` prints them."""
+    print()
+    size = len(render_page()()) / 1024
+    for name, key in (
+        ("middleware, asking the daemon, handler answers 'ok'", "ok"),
+        (f"middleware, asking the daemon, handler renders a {size:.1f} KB page", "page"),
+        ("middleware, in-process fallback (no round trip)", "fallback"),
+        ("floor: one write and one read per request, handler answers 'ok'", "floor ok"),
+        ("floor: one write and one read per request, handler renders the page", "floor page"),
+    ):
+        print_overhead(name, http[key])
+    print_idle_round_trips(
+        "round trips to the minimal server, one blocking client, after its core idled", idle
+    )

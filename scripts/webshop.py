@@ -3,8 +3,8 @@
 and ``sleigh-web`` workers started as ``sleigh up`` starts them (sockets handed over
 as ``LISTEN_FDS``, ``READY=1`` awaited), their CPU time read from ``/proc``, and every
 process stopped by PID; the catalog in SQLite (the default) or in a throw-away
-PostgreSQL database (:func:`scratch_database`); and the yardsticks of ``bench_web.py``:
-the bare pages (``yardstick_pages.py``) and nginx serving a static file."""
+PostgreSQL database (:func:`scratch_database`). The yardsticks of ``bench_web.py``
+are started by ``yardsticks.py``."""
 
 from __future__ import annotations
 
@@ -32,13 +32,10 @@ from sqlalchemy.engine import make_url
 from sleigh.daemons.control.supervisor import renice
 from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
 from sleigh.daemons.runtime.activation import activation_kwargs
-from sleigh.daemons.runtime.sockets import bind_tcp
 from sleigh.webapp.db.engine import redacted
 
 #: The PostgreSQL server ``--postgres`` names when given no URL (as the tests' default).
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-#: The static file nginx serves, bytes.
-STATIC_BYTES = 20 * 1024
 
 
 class BenchError(Exception):
@@ -339,67 +336,3 @@ def build_search_index(home: Path) -> None:
     argv = ["search", "reindex", "--no-swap", "--home", str(home)]
     if sleigh([*argv, "--config", str(home / "sleigh.toml")]) != 0:
         raise BenchError("sleigh search reindex failed")
-
-
-# -- yardsticks --------------------------------------------------------------------
-
-
-def start_bare(
-    procs: Processes, sock: socket.socket, workers: int, what: list[str]
-) -> list[subprocess.Popen[bytes]]:
-    """*workers* bare yardstick processes (``yardstick_pages.py``) sharing *sock*;
-    *what*: their arguments (the kind of page and its data)."""
-    argv = [sys.executable, str(Path(__file__).resolve().with_name("yardstick_pages.py")), *what]
-    return procs.start(argv, clean_env(), "bare", sockets=[sock], copies=workers)
-
-
-_NGINX_CONF = """
-daemon off;
-master_process on;
-worker_processes 2;
-user root;
-pid %(tmp)s/nginx.pid;
-error_log %(tmp)s/nginx.error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_requests 1000000;
-  client_body_temp_path %(tmp)s/nginx-body;
-  proxy_temp_path %(tmp)s/nginx-proxy;
-  fastcgi_temp_path %(tmp)s/nginx-fastcgi;
-  uwsgi_temp_path %(tmp)s/nginx-uwsgi;
-  scgi_temp_path %(tmp)s/nginx-scgi;
-  server { listen 127.0.0.1:%(port)d; root %(tmp)s/static; }
-}
-"""
-
-
-def start_nginx(procs: Processes, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """nginx (2 workers, master in the foreground) serving a 20 KB file; its port."""
-    (tmp / "static").mkdir()
-    (tmp / "static" / "page.html").write_bytes((b"x" * 99 + b"\n") * (STATIC_BYTES // 100))
-    probe = bind_tcp("127.0.0.1", 0)
-    port = probe.getsockname()[1]
-    probe.close()
-    conf = tmp / "nginx.conf"
-    conf.write_text(_NGINX_CONF % {"tmp": tmp, "port": port})
-    argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx.error.log")]
-    (proc,) = procs.start(argv, clean_env(), "nginx", notify=False)
-    wait_http(f"http://127.0.0.1:{port}/page.html", proc)
-    return proc, port
-
-
-def nginx_path() -> str:
-    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin") or "nginx"
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            fetch(url)
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise BenchError(f"{url} never answered (exit {proc.poll()})")

@@ -13,6 +13,7 @@ import pytest_asyncio
 from sqlalchemy.engine import make_url
 
 from sleigh.webapp.db.connections import ReadConnections
+from tests.plugins.database import end_backend
 
 Make = Callable[[int, float], ReadConnections]
 
@@ -136,9 +137,8 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(
 ) -> None:
     reads = make(1, 10)
     first = await _pid(reads)
-    assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
+    await end_backend(first)
     assert await _settled(admin, 0) == []
-    await asyncio.sleep(0.05)  # (for the client to read the server's goodbye)
     assert await _pid(reads) != first
     assert reads.open == 1
 

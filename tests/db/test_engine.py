@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +14,7 @@ from sleigh.errors import SleighError
 from sleigh.webapp.db.engine import create_engine, database_url, redacted
 from sleigh.webapp.db.errors import DatabaseError, DatabaseURLError
 from sleigh.webapp.db.passwords import hash_password, needs_rehash, verify_password
-from tests.plugins.database import make_db_config
+from tests.plugins.database import end_backend, make_db_config
 
 
 def test_default_url_is_a_file_under_home(tmp_path: Path) -> None:
@@ -102,24 +100,6 @@ async def _backend(engine: AsyncEngine) -> int:
         return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
 
 
-async def _kill(db_url: str, pid: int) -> None:
-    """End server process *pid* (as a server restart would), and wait until it is gone."""
-    url = make_url(db_url)
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, database=url.database
-    )
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-        for _ in range(100):
-            gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1"
-            if await admin.fetchval(gone, pid):
-                break
-            await asyncio.sleep(0.02)
-    finally:
-        await admin.close()
-    await asyncio.sleep(0.05)
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_a_connection_idle_past_ping_after_is_pinged_and_replaced_if_dead(
@@ -129,7 +109,7 @@ async def test_a_connection_idle_past_ping_after_is_pinged_and_replaced_if_dead(
     try:
         first = await _backend(engine)
         assert await _backend(engine) == first  # (the pool keeps it)
-        await _kill(db_url, first)
+        await end_backend(first)
         await asyncio.sleep(0.1)
         assert await _backend(engine) != first  # no error: the ping found it dead
     finally:
@@ -146,7 +126,7 @@ async def test_a_connection_used_again_within_ping_after_is_not_pinged(
     engine = create_engine(make_db_config(db_url, ping_after="1h"), tmp_path)
     try:
         first = await _backend(engine)
-        await _kill(db_url, first)
+        await end_backend(first)
         with pytest.raises(DBAPIError) as failed:
             await _backend(engine)
         assert failed.value.connection_invalidated

@@ -10,6 +10,7 @@ An unreachable server skips the PostgreSQL cases, or fails them when
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -35,6 +36,7 @@ __all__ = [
     "db_config",
     "db_url",
     "demo_engine",
+    "end_backend",
     "engine",
     "make_db_config",
     "postgres_database",
@@ -68,6 +70,22 @@ async def admin_connection() -> asyncpg.Connection:
         if os.environ.get("SLEIGH_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason} (SLEIGH_TEST_REQUIRE_POSTGRES=1)")
         pytest.skip(f"{reason}; set SLEIGH_TEST_POSTGRES_URL to test PostgreSQL")
+
+
+async def end_backend(pid: int) -> None:
+    """End the server process *pid* (as a server restart ends them all), and wait until
+    the server no longer lists it."""
+    admin = await admin_connection()
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1"
+        for _ in range(100):
+            if await admin.fetchval(gone, pid):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.05)  # (for the client to read the server's goodbye)
 
 
 async def _drop_database(name: str) -> None:

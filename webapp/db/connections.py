@@ -165,11 +165,10 @@ class ReadConnections:
         self._reset()
 
     def forget(self) -> None:
-        """Drop every connection without closing it (they are a parent process's)."""
-        self._idle, self._made = [], set()
-        self._out, self._waiting = 0, deque()
-        self._generation += 1
-        self._loop = None
+        """Drop every connection without closing it (they are a parent process's, as are
+        the callers waiting, if any)."""
+        self._waiting, self._loop = deque(), None
+        self._reset()
 
     def _reset(self) -> None:
         self._idle, self._made = [], set()
