@@ -23,10 +23,12 @@ Series (besides the throttle's, see :mod:`.throttle`):
     Cache reads and writes that failed (the database answered instead).
 ``sleigh_web_db_pool_{size,checked_out,checked_in,overflow}``
     The database pool, read when scraped.
-``sleigh_web_db_read_connections``, ``..._read_waits_total``, ``..._read_timeouts_total``
+``sleigh_web_db_read_connections``, ``..._read_waits_total``, ``..._read_timeouts_total``,
+``..._read_retries_total``
     On PostgreSQL: the worker's own connections for the catalog's reads
     (``database.read_connections`` at most), the reads that waited for one
-    because all were in use, and those that gave up waiting.
+    because all were in use, those that gave up waiting, and those run again
+    on a new connection after theirs was lost (a server restart).
 
 The request figures are plain numbers the middleware adds to (the event
 loop is one thread) and become metric families only when scraped: a
@@ -217,6 +219,11 @@ class PoolUse(Collector):
             "sleigh_web_db_read_timeouts",
             "Catalog reads that gave up waiting for a read connection (database.pool_timeout)",
             value=reads.timeouts,
+        )
+        yield CounterMetricFamily(
+            "sleigh_web_db_read_retries",
+            "Catalog reads run again on a new connection after theirs was lost",
+            value=reads.retries,
         )
 
 

@@ -130,7 +130,9 @@ class Parts:
 
     @classmethod
     def open(cls, settings: Settings) -> Parts:
-        engine = create_engine(settings.database, settings.home)
+        engine = create_engine(
+            settings.database, settings.home, query_timeout=settings.database.query_timeout
+        )
         cache = from_config(settings.cache, settings.home, asynchronous=True)
         search = AsyncSearchClient(
             settings.web.search_endpoints() or settings.search.client_endpoints(settings.home),

@@ -4,6 +4,7 @@ the real server: reuse, the limit, waiting, and connections that fail or are clo
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sleigh.webapp.db.connections import ReadConnections
 from tests.plugins.database import end_backend
 
-Make = Callable[[int, float], ReadConnections]
+Make = Callable[..., ReadConnections]
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
@@ -36,12 +37,12 @@ async def admin(connect: dict[str, Any]) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-def make(connect: dict[str, Any]) -> Iterator[Callable[[int, float], ReadConnections]]:
+def make(connect: dict[str, Any]) -> Iterator[Make]:
     """Read connections of *size* that wait *wait* s, made for the test (closed after)."""
     made: list[ReadConnections] = []
 
-    def new(size: int, wait: float) -> ReadConnections:
-        made.append(ReadConnections(connect, size, wait))
+    def new(size: int, wait: float, **options: Any) -> ReadConnections:
+        made.append(ReadConnections(connect, size, wait, **options))
         return made[-1]
 
     yield new
@@ -72,6 +73,23 @@ async def _settled(admin: asyncpg.Connection, count: int) -> list[int]:
 async def _pid(reads: ReadConnections) -> int:
     [(pid,)] = await reads.fetch("SELECT pg_backend_pid()", ())
     return int(pid)
+
+
+def _end_unheard(pids: list[int]) -> None:
+    """End the server processes *pids* while this thread's event loop is kept from
+    running (the ending runs in a thread of its own, with its own loop): the
+    connections do not know they are closed until they are next used."""
+
+    def end() -> None:
+        async def each() -> None:
+            for pid in pids:
+                await end_backend(pid)
+
+        asyncio.run(each())
+
+    thread = threading.Thread(target=end)
+    thread.start()
+    thread.join(30)
 
 
 async def test_a_connection_is_reused_and_never_more_than_size_are_open(
@@ -113,6 +131,7 @@ async def test_a_failed_read_closes_its_connection_and_the_next_opens_one(
     first = await _pid(reads)
     with pytest.raises(asyncpg.PostgresError):
         await reads.fetch("SELECT 1 / 0", ())
+    assert reads.retries == 0  # (a read that is wrong is not run again)
     assert reads.open == 0
     assert first not in await _settled(admin, 0)
     assert await _pid(reads) != first
@@ -157,3 +176,34 @@ async def test_closing_closes_idle_connections_now_and_busy_ones_on_their_return
     assert reads.open == 0
     assert [tuple(r) for r in await reads.fetch("SELECT 3", ())] == [(3,)]
     assert reads.open == 1
+
+
+async def test_a_read_whose_connection_was_lost_unnoticed_runs_again_on_a_new_one(
+    make: Make, admin: asyncpg.Connection
+) -> None:
+    reads = make(2, 10)
+    await asyncio.gather(*(reads.fetch("SELECT pg_sleep(0.05)", ()) for _ in range(2)))
+    before = await _settled(admin, 2)
+    _end_unheard(before)  # (as a server restart ends every connection)
+    assert [tuple(r) for r in await reads.fetch("SELECT 5", ())] == [(5,)]
+    assert reads.retries == 1
+    assert reads.open == 1  # the other idle connection was closed too, not kept
+    after = await _settled(admin, 1)
+    assert len(after) == 1 and not set(after) & set(before)
+    assert [tuple(r) for r in await reads.fetch("SELECT 6", ())] == [(6,)]
+    assert reads.retries == 1
+
+
+async def test_an_idle_connection_is_closed_once_past_its_lifetime(
+    make: Make, admin: asyncpg.Connection
+) -> None:
+    now = [100.0]
+    reads = make(2, 10, idle=60, clock=lambda: now[0])
+    first = await _pid(reads)
+    now[0] += 59
+    assert await _pid(reads) == first  # (idle 59 s: kept)
+    now[0] += 61
+    second = await _pid(reads)
+    assert second != first
+    assert reads.open == 1
+    assert await _settled(admin, 1) == [second]

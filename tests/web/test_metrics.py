@@ -117,6 +117,7 @@ async def test_the_read_connections_are_shown_on_postgresql(
         "sleigh_web_db_read_connections",
         "sleigh_web_db_read_waits_total",
         "sleigh_web_db_read_timeouts_total",
+        "sleigh_web_db_read_retries_total",
     }
     if demo_engine.dialect.name == "sqlite":  # (one connection of its own: nothing to show)
         assert not names & shown
@@ -124,6 +125,7 @@ async def test_the_read_connections_are_shown_on_postgresql(
     assert shown <= names
     assert 1 <= value(samples, "sleigh_web_db_read_connections") <= 4
     assert value(samples, "sleigh_web_db_read_timeouts_total") == 0
+    assert value(samples, "sleigh_web_db_read_retries_total") == 0
 
 
 async def test_the_throttle_counters_stay_out_until_a_throttle_is_installed(

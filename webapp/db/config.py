@@ -50,4 +50,14 @@ class DatabaseConfig(Section):
         help="PostgreSQL: connections each worker may open, beside the pool, for the"
         " catalog's hot reads (a product's parts, stock, related products).",
     )
+    query_timeout: float = setting(
+        "10s",
+        kind=DURATION,
+        minimum=0.01,
+        maximum=3600,
+        help="PostgreSQL, the web tier: the server cancels a statement that runs longer, and"
+        " a worker gives up on a server that has not answered a second after that (a"
+        " stuck query or a cut network fails one page, not every worker). Tools (index"
+        " builds, demo loads, migrations) run without it.",
+    )
     echo: bool = setting(False, help="Log every SQL statement (debugging only).")

@@ -12,29 +12,63 @@ cursor, ``LISTEN`` or ``SET``), so there is nothing to reset.
 
 A connection whose read failed or was cancelled is closed, never reused: its
 state is unknown. One that the server or the network closed while it was idle is
-noticed when it is taken, and replaced.
+noticed when it is taken, and replaced. One closed so lately that the event loop
+has not heard of it yet (a server restarted, a backend ended) fails its read with
+the connection lost: that read runs once more, on a new connection, after the other
+idle ones are closed too (a restart ends them all). A read is a ``SELECT``, so
+running it again is safe. A connection idle for :data:`IDLE_LIFETIME` is closed
+when a read next comes by, as asyncpg's pool closes one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["ReadConnections"]
+__all__ = ["IDLE_LIFETIME", "ReadConnections"]
+
+log = logging.getLogger("sleigh.db")
+
+#: Seconds an idle connection is kept (asyncpg's pool: ``max_inactive_connection_lifetime``).
+IDLE_LIFETIME = 300.0
+
+
+def _lost(exc: BaseException) -> bool:
+    """Whether *exc* says the connection itself is gone, not that the read was wrong."""
+    import asyncpg
+
+    return isinstance(exc, (asyncpg.PostgresConnectionError, ConnectionError))
 
 
 class ReadConnections:
     """At most *size* asyncpg connections made with *connect* (``asyncpg.connect``'s
     arguments); a read waits at most *wait* seconds for one when all are in use.
-    Not thread-safe: one event loop uses it (a forked child calls :meth:`forget`)."""
+    Not thread-safe: one event loop uses it (a forked child calls :meth:`forget`).
 
-    def __init__(self, connect: dict[str, Any], size: int, wait: float) -> None:
+    :param idle: seconds an idle connection is kept.
+    :param clock: monotonic seconds (a parameter, for tests).
+    """
+
+    def __init__(
+        self,
+        connect: dict[str, Any],
+        size: int,
+        wait: float,
+        *,
+        idle: float = IDLE_LIFETIME,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.connect = connect
         self.size = size
         self.wait = wait
-        self._idle: list[Any] = []
+        self.idle = idle
+        self.clock = clock
+        #: idle connections, each with when it was given back: the oldest first
+        self._idle: list[tuple[Any, float]] = []
         #: connections taken or being opened, each holding one of the *size* places
         self._out = 0
         #: callers waiting for a place: given a connection, or ``None`` (open one)
@@ -42,21 +76,34 @@ class ReadConnections:
         #: the connections made since the last :meth:`close` (others are closed on return)
         self._made: set[Any] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: reads that waited for a connection (every place taken), and those that gave up
+        #: reads that waited for a connection (every place taken), those that gave up,
+        #: and those run again after their connection was lost
         self.waits = 0
         self.timeouts = 0
+        self.retries = 0
         #: counts :meth:`close` and :meth:`forget`: a connection opened across one of
         #: them holds no place of the new count
         self._generation = 0
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
-        """The rows of *sql* with *args*, read on a connection taken for it."""
-        conn = await self._take()
+        """The rows of *sql* with *args*, read on a connection taken for it (again on a
+        new one if that connection was lost; see the module's docstring)."""
+        conn, reused = await self._take()
         try:
             found: Sequence[Sequence[Any]] = await conn.fetch(sql, *args)
-        except BaseException:
+        except BaseException as exc:
             self._drop(conn)
-            raise
+            if not (reused and _lost(exc)):
+                raise
+            self.retries += 1
+            log.warning("a database read connection was lost (%s): reading again on a new one", exc)
+            self._close_idle()
+            conn, _ = await self._take()
+            try:
+                found = await conn.fetch(sql, *args)
+            except BaseException:
+                self._drop(conn)
+                raise
         self._give(conn)
         return found
 
@@ -65,18 +112,24 @@ class ReadConnections:
         """Connections open now: idle, and in use or being opened."""
         return len(self._idle) + self._out
 
-    async def _take(self) -> Any:
-        while self._idle:
-            conn = self._idle.pop()
+    async def _take(self) -> tuple[Any, bool]:
+        """A connection, and whether it was idle (else it is new)."""
+        idle = self._idle
+        if idle:
+            expired = self.clock() - self.idle
+            while idle and idle[0][1] < expired:
+                self._drop_idle(idle.pop(0)[0])
+        while idle:
+            conn = idle.pop()[0]
             if not conn.is_closed():
                 self._out += 1
-                return conn
+                return conn, True
             self._made.discard(conn)
         if self._out < self.size:
             self._out += 1
-            return await self._new()
+            return await self._new(), False
         conn = await self._queue()
-        return await self._new() if conn is None else conn
+        return (await self._new(), False) if conn is None else (conn, True)
 
     async def _new(self) -> Any:
         """A new connection, in a place already held."""
@@ -144,7 +197,7 @@ class ReadConnections:
             self._drop(conn)
         elif not self._handed(conn):
             self._out -= 1
-            self._idle.append(conn)
+            self._idle.append((conn, self.clock()))
 
     def _drop(self, conn: Any) -> None:
         conn.terminate()
@@ -157,10 +210,20 @@ class ReadConnections:
         if not self._handed(None):
             self._out -= 1
 
+    def _drop_idle(self, conn: Any) -> None:
+        """Close *conn*, taken from the idle ones (it held no place)."""
+        conn.terminate()
+        self._made.discard(conn)
+
+    def _close_idle(self) -> None:
+        for conn, _ in self._idle:
+            self._drop_idle(conn)
+        self._idle = []
+
     def close(self) -> None:
         """Close the idle connections now, and those in use when they come back; callers
         waiting open new ones."""
-        for conn in self._idle:
+        for conn, _ in self._idle:
             conn.terminate()
         self._reset()
 

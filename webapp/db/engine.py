@@ -33,6 +33,9 @@ __all__ = ["SQLITE_PRAGMAS", "SUPPORTED_DRIVERS", "create_engine", "database_url
 
 log = logging.getLogger("sleigh.db")
 
+#: Seconds a client waits beyond ``statement_timeout`` for a server to say it cancelled a
+#: statement, before it gives up on the server (a cut network, a server that hangs).
+CLIENT_GRACE = 1.0
 #: The SQLAlchemy drivers sleigh runs on; every other URL is refused.
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -126,7 +129,9 @@ def _ping_when_idle(engine: AsyncEngine, after: float) -> None:
     event.listen(engine.sync_engine, "checkout", checkout)
 
 
-def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
+def create_engine(
+    cfg: DatabaseConfig, home: Path, *, query_timeout: float | None = None
+) -> AsyncEngine:
     """A pooled engine for the database in force (see :func:`database_url`).
 
     For SQLite the file's directory is created, every connection gets
@@ -135,6 +140,11 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
     ``database.statement_cache_size`` prepared statements. The catalog's hot reads
     get a reader of their own (:mod:`.reads`).
 
+    :param query_timeout: PostgreSQL: seconds after which the server cancels a
+        statement (its ``statement_timeout``), and the client gives up on a server
+        that has not answered :data:`CLIENT_GRACE` later; the web tier passes
+        ``database.query_timeout``. ``None``: no limit (tools that build an index or
+        load a catalog run long statements).
     :raises DatabaseURLError: if ``database.url`` is not supported.
     """
     url = make_url(database_url(cfg, home))
@@ -143,6 +153,7 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
     server = url.drivername.startswith("postgresql")
     if server:
         connect_args["prepared_statement_cache_size"] = cfg.statement_cache_size
+        connect_args.update(timeouts(query_timeout))
     else:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
         if not url.query:  # (a URL with options of its own keeps aiosqlite's own connect)
@@ -160,6 +171,25 @@ def create_engine(cfg: DatabaseConfig, home: Path) -> AsyncEngine:
         _ping_when_idle(engine, cfg.ping_after)
     else:
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-    reads.attach(engine, cfg)
-    log.info("database %s (pool %d + %d)", redacted(url), cfg.pool_size, cfg.max_overflow)
+    reads.attach(engine, cfg, timeouts(query_timeout) if server else {})
+    log.info(
+        "database %s (pool %d + %d%s)",
+        redacted(url),
+        cfg.pool_size,
+        cfg.max_overflow,
+        f", statements cancelled after {query_timeout:g}s" if server and query_timeout else "",
+    )
     return engine
+
+
+def timeouts(query_timeout: float | None) -> dict[str, Any]:
+    """asyncpg's ``connect`` arguments that put *query_timeout* on a connection (none for
+    ``None``): the server's ``statement_timeout``, so that the server itself stops the
+    statement (a client that gives up and closes its connection leaves it running),
+    and the client's ``command_timeout``, for a server that does not answer at all."""
+    if query_timeout is None:
+        return {}
+    return {
+        "server_settings": {"statement_timeout": str(max(1, round(query_timeout * 1000)))},
+        "command_timeout": query_timeout + CLIENT_GRACE,
+    }

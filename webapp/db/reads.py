@@ -188,8 +188,12 @@ def _forget_all() -> None:
 os.register_at_fork(after_in_child=_forget_all)
 
 
-def attach(engine: AsyncEngine, cfg: DatabaseConfig) -> None:
-    """Give *engine* (made by :func:`~.engine.create_engine` from *cfg*) its reader."""
+def attach(
+    engine: AsyncEngine, cfg: DatabaseConfig, timeouts: Mapping[str, Any] | None = None
+) -> None:
+    """Give *engine* (made by :func:`~.engine.create_engine` from *cfg*) its reader;
+    *timeouts*: the asyncpg ``connect`` arguments that limit a statement, as the
+    engine's connections have them."""
     url, sync = engine.url, engine.sync_engine
     reader: _Reader
     if url.drivername.startswith("sqlite"):
@@ -206,6 +210,7 @@ def attach(engine: AsyncEngine, cfg: DatabaseConfig) -> None:
             **kwargs,
             "timeout": cfg.pool_timeout,
             "statement_cache_size": cfg.statement_cache_size,
+            **(timeouts or {}),
         }
         reader = _PostgresReader(engine.dialect, connect, cfg.read_connections, cfg.pool_timeout)
     else:
