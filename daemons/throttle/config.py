@@ -112,7 +112,9 @@ class ThrottleConfig(Section):
         help="Web tier: header holding the client's address, set by a trusted proxy"
         " (X-Real-IP behind nginx; empty: the peer address).",
     )
-    session_cookie: str = setting("session", help="Web tier: the session cookie's name.")
+    session_cookie: str = setting(
+        "sid", help="Web tier: the session cookie's name (the shop's own is sid)."
+    )
     enabled: bool = setting(True, help="Web tier: ask the throttle about every request.")
 
     def socket_path(self, home: Path) -> Path:
