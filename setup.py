@@ -19,7 +19,7 @@ extensions = [
 setup(
     packages=find_packages(include=["sleigh", "sleigh.*"]),
     package_data={
-        "sleigh": ["py.typed"],
+        "sleigh": ["py.typed", "systemd/*"],
         "sleigh.core_ext": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
         "sleigh.core_ext.search": ["*.pyx", "*.pxd", "*.pyi", "*.h", "*.c"],
         "sleigh.webapp": [

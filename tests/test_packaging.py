@@ -29,6 +29,8 @@ assert c.tokenize("Crème brûlée") == ["creme", "brulee"]
 import sleigh.core_ext.mmsg as mm
 assert mm.NATIVE, "the compiled mmsg did not import"
 assert (v.TEMPLATES / "base.mako").is_file()
+import sleigh.daemons.control.nginx_cmd as n
+assert "proxy_cache_path {{cache_dir}}" in n.template_text()
 assert m.head_revision()
 print("ok")
 """

@@ -23,7 +23,7 @@ from ...webapp.db.migrate import current_revision, head_revision, upgrade
 from ...webapp.demo.catalog import LoadReport, load_demo
 from ..runtime.config import ConfigError
 from ..runtime.logs import setup_logging
-from . import cache_cmd, replication_cmd, search_cmd, throttle_cmd
+from . import cache_cmd, nginx_cmd, replication_cmd, search_cmd, throttle_cmd
 from . import status as status_mod
 from .settings import Settings, defaults_toml, load_settings, toml_value
 from .up import run_up
@@ -31,7 +31,9 @@ from .up import run_up
 T = TypeVar("T")
 
 DEMO_PRODUCTS = 100_000
-QUIET_COMMANDS = frozenset({"status", "config", "db", "cache", "replication", "search", "throttle"})
+QUIET_COMMANDS = frozenset(
+    {"status", "config", "db", "cache", "replication", "search", "throttle", "nginx"}
+)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -67,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
         replication_cmd.add_parser,
         throttle_cmd.add_parser,
         search_cmd.add_parser,
+        nginx_cmd.add_parser,
     ):
         add(sub, common)
     return top

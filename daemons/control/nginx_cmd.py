@@ -1,0 +1,226 @@
+"""``sleigh nginx config|purge``: the front tier's nginx configuration, and refreshing a
+page it keeps.
+
+``config`` renders ``systemd/sleigh-nginx.conf`` (shipped in the package as
+``sleigh/systemd/``) for this shop: the app hosts to balance, where nginx
+listens and keeps pages, the session cookie shoppers stick by, the static
+files' directory and the request size limit from ``[web]``. Every value is
+checked before it is written into the file: an address with a space, a ``;``
+or a brace would change the configuration's meaning, and is refused naming
+its option.
+
+``purge`` asks nginx, from this host, for each page with the
+``X-Sleigh-Refresh: 1`` header: the configuration then fetches the page from
+an app host again and keeps the new copy in place of the old (open-source
+nginx has no purge of its own; this is its way to replace an entry). Use it
+after a change that must show before the pages' TTLs run out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import re
+import socket
+from collections.abc import Callable, Mapping
+from functools import partial
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ...errors import SleighError
+from .settings import Settings
+
+__all__ = ["NginxError", "add_parser", "render", "template_text", "values"]
+
+#: The template's file name in the package's ``systemd`` directory.
+TEMPLATE = "sleigh-nginx.conf"
+#: The header the template's ``proxy_cache_bypass`` honours from this host.
+REFRESH_HEADER = "X-Sleigh-Refresh"
+#: Seconds ``purge`` waits for each page.
+PURGE_TIMEOUT = 30.0
+
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+_UNIX = r"unix:/[^\s;{}'\"$\\]+"
+_HOST_PORT = r"[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5}"
+_UPSTREAM = re.compile(f"{_UNIX}|{_HOST_PORT}")
+_LISTEN = re.compile(f"\\d{{1,5}}|{_UNIX}|{_HOST_PORT}")
+_SERVER_NAME = re.compile(r"[A-Za-z0-9.*_~^\-]+( [A-Za-z0-9.*_~^\-]+)*")
+_SIZE = re.compile(r"\d+[kKmMgG]?")
+_DURATION = re.compile(r"\d+(ms|s|m|h|d)?")
+_PATH = re.compile(r"/[^\s;{}'\"$\\]*")
+_COOKIE = re.compile(r"[A-Za-z0-9_]+")
+
+
+class NginxError(SleighError):
+    """A value that cannot go into the nginx configuration, or a failed purge."""
+
+
+def template_text() -> str:
+    """The template as shipped with the package."""
+    return (resources.files("sleigh") / "systemd" / TEMPLATE).read_text(encoding="utf-8")
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """*template* with each ``{{name}}`` replaced by ``values[name]``.
+
+    :raises NginxError: a placeholder without a value, or a value without a placeholder.
+    """
+    names = set(_PLACEHOLDER.findall(template))
+    missing, unused = names - set(values), set(values) - names
+    if missing or unused:
+        raise NginxError(
+            f"template and values differ: missing {sorted(missing)}, unused {sorted(unused)}"
+        )
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def _checked(option: str, value: str, pattern: re.Pattern[str], expected: str) -> str:
+    if not pattern.fullmatch(value):
+        raise NginxError(f"{option}: {value!r} is not {expected}")
+    return value
+
+
+def default_upstream(settings: Settings) -> str:
+    """Where this host's web tier listens, as nginx names an upstream server."""
+    web = settings.web
+    if web.unix_socket is not None:
+        path = web.unix_socket
+        return f"unix:{path if path.is_absolute() else settings.home / path}"
+    host = f"[{web.host}]" if ":" in web.host else web.host
+    return f"{host}:{web.port}"
+
+
+def values(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
+    """The template's values for *args* (``sleigh nginx config``'s options) and *settings*.
+
+    :raises NginxError: naming the option whose value cannot be written into the file.
+    """
+    from ...webapp.app import STATIC
+    from ...webapp.security.sessions import COOKIE
+
+    upstreams = args.upstream or [default_upstream(settings)]
+    servers = [
+        _checked("--upstream", u, _UPSTREAM, "HOST:PORT, [IPv6]:PORT or unix:/PATH")
+        for u in upstreams
+    ]
+    cache_dir = _checked("--cache-dir", str(args.cache_dir), _PATH, "an absolute path")
+    static = _checked("static files", str(STATIC), _PATH, "an absolute path without spaces")
+    return {
+        "servers": "\n".join(f"    server {s} max_fails=3 fail_timeout=10s;" for s in servers),
+        "listen": _checked("--listen", args.listen, _LISTEN, "PORT, HOST:PORT or unix:/PATH"),
+        "server_name": _checked("--server-name", args.server_name, _SERVER_NAME, "host names"),
+        "cache_dir": cache_dir,
+        "cache_size": _checked("--cache-size", args.cache_size, _SIZE, "a size like 1g or 512m"),
+        "cache_keys": _checked("--cache-keys", args.cache_keys, _SIZE, "a size like 32m"),
+        "cache_inactive": _checked("--inactive", args.inactive, _DURATION, "a time like 10m"),
+        "session_cookie": _checked("session cookie", COOKIE, _COOKIE, "a cookie name"),
+        "static_dir": static,
+        "static_max_age": f"{max(0, round(settings.web.static_max_age))}s",
+        "max_body": str(settings.web.max_body),
+    }
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``sleigh nginx ...`` to the top-level subparsers *sub*."""
+    nginx = sub.add_parser("nginx", parents=[common], help="the front tier's nginx")
+    actions = nginx.add_subparsers(dest="nginx_command", required=True, metavar="ACTION")
+    config = actions.add_parser(
+        "config", parents=[common], help="print the nginx configuration for this shop"
+    )
+    config.add_argument(
+        "--upstream",
+        action="append",
+        metavar="ADDR",
+        help="an app host's web tier, HOST:PORT or unix:/PATH; repeat for each host"
+        " (default: this host's, from [web])",
+    )
+    config.add_argument("--listen", default="80", help="what nginx listens on (default: 80)")
+    config.add_argument("--server-name", default="_", help="server_name (default: _, any)")
+    config.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("/var/cache/nginx/sleigh"),
+        help="where nginx keeps pages (default: /var/cache/nginx/sleigh)",
+    )
+    config.add_argument("--cache-size", default="1g", help="most disk for pages (default: 1g)")
+    config.add_argument(
+        "--cache-keys", default="32m", help="shared memory for the keys, ~8,000 a MB (32m)"
+    )
+    config.add_argument(
+        "--inactive", default="10m", help="a page nobody asked for this long goes (10m)"
+    )
+    config.set_defaults(run=cmd_config)
+    purge = actions.add_parser(
+        "purge", parents=[common], help="replace kept pages with fresh ones from the app"
+    )
+    purge.add_argument("paths", nargs="+", metavar="PATH", help="a page's path, e.g. /p/42")
+    purge.add_argument(
+        "--proxy",
+        default="http://127.0.0.1",
+        help="nginx, as this host reaches it: http://HOST[:PORT] or unix:/PATH"
+        " (default: http://127.0.0.1)",
+    )
+    purge.add_argument(
+        "--host", help="the Host shoppers use, part of a page's key (default: --proxy's)"
+    )
+    purge.set_defaults(run=cmd_purge)
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    print(render(template_text(), values(args, settings)), end="")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    for path in args.paths:
+        if not path.startswith("/") or any(c.isspace() for c in path):
+            raise NginxError(f"{path!r} is not a page's path (like /p/42)")
+    connect, netloc = _connector(args.proxy)
+    failed = 0
+    for path in args.paths:
+        status, cached = refresh(connect(), args.host or netloc, path)
+        print(f"{path}: {status} ({cached or 'no X-Cache-Status: not sleigh-nginx.conf?'})")
+        failed += status >= 400 or cached != "BYPASS"
+    return 1 if failed else 0
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.unix_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _connector(proxy: str) -> tuple[Callable[[], http.client.HTTPConnection], str]:
+    """Connections to nginx at *proxy* (``http[s]://HOST[:PORT]`` or ``unix:/PATH``), and
+    the Host a page is kept under there by default."""
+    if proxy.startswith("unix:/"):
+        return partial(_UnixHTTPConnection, proxy[5:], PURGE_TIMEOUT), "localhost"
+    parts = urlsplit(proxy)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise NginxError(f"--proxy: {proxy!r} is not http://HOST[:PORT] or unix:/PATH")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return partial(kind, parts.netloc, timeout=PURGE_TIMEOUT), parts.netloc
+
+
+def refresh(conn: http.client.HTTPConnection, host: str, path: str) -> tuple[int, str | None]:
+    """Ask nginx on *conn* for *path* (as *host*) to be fetched anew; the status and the
+    ``X-Cache-Status`` it answered (``BYPASS``: fetched from an app host, kept anew)."""
+    try:
+        conn.request("GET", path, headers={"Host": host, REFRESH_HEADER: "1"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("X-Cache-Status")
+    finally:
+        conn.close()

@@ -1,0 +1,307 @@
+"""The front tier's nginx (``sleigh nginx config|purge``).
+
+The rendered configuration refuses values that would change its meaning, and
+real nginx accepts it. In front of a running shop and a second app host, real
+nginx keeps public pages (under their URL, whoever asks) and never a shopper's
+own; a shopper with a session sticks to one app host while others spread over
+both; ``sleigh nginx purge`` replaces a kept page with the app's current one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from argparse import Namespace
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sleigh.daemons.control.nginx_cmd import NginxError, default_upstream, render, values
+from sleigh.daemons.control.settings import Settings, load_settings
+from sleigh.webapp.models.values import format_price
+from sleigh.webapp.security.sessions import COOKIE
+from tests.plugins.daemons import DaemonFactory, short_tmpdir
+from tests.plugins.up import UpShop, running_shop
+
+#: The shop's TTLs in these tests (the longest stock's may be): a page is public for
+#: the rest of the hour it was made in (see :func:`_kept_from_now`).
+LONG_TTLS = {
+    f"SLEIGH_WEB_{name}": "1h"
+    for name in ("TREE_TTL", "PRODUCT_TTL", "PRICE_TTL", "STOCK_TTL", "LISTING_TTL", "PAGE_MAX_AGE")
+}
+#: Seconds a kept page must have left for the test's steps that expect it kept.
+ENOUGH = 120
+
+
+def _options(**given: object) -> Namespace:
+    options: dict[str, object] = {
+        "upstream": None,
+        "listen": "80",
+        "server_name": "_",
+        "cache_dir": Path("/var/cache/nginx/sleigh"),
+        "cache_size": "1g",
+        "cache_keys": "32m",
+        "inactive": "10m",
+    }
+    return Namespace(**{**options, **given})
+
+
+def _settings(tmp_path: Path, **environ: str) -> Settings:
+    return load_settings(None, environ, home=tmp_path)
+
+
+# -- the rendering, no nginx needed --------------------------------------------------------
+def test_render_fills_every_placeholder_and_refuses_a_mismatch() -> None:
+    assert render("a {{x}} b {{y}}", {"x": "1", "y": "2"}) == "a 1 b 2"
+    with pytest.raises(NginxError, match=r"missing \['y'\]"):
+        render("{{x}} {{y}}", {"x": "1"})
+    with pytest.raises(NginxError, match=r"unused \['z'\]"):
+        render("{{x}}", {"x": "1", "z": "2"})
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("upstream", ["10.0.0.1:80; include /etc/passwd"]),
+        ("upstream", ["unix:/run/web sock"]),
+        ("upstream", ["10.0.0.1"]),
+        ("listen", "80 default_server; return 500"),
+        ("server_name", "shop.example;"),
+        ("cache_dir", Path("relative/dir")),
+        ("cache_size", "1 g"),
+        ("inactive", "10 minutes"),
+    ],
+)
+def test_a_value_that_would_change_the_config_s_meaning_is_refused(
+    option: str, value: object, tmp_path: Path
+) -> None:
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(NginxError, match=re.escape(flag if option != "inactive" else "--inactive")):
+        values(_options(**{option: value}), _settings(tmp_path))
+
+
+def test_the_default_upstream_is_this_host_s_web_tier(tmp_path: Path) -> None:
+    assert default_upstream(_settings(tmp_path)) == "127.0.0.1:8080"
+    ipv6 = _settings(tmp_path, SLEIGH_WEB_HOST="::1", SLEIGH_WEB_PORT="8081")
+    assert default_upstream(ipv6) == "[::1]:8081"
+    unix = _settings(tmp_path, SLEIGH_WEB_UNIX_SOCKET="run/web.sock")
+    assert default_upstream(unix) == f"unix:{tmp_path}/run/web.sock"
+
+
+def test_the_config_command_prints_the_file_or_a_clear_error(tmp_path: Path) -> None:
+    sleigh = [sys.executable, "-m", "sleigh.daemons.control", "--home", str(tmp_path), "nginx"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLEIGH_")}
+    upstreams = ["--upstream", "10.0.0.2:8080", "--upstream", "unix:/run/sleigh/web.sock"]
+    good = subprocess.run(
+        [*sleigh, "config", *upstreams], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert good.returncode == 0, good.stderr
+    assert "server 10.0.0.2:8080 max_fails=3" in good.stdout
+    assert "server unix:/run/sleigh/web.sock max_fails=3" in good.stdout
+    assert f"map $cookie_{COOKIE} $sleigh_sticky" in good.stdout
+    assert "{{" not in good.stdout
+    bad = subprocess.run(
+        [*sleigh, "config", "--upstream", "10.0.0.2:8080;"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stdout == ""
+    assert "--upstream: '10.0.0.2:8080;' is not HOST:PORT" in bad.stderr
+
+
+# -- real nginx --------------------------------------------------------------------------
+def _nginx() -> str:
+    found = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if not found:
+        if os.environ.get("SLEIGH_TEST_REQUIRE_NGINX") == "1":
+            pytest.fail("nginx is not installed (SLEIGH_TEST_REQUIRE_NGINX=1)", pytrace=False)
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    return found
+
+
+_MAIN = """daemon off;
+master_process on;
+worker_processes 1;
+%(user)s
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path %(dir)s/body;
+  proxy_temp_path %(dir)s/proxy;
+  fastcgi_temp_path %(dir)s/fastcgi;
+  uwsgi_temp_path %(dir)s/uwsgi;
+  scgi_temp_path %(dir)s/scgi;
+  include %(dir)s/sleigh.conf;
+}
+"""
+
+
+def _write_nginx(directory: Path, options: Namespace, settings: Settings) -> Path:
+    """The rendered file and a main configuration that includes it, in *directory*."""
+    from sleigh.daemons.control.nginx_cmd import template_text
+
+    (directory / "sleigh.conf").write_text(render(template_text(), values(options, settings)))
+    main = directory / "nginx.conf"
+    user = "user root;" if os.geteuid() == 0 else ""
+    main.write_text(_MAIN % {"dir": directory, "user": user})
+    return main
+
+
+def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
+    nginx = _nginx()
+    options = _options(
+        upstream=["127.0.0.1:8080", "[::1]:8081", "unix:/run/sleigh/web.sock"],
+        listen="127.0.0.1:8088",
+        server_name="shop.example www.shop.example",
+        cache_dir=tmp_path / "pages",
+    )
+    main = _write_nginx(tmp_path, options, _settings(tmp_path))
+    checked = subprocess.run(
+        [nginx, "-t", "-c", str(main), "-p", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=30)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(str(self.unix_path))
+
+
+def _get(front: Path, path: str, cookie: str = "") -> tuple[int, dict[str, str], str]:
+    conn = _UnixHTTP(front)
+    try:
+        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        answer = conn.getresponse()
+        body = answer.read().decode()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def _served_by(front: Path, cookie: str = "") -> int:
+    """The pid of the app host that answered (its ``/metrics``)."""
+    status, _, body = _get(front, "/metrics", cookie)
+    assert status == 200
+    found = re.search(r"^sleigh_web_pid (\d+)", body, re.M)
+    assert found, body[:500]
+    return int(float(found.group(1)))
+
+
+@pytest.fixture
+def front(tmp_path: Path, daemon_factory: DaemonFactory) -> Iterator[tuple[Path, UpShop, int]]:
+    """nginx on a Unix socket in front of ``sleigh up`` (one worker) and a second app
+    host (a ``sleigh-web`` of the same home on a socket of its own); the nginx socket,
+    the shop, and the second host's pid."""
+    nginx = _nginx()
+    home = tmp_path / "home"
+    with running_shop(home, products=60, workers=1, config=None, **LONG_TTLS) as shop:
+        second = daemon_factory.start(
+            [sys.executable, "-m", "sleigh.webapp", "--home", str(home)],
+            env={**shop.env, **LONG_TTLS},
+        )
+        base = short_tmpdir()
+        socket_path = base / "front.sock"
+        options = _options(
+            upstream=[shop.address.removeprefix("http://").rstrip("/"), f"unix:{second.address}"],
+            listen=f"unix:{socket_path}",
+            cache_dir=base / "pages",
+        )
+        main = _write_nginx(base, options, load_settings(None, shop.env, home=home))
+        proc = subprocess.Popen(
+            [nginx, "-c", str(main), "-p", str(base)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while not socket_path.exists() and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                time.sleep(0.05)
+            assert socket_path.exists(), "nginx did not listen"
+            yield socket_path, shop, second.pid
+        finally:
+            proc.terminate()  # (SIGTERM: nginx's fast shutdown)
+            proc.wait(30)
+            if proc.stderr is not None:
+                proc.stderr.close()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _kept_from_now(sock: Path, path: str) -> tuple[dict[str, str], str]:
+    """The first answer for *path* (not kept before), once its page has :data:`ENOUGH`
+    seconds of its freshness left: a page is public until the end of its TTL's window,
+    so one made near the end of a window is waited out and asked for again."""
+    status, headers, page = _get(sock, path)
+    assert status == 200 and headers["x-cache-status"] in ("MISS", "EXPIRED"), headers
+    assert headers["cache-control"].startswith("public, max-age=")
+    left = int(headers["cache-control"].rsplit("=", 1)[1])
+    if left >= ENOUGH:
+        return headers, page
+    time.sleep(left + 1)
+    return _kept_from_now(sock, path)
+
+
+@pytest.mark.slow
+def test_nginx_in_front_keeps_public_pages_sticks_sessions_and_purges(
+    front: tuple[Path, UpShop, int],
+) -> None:
+    sock, shop, second = front
+    # A product page is kept, under its URL whoever asks; it never sets a cookie.
+    first, page = _kept_from_now(sock, "/p/5")
+    _, again, same = _get(sock, "/p/5", cookie=f"{COOKIE}=somebody")
+    assert again["x-cache-status"] == "HIT" and same == page
+    assert "set-cookie" not in first and "set-cookie" not in again
+    # A shopper's own pages are never kept.
+    for path in ("/cart", "/fragment/header"):
+        for _ in range(2):
+            status, headers, _ = _get(sock, path)
+            assert status == 200 and headers["x-cache-status"] == "MISS", path
+            assert headers["cache-control"] == "private, no-store"
+    # Static files come from nginx itself.
+    status, headers, _ = _get(sock, "/static/style.css")
+    assert status == 200 and "x-cache-status" not in headers
+    # A session sticks to one app host; requests without one reach both.
+    hosts = {pid for pid in shop.workers()} | {second}
+    for cookie in ("alpha", "bravo", "charlie"):
+        served = {_served_by(sock, f"{COOKIE}={cookie}") for _ in range(6)}
+        assert len(served) == 1 and served <= hosts, cookie
+    assert {_served_by(sock) for _ in range(30)} == hosts
+    # A page changed in the database shows only after a purge (its TTL is a day).
+    db = sqlite3.connect(shop.home / "sleigh.db")
+    with db:
+        db.execute("UPDATE products SET price_cents = 123456 WHERE id = 5")
+    db.close()
+    flushed = subprocess.run(
+        [sys.executable, "-m", "sleigh.daemons.control", "--home", str(shop.home),
+         "cache", "flush", "--yes"],
+        capture_output=True, text=True, timeout=60, env=shop.env,
+    )  # fmt: skip
+    assert flushed.returncode == 0, flushed.stderr
+    new_price = format_price(123456)
+    _, kept, body = _get(sock, "/p/5")
+    assert kept["x-cache-status"] == "HIT" and new_price not in body
+    purged = subprocess.run(
+        [sys.executable, "-m", "sleigh.daemons.control", "--home", str(shop.home),
+         "nginx", "purge", "/p/5", "--proxy", f"unix:{sock}"],
+        capture_output=True, text=True, timeout=60, env=shop.env,
+    )  # fmt: skip
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert purged.stdout.strip() == "/p/5: 200 (BYPASS)"
+    _, fresh, body = _get(sock, "/p/5")
+    assert fresh["x-cache-status"] == "HIT" and new_price in body
