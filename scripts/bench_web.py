@@ -30,7 +30,10 @@ workers share one listening socket handed over as ``LISTEN_FDS`` (as
    2 (both served by ``yardstick_pages.py``); and nginx serving a static 20 KB
    file. The shop's processes are started by ``webshop.py``, shared with
    ``profile_web.py``, the yardsticks by ``yardsticks.py``;
-6. the warm product page and the bare product page (2 processes each, both
+6. the product page kept by nginx in front of the shop, as ``sleigh nginx config``
+   sets the front tier up (each page kept after its first request, renewed from
+   the shop when its max-age runs out);
+7. the warm product page and the bare product page (2 processes each, both
    running) measured in turn, three rounds of half a row's time: the ratio
    the target names is the median of the rounds, since the machine drifts
    between rows a minute apart (the table's rows gave 0.75x in one run and
@@ -53,6 +56,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,6 +65,7 @@ from web_report import (
     ROW_BARE2,
     ROW_CAT2,
     ROW_COLD2,
+    ROW_FRONT,
     ROW_LIST2,
     ROW_NGINX,
     ROW_PACED,
@@ -89,7 +94,7 @@ from webshop import (
     start_web,
 )
 from wrk_load import CONNECTIONS, Run
-from yardsticks import nginx_path, start_bare, start_nginx
+from yardsticks import nginx_path, start_bare, start_front, start_nginx
 
 from sleigh.daemons.runtime.sockets import bind_tcp
 
@@ -198,6 +203,7 @@ def bench_shop(
         out[ROW_PACED] = run.paced(base, hot, out[ROW_WARM2].rps)
         _note_throttle(out[ROW_PACED], base, decided)
         rounds.extend(in_turn(run, procs, bare_product(*shop, ids[: len(hot)]), base, hot))
+        out[ROW_FRONT] = bench_front(run, procs, home, base, hot)
         for proc in web:
             procs.stop(proc)
         web = start_web(procs, home, sock, 1)
@@ -209,6 +215,25 @@ def bench_shop(
     finally:
         sock.close()
     return out
+
+
+def bench_front(run: Run, procs: Processes, home: Path, base: str, paths: list[str]) -> Result:
+    """The product pages through nginx as ``sleigh nginx config`` sets it up, in front
+    of the shop at *base* (running): after one request each, every page is kept."""
+    shop_servers = list(run.servers)
+    front, port = start_front(procs, run.tmp, home, base.removeprefix("http://"))
+    try:
+        front_base = f"http://127.0.0.1:{port}"
+        run.servers = [front.pid, *shop_servers]  # (a kept page expires: the app renews it)
+        run.warm(front_base, paths)
+        with urllib.request.urlopen(front_base + paths[0], timeout=10) as answer:
+            kept = answer.headers.get("X-Cache-Status")
+        if kept != "HIT":
+            raise BenchError(f"nginx did not keep {paths[0]} (X-Cache-Status: {kept})")
+        return run.measure(front_base, paths, "pages kept after their first request")
+    finally:
+        run.servers = shop_servers
+        procs.stop(front)
 
 
 def bare_product(home: Path, database_url: str, ids: list[int]) -> list[str]:

@@ -22,6 +22,7 @@ ROW_CAT2 = "category page with facets, 2 workers"
 ROW_SEARCH2 = "search page, 2 workers"
 ROW_PACED = "product page, warm, 2 workers, paced"
 ROW_WARM1 = "product page, warm cache, 1 worker"
+ROW_FRONT = "product page kept by nginx (front tier)"
 ROW_BARE2 = "bare Mako product page, 2 processes"
 ROW_BARE1 = "bare Mako product page, 1 process"
 ROW_LIST2 = "bare Mako list page, 2 processes"
@@ -64,6 +65,7 @@ ORDER = (
     ROW_SEARCH2,
     ROW_PACED,
     ROW_WARM1,
+    ROW_FRONT,
     ROW_BARE2,
     ROW_BARE1,
     ROW_LIST2,

@@ -1,9 +1,11 @@
 """The yardsticks of ``bench_web.py``, started as ``webshop.py`` starts the shop: the bare
-aiohttp + uvloop + Mako pages (``yardstick_pages.py``, on a socket handed over) and nginx
-serving a static 20 KB file."""
+aiohttp + uvloop + Mako pages (``yardstick_pages.py``, on a socket handed over), nginx
+serving a static 20 KB file, and nginx as the shop's front tier (``sleigh nginx
+config``'s file, in front of the shop's workers)."""
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import socket
 import subprocess
@@ -62,6 +64,57 @@ def start_nginx(procs: Processes, tmp: Path) -> tuple[subprocess.Popen[bytes], i
     argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx.error.log")]
     (proc,) = procs.start(argv, clean_env(), "nginx", notify=False)
     wait_http(f"http://127.0.0.1:{port}/page.html", proc)
+    return proc, port
+
+
+_FRONT_CONF = """
+daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid %(tmp)s/front.pid;
+error_log %(tmp)s/front.error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path %(tmp)s/front-body;
+  proxy_temp_path %(tmp)s/front-proxy;
+  fastcgi_temp_path %(tmp)s/front-fastcgi;
+  uwsgi_temp_path %(tmp)s/front-uwsgi;
+  scgi_temp_path %(tmp)s/front-scgi;
+  include %(tmp)s/front-sleigh.conf;
+}
+"""
+
+
+def start_front(
+    procs: Processes, tmp: Path, home: Path, upstream: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """nginx (2 workers) with the file ``sleigh nginx config`` renders for the shop in
+    *home*, in front of its web tier at *upstream* (``HOST:PORT``); its port."""
+    from sleigh.daemons.control.nginx_cmd import render, template_text, values
+    from sleigh.daemons.control.settings import load_settings
+
+    probe = bind_tcp("127.0.0.1", 0)
+    port = probe.getsockname()[1]
+    probe.close()
+    options = argparse.Namespace(
+        upstream=[upstream],
+        listen=f"127.0.0.1:{port}",
+        server_name="_",
+        cache_dir=tmp / "front-pages",
+        cache_size="256m",
+        cache_keys="8m",
+        inactive="10m",
+    )
+    settings = load_settings(home / "sleigh.toml", clean_env(), home=home)
+    (tmp / "front-sleigh.conf").write_text(render(template_text(), values(options, settings)))
+    conf = tmp / "front.conf"
+    conf.write_text(_FRONT_CONF % {"tmp": tmp})
+    argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "front.error.log")]
+    (proc,) = procs.start(argv, clean_env(), "front", notify=False)
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
     return proc, port
 
 

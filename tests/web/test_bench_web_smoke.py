@@ -28,6 +28,7 @@ ROWS = [
     "search page, 2 workers",
     "product page, warm, 2 workers, paced",
     "product page, warm cache, 1 worker",
+    "product page kept by nginx (front tier)",
     "bare Mako product page, 2 processes",
     "bare Mako product page, 1 process",
     "bare Mako list page, 2 processes",
