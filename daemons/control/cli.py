@@ -23,7 +23,7 @@ from ...webapp.db.migrate import current_revision, head_revision, upgrade
 from ...webapp.demo.catalog import LoadReport, load_demo
 from ..runtime.config import ConfigError
 from ..runtime.logs import setup_logging
-from . import cache_cmd, nginx_cmd, replication_cmd, search_cmd, throttle_cmd
+from . import cache_cmd, nginx_cmd, replication_cmd, search_cmd, systemd_cmd, throttle_cmd
 from . import status as status_mod
 from .settings import Settings, defaults_toml, load_settings, toml_value
 from .up import run_up
@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 DEMO_PRODUCTS = 100_000
 QUIET_COMMANDS = frozenset(
-    {"status", "config", "db", "cache", "replication", "search", "throttle", "nginx"}
+    {"status", "config", "db", "cache", "replication", "search", "throttle", "nginx", "systemd"}
 )
 
 
@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
         throttle_cmd.add_parser,
         search_cmd.add_parser,
         nginx_cmd.add_parser,
+        systemd_cmd.add_parser,
     ):
         add(sub, common)
     return top
