@@ -35,70 +35,63 @@ daemon off;
 master_process on;
 worker_processes 2;
 user root;
-pid %(tmp)s/nginx.pid;
-error_log %(tmp)s/nginx.error.log warn;
+pid %(tmp)s/%(name)s.pid;
+error_log %(tmp)s/%(name)s.error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
   sendfile on;
   keepalive_requests 1000000;
-  client_body_temp_path %(tmp)s/nginx-body;
-  proxy_temp_path %(tmp)s/nginx-proxy;
-  fastcgi_temp_path %(tmp)s/nginx-fastcgi;
-  uwsgi_temp_path %(tmp)s/nginx-uwsgi;
-  scgi_temp_path %(tmp)s/nginx-scgi;
-  server { listen 127.0.0.1:%(port)d; root %(tmp)s/static; }
+  client_body_temp_path %(tmp)s/%(name)s-body;
+  proxy_temp_path %(tmp)s/%(name)s-proxy;
+  fastcgi_temp_path %(tmp)s/%(name)s-fastcgi;
+  uwsgi_temp_path %(tmp)s/%(name)s-uwsgi;
+  scgi_temp_path %(tmp)s/%(name)s-scgi;
+  %(site)s
 }
 """
+
+
+def _start_nginx(
+    procs: Processes, tmp: Path, name: str, site: str, probe: str
+) -> subprocess.Popen[bytes]:
+    """nginx (2 workers, master in the foreground) serving *site* (its ``server``
+    block, or an ``include``), once *probe* (a URL) answers."""
+    conf = tmp / f"{name}.conf"
+    conf.write_text(_NGINX_CONF % {"tmp": tmp, "name": name, "site": site})
+    argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / f"{name}.error.log")]
+    (proc,) = procs.start(argv, clean_env(), name, notify=False)
+    wait_http(probe, proc)
+    return proc
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (nginx binds its own socket: no hand-over)."""
+    probe = bind_tcp("127.0.0.1", 0)
+    try:
+        return int(probe.getsockname()[1])
+    finally:
+        probe.close()
 
 
 def start_nginx(procs: Processes, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """nginx (2 workers, master in the foreground) serving a 20 KB file; its port."""
+    """nginx serving a 20 KB file; its port."""
     (tmp / "static").mkdir()
     (tmp / "static" / "page.html").write_bytes((b"x" * 99 + b"\n") * (STATIC_BYTES // 100))
-    probe = bind_tcp("127.0.0.1", 0)
-    port = probe.getsockname()[1]
-    probe.close()
-    conf = tmp / "nginx.conf"
-    conf.write_text(_NGINX_CONF % {"tmp": tmp, "port": port})
-    argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "nginx.error.log")]
-    (proc,) = procs.start(argv, clean_env(), "nginx", notify=False)
-    wait_http(f"http://127.0.0.1:{port}/page.html", proc)
-    return proc, port
-
-
-_FRONT_CONF = """
-daemon off;
-master_process on;
-worker_processes 2;
-user root;
-pid %(tmp)s/front.pid;
-error_log %(tmp)s/front.error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path %(tmp)s/front-body;
-  proxy_temp_path %(tmp)s/front-proxy;
-  fastcgi_temp_path %(tmp)s/front-fastcgi;
-  uwsgi_temp_path %(tmp)s/front-uwsgi;
-  scgi_temp_path %(tmp)s/front-scgi;
-  include %(tmp)s/front-sleigh.conf;
-}
-"""
+    port = _free_port()
+    site = f"server {{ listen 127.0.0.1:{port}; root {tmp}/static; }}"
+    return _start_nginx(procs, tmp, "nginx", site, f"http://127.0.0.1:{port}/page.html"), port
 
 
 def start_front(
     procs: Processes, tmp: Path, home: Path, upstream: str
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """nginx (2 workers) with the file ``sleigh nginx config`` renders for the shop in
-    *home*, in front of its web tier at *upstream* (``HOST:PORT``); its port."""
+    """nginx with the file ``sleigh nginx config`` renders for the shop in *home*, in
+    front of its web tier at *upstream* (``HOST:PORT``); its port."""
     from sleigh.daemons.control.nginx_cmd import render, template_text, values
     from sleigh.daemons.control.settings import load_settings
 
-    probe = bind_tcp("127.0.0.1", 0)
-    port = probe.getsockname()[1]
-    probe.close()
+    port = _free_port()
     options = argparse.Namespace(
         upstream=[upstream],
         listen=f"127.0.0.1:{port}",
@@ -109,13 +102,10 @@ def start_front(
         inactive="10m",
     )
     settings = load_settings(home / "sleigh.toml", clean_env(), home=home)
-    (tmp / "front-sleigh.conf").write_text(render(template_text(), values(options, settings)))
-    conf = tmp / "front.conf"
-    conf.write_text(_FRONT_CONF % {"tmp": tmp})
-    argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "front.error.log")]
-    (proc,) = procs.start(argv, clean_env(), "front", notify=False)
-    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-    return proc, port
+    included = tmp / "front-sleigh.conf"
+    included.write_text(render(template_text(), values(options, settings)))
+    site = f"include {included};"
+    return _start_nginx(procs, tmp, "front", site, f"http://127.0.0.1:{port}/healthz"), port
 
 
 def nginx_path() -> str:

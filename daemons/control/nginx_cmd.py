@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import re
-import socket
 from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import resources
@@ -30,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...errors import SleighError
+from ..runtime.sockets import UnixHTTPConnection
 from .settings import Settings
 
 __all__ = ["NginxError", "add_parser", "render", "template_text", "values"]
@@ -186,27 +186,11 @@ def cmd_purge(args: argparse.Namespace, settings: Settings, environ: Mapping[str
     return 1 if failed else 0
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.unix_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 def _connector(proxy: str) -> tuple[Callable[[], http.client.HTTPConnection], str]:
     """Connections to nginx at *proxy* (``http[s]://HOST[:PORT]`` or ``unix:/PATH``), and
     the Host a page is kept under there by default."""
     if proxy.startswith("unix:/"):
-        return partial(_UnixHTTPConnection, proxy[5:], PURGE_TIMEOUT), "localhost"
+        return partial(UnixHTTPConnection, proxy[5:], PURGE_TIMEOUT), "localhost"
     parts = urlsplit(proxy)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise NginxError(f"--proxy: {proxy!r} is not http://HOST[:PORT] or unix:/PATH")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import grp
+import http.client
 import logging
 import os
 import socket
@@ -34,6 +35,7 @@ __all__ = [
     "RuntimeSocketError",
     "SocketInUse",
     "SocketPathTooLong",
+    "UnixHTTPConnection",
     "UnixListener",
     "addresses",
     "bind_tcp",
@@ -330,3 +332,22 @@ def addresses(sockets: list[socket.socket]) -> str:
         name = sock.getsockname()
         names.append(f"unix:{name}" if sock.family == socket.AF_UNIX else f"{name[0]}:{name[1]}")
     return ", ".join(names)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """An HTTP/1.1 client connection to a server on the Unix socket *path* (nginx's, a
+    web worker's): :class:`http.client.HTTPConnection` with the socket swapped."""
+
+    def __init__(self, path: str | Path, timeout: float = 15.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.unix_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock

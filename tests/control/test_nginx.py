@@ -9,11 +9,9 @@ both; ``sleigh nginx purge`` replaces a kept page with the app's current one.
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +24,7 @@ import pytest
 
 from sleigh.daemons.control.nginx_cmd import NginxError, default_upstream, render, values
 from sleigh.daemons.control.settings import Settings, load_settings
+from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from sleigh.webapp.models.values import format_price
 from sleigh.webapp.security.sessions import COOKIE
 from tests.plugins.daemons import DaemonFactory, short_tmpdir
@@ -173,19 +172,8 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=30)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(str(self.unix_path))
-
-
 def _get(front: Path, path: str, cookie: str = "") -> tuple[int, dict[str, str], str]:
-    conn = _UnixHTTP(front)
+    conn = UnixHTTPConnection(front, timeout=30)
     try:
         conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
         answer = conn.getresponse()

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from sleigh.daemons.throttle.client import ThrottleClient
 from tests.plugins.daemons import Daemon, DaemonFactory
 from tests.throttle.conftest import RULES, write_rules
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=15)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(15)
-        self.sock.connect(str(self.unix_path))
 
 
 def get(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -14,18 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from tests.plugins.daemons import DaemonFactory, short_tmpdir
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=15)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(15)
-        self.sock.connect(str(self.unix_path))
 
 
 def get(path: Path, url: str) -> tuple[int, str]:
