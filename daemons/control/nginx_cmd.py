@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import re
+import sys
 from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import resources
@@ -170,6 +171,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_config(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     print(render(template_text(), values(args, settings)), end="")
+    if settings.throttle.client_ip_header.lower() != "x-real-ip":
+        print(
+            "sleigh nginx: note: the app hosts must take the shopper's address from this"
+            ' proxy: set [throttle] client_ip_header = "X-Real-IP" there (else every shopper'
+            " shares nginx's address, and its per-address limits)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -107,6 +107,12 @@ def test_the_config_command_prints_the_file_or_a_clear_error(tmp_path: Path) -> 
     assert "server unix:/run/sleigh/web.sock max_fails=3" in good.stdout
     assert f"map $cookie_{COOKIE} $sleigh_sticky" in good.stdout
     assert "{{" not in good.stdout
+    assert 'client_ip_header = "X-Real-IP"' in good.stderr  # (not set for this home)
+    env["SLEIGH_THROTTLE_CLIENT_IP_HEADER"] = "X-Real-IP"
+    told = subprocess.run(
+        [*sleigh, "config", *upstreams], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert told.returncode == 0 and told.stdout == good.stdout and told.stderr == ""
     bad = subprocess.run(
         [*sleigh, "config", "--upstream", "10.0.0.2:8080;"],
         capture_output=True, text=True, timeout=60, env=env,
