@@ -27,9 +27,25 @@ FORMAT = 'client "request line" status bytes seconds request-id'
 
 
 class AccessLogger(AbstractAccessLogger):
-    """Logs each request at INFO (nothing is built when INFO is off)."""
+    """Logs each request at INFO (nothing is built when INFO is off).
+
+    The client is the peer's address, or with :meth:`trusting` the value of a
+    header a proxy in front sets (nginx's ``X-Real-IP``): behind a proxy the peer
+    is always the proxy.
+    """
 
     __slots__ = ()
+
+    #: the header holding the shopper's address (empty: the peer's address)
+    client_header = ""
+
+    @classmethod
+    def trusting(cls, header: str) -> type[AccessLogger]:
+        """The access logger that takes the client's address from *header* (the one
+        ``throttle.client_ip_header`` names; empty: this class)."""
+        if not header:
+            return cls
+        return type(cls.__name__, (cls,), {"__slots__": (), "client_header": header})
 
     @property
     def enabled(self) -> bool:
@@ -38,8 +54,10 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         version = request.version
         rid = response.headers.get("X-Request-Id", "-")
+        header = self.client_header
+        client = (request.headers.get(header) if header else None) or request.remote or "-"
         message = (
-            f'{request.remote or "-"} "{request.method} {request.path_qs} HTTP/{version.major}.'
+            f'{client} "{request.method} {request.path_qs} HTTP/{version.major}.'
             f'{version.minor}" {response.status} {response.body_length} {time:.6f} {rid}'
         )
         fields: dict[str, object] = {

@@ -91,7 +91,7 @@ async def serve(
         app,
         handle_signals=False,
         access_log=access_log if settings.web.access_log else None,
-        access_log_class=AccessLogger,
+        access_log_class=AccessLogger.trusting(settings.throttle.client_ip_header),
         access_log_format=ACCESS_FORMAT,
         shutdown_timeout=settings.web.shutdown_timeout,
     )

@@ -110,7 +110,8 @@ class ThrottleConfig(Section):
     client_ip_header: str = setting(
         "",
         help="Web tier: header holding the client's address, set by a trusted proxy"
-        " (X-Real-IP behind nginx; empty: the peer address).",
+        " (X-Real-IP behind nginx; empty: the peer address), for the per-address limits"
+        " and the access log.",
     )
     session_cookie: str = setting(
         "sid", help="Web tier: the session cookie's name (the shop's own is sid)."

@@ -100,3 +100,16 @@ def test_nothing_goes_straight_past_a_filter_a_level_or_a_stop(stream: io.String
     assert direct(ACCESS) is None
     _log_one()
     assert stream.getvalue() == ""
+
+
+def test_behind_a_proxy_the_client_is_the_address_it_passes(stream: io.StringIO) -> None:
+    only_sleigh(stream, LoggingConfig())
+    assert AccessLogger.trusting("") is AccessLogger
+    headers = {"X-Real-IP": "203.0.113.9"}
+    request = make_mocked_request("GET", "/p/5", headers=headers)
+    response = web.Response(text="x", headers={"X-Request-Id": "r-2"})
+    AccessLogger.trusting("X-Real-IP")(ACCESS, FORMAT).log(request, response, 0.001)
+    AccessLogger(ACCESS, FORMAT).log(request, response, 0.001)  # (the peer: none here)
+    behind, direct_line = stream.getvalue().splitlines()
+    assert ' 203.0.113.9 "GET /p/5 HTTP/1.1" 200 ' in behind
+    assert ' - "GET /p/5 HTTP/1.1" 200 ' in direct_line

@@ -17,10 +17,10 @@ from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from tests.plugins.daemons import DaemonFactory, short_tmpdir
 
 
-def get(path: Path, url: str) -> tuple[int, str]:
+def get(path: Path, url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     conn = UnixHTTPConnection(path)
     try:
-        conn.request("GET", url)
+        conn.request("GET", url, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read().decode()
     finally:
@@ -74,6 +74,18 @@ def test_access_log_has_a_line_per_request(daemon_factory: DaemonFactory, home: 
     assert '"GET /healthz HTTP/1.1" 200 ' in lines[1]
     # client, request, status, bytes, seconds, then the request id the response carried
     assert all(len(line.split('"')[2].split()) == 4 for line in lines), lines
+
+
+def test_behind_a_proxy_the_access_log_names_the_shopper(
+    daemon_factory: DaemonFactory, home: Path
+) -> None:
+    env = {"SLEIGH_THROTTLE_CLIENT_IP_HEADER": "X-Real-IP", "SLEIGH_THROTTLE_ENABLED": "false"}
+    daemon = daemon_factory.start(web_argv(home), env=env)
+    assert isinstance(daemon.address, Path)
+    assert get(daemon.address, "/healthz", {"X-Real-IP": "198.51.100.4"})[0] == 200
+    assert daemon.stop() == 0
+    [line] = [line for line in daemon.stderr_text().splitlines() if "sleigh.web.access" in line]
+    assert ' 198.51.100.4 "GET /healthz HTTP/1.1" 200 ' in line
 
 
 def test_sighup_reloads_and_keeps_serving(daemon_factory: DaemonFactory, home: Path) -> None:
