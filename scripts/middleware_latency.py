@@ -46,6 +46,8 @@ from sleigh.daemons.throttle.rules import Rule
 SKIP = 10
 #: The header the apps take the client's address from.
 IP_HEADER = "X-Real-IP"
+#: Where a handler leaves its own time on the request.
+HANDLED = "bench.handled"
 
 #: The page-sized handler's template: 60 products' cards, escaped, about a product page's size.
 PAGE = """<!doctype html><html><head><title>${title}</title></head><body><main><h1>${title}</h1>
@@ -59,12 +61,24 @@ ${item['title']}</a> <span class="brand">${item['brand']}</span> $${item['price'
 
 @dataclass
 class Overhead:
-    """Per-request latencies (seconds) of the same requests with and without the middleware."""
+    """Per-request latencies (seconds) of the same requests with and without the middleware:
+    at the client, inside the server (outermost middleware in to out), and the handler's
+    own (its time excluded from the server's gives each request's middleware time)."""
 
     without_client: np.ndarray
     with_client: np.ndarray
     without_server: np.ndarray
     with_server: np.ndarray
+    without_handler: np.ndarray
+    with_handler: np.ndarray
+
+    def own(self, which: str) -> np.ndarray:
+        """Each request's time in the middlewares of app *which* (``with``/``without``):
+        the server's time less the handler's, request by request."""
+        server: np.ndarray = getattr(self, f"{which}_server")
+        handler: np.ndarray = getattr(self, f"{which}_handler")
+        own: np.ndarray = server - handler
+        return own
 
     def added(self, q: float, where: str = "client") -> float:
         """Microseconds the middleware adds at percentile *q* (with minus without)."""
@@ -126,9 +140,10 @@ def _floor_middleware(conn: _Floor) -> Any:
     return floor
 
 
-def _app(middleware: Any, inside: list[float], page: bool) -> Any:
-    """A one-route app timed from its outermost middleware, then *middleware* if given; its
-    handler answers ``ok``, or renders a page (*page*)."""
+def _app(middleware: Any, inside: list[float], handled: list[float], page: bool) -> Any:
+    """A one-route app timed from its outermost middleware (*inside*), then *middleware*
+    if given; its handler, which times itself (*handled*), answers ``ok``, or renders a
+    page (*page*)."""
     from aiohttp import web
 
     clock = time.perf_counter
@@ -136,16 +151,24 @@ def _app(middleware: Any, inside: list[float], page: bool) -> Any:
 
     @web.middleware
     async def outer(request: web.Request, handler: Any) -> web.StreamResponse:
+        request[HANDLED] = 0.0  # (a request refused before its handler ran)
         t0 = clock()
         response = await handler(request)
         inside.append(clock() - t0)
+        handled.append(request[HANDLED])
         return response
 
     async def hello(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        t0 = clock()
+        response = web.Response(text="ok")
+        request[HANDLED] = clock() - t0
+        return response
 
     async def rendered(request: web.Request) -> web.Response:
-        return web.Response(text=render(), content_type="text/html")
+        t0 = clock()
+        response = web.Response(text=render(), content_type="text/html")
+        request[HANDLED] = clock() - t0
+        return response
 
     app = web.Application(middlewares=[outer] if middleware is None else [outer, middleware])
     app.router.add_get("/", rendered if page else hello)
@@ -185,6 +208,7 @@ async def _measure(
     from sleigh.webapp.throttle import Throttle
 
     inside: tuple[list[float], list[float]] = ([], [])
+    handled: tuple[list[float], list[float]] = ([], [])
     closing: list[Any] = []
     if floor:
         assert socket is not None
@@ -192,19 +216,19 @@ async def _measure(
             _Floor, str(socket)
         )
         closing.append(transport.close)
-        guarded = _app(_floor_middleware(conn), inside[1], page)
+        guarded = _app(_floor_middleware(conn), inside[1], handled[1], page)
     else:
         cfg = ThrottleConfig(client_ip_header=IP_HEADER, timeout=1.0)
         client = None if socket is None else AsyncThrottleClient([socket], timeout=1.0)
         throttle = Throttle(cfg, rules, client)
-        guarded = _app(None, inside[1], page)
+        guarded = _app(None, inside[1], handled[1], page)
         throttle.install(guarded, CollectorRegistry())
     try:
-        outside = await _alternate([_app(None, inside[0], page), guarded], ips)
+        outside = await _alternate([_app(None, inside[0], handled[0], page), guarded], ips)
     finally:
         for close in closing:
             close()
-    return Overhead(*(np.array(x[SKIP:]) for x in (*outside, *inside)))
+    return Overhead(*(np.array(x[SKIP:]) for x in (*outside, *inside, *handled)))
 
 
 def middleware_overhead(
@@ -235,6 +259,10 @@ def print_overhead(name: str, got: Overhead) -> None:
             f"  {label:26} without {pct(without)} | with {pct(with_)}"
             f" | added p50 {got.added(50, where):6.1f} p99 {got.added(99, where):6.1f} us"
         )
+    print(
+        f"  {'each request, handler out':26} without {pct(got.own('without'))}"
+        f" | with {pct(got.own('with'))} us"
+    )
 
 
 def idle_round_trips(socket: Path, gaps_us: list[int], count: int) -> list[tuple[int, np.ndarray]]:
