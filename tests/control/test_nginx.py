@@ -178,10 +178,19 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
 
 
-def _get(front: Path, path: str, cookie: str = "") -> tuple[int, dict[str, str], str]:
+def _get(
+    front: Path, path: str, cookie: str = "", form: str | None = None
+) -> tuple[int, dict[str, str], str]:
+    """GET *path* through nginx (POST *form*, url-encoded, from a page of the site)."""
     conn = UnixHTTPConnection(front, timeout=30)
+    headers = {"Cookie": cookie} if cookie else {}
     try:
-        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        if form is None:
+            conn.request("GET", path, headers=headers)
+        else:
+            headers["Origin"] = "http://localhost"  # (http.client's Host: localhost)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            conn.request("POST", path, body=form, headers=headers)
         answer = conn.getresponse()
         body = answer.read().decode()
         return answer.status, {k.lower(): v for k, v in answer.getheaders()}, body
@@ -261,12 +270,17 @@ def test_nginx_in_front_keeps_public_pages_sticks_sessions_and_purges(
     _, again, same = _get(sock, "/p/5", cookie=f"{COOKIE}=somebody")
     assert again["x-cache-status"] == "HIT" and same == page
     assert "set-cookie" not in first and "set-cookie" not in again
-    # A shopper's own pages are never kept.
-    for path in ("/cart", "/fragment/header"):
+    # A shopper's own pages are never kept: the cart filled from the kept page's form
+    # shows its line, and the header fragment counts it.
+    status, added, _ = _get(sock, "/cart/add", form="product=5&quantity=2")
+    assert status == 303 and added["location"] == "/cart", added
+    shopper = added["set-cookie"].split(";", 1)[0]
+    for path, shows in (("/cart", "/p/5"), ("/fragment/header", '<span class="count">(2)</span>')):
         for _ in range(2):
-            status, headers, _ = _get(sock, path)
+            status, headers, body = _get(sock, path, cookie=shopper)
             assert status == 200 and headers["x-cache-status"] == "MISS", path
             assert headers["cache-control"] == "private, no-store"
+            assert shows in body, path
     # Static files come from nginx itself.
     status, headers, _ = _get(sock, "/static/style.css")
     assert status == 200 and "x-cache-status" not in headers
