@@ -100,6 +100,9 @@ def start_front(
         cache_size="256m",
         cache_keys="8m",
         inactive="10m",
+        tls_cert=None,
+        tls_key=None,
+        tls_listen="443",
     )
     settings = load_settings(home / "sleigh.toml", clean_env(), home=home)
     included = tmp / "front-sleigh.conf"

@@ -108,10 +108,18 @@ def values(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
     ]
     cache_dir = _checked("--cache-dir", str(args.cache_dir), _PATH, "an absolute path")
     static = _checked("static files", str(STATIC), _PATH, "an absolute path without spaces")
+    listen = _checked("--listen", args.listen, _LISTEN, "PORT, HOST:PORT or unix:/PATH")
+    names = _checked("--server-name", args.server_name, _SERVER_NAME, "host names")
+    redirect, tls = "", ""
+    if args.tls_cert is not None or args.tls_key is not None:
+        redirect, tls = _tls(args, listen, names)
+        listen = f"{_checked('--tls-listen', args.tls_listen, _LISTEN, 'PORT or HOST:PORT')} ssl"
     return {
         "servers": "\n".join(f"    server {s} max_fails=3 fail_timeout=10s;" for s in servers),
-        "listen": _checked("--listen", args.listen, _LISTEN, "PORT, HOST:PORT or unix:/PATH"),
-        "server_name": _checked("--server-name", args.server_name, _SERVER_NAME, "host names"),
+        "listen": listen,
+        "redirect": redirect,
+        "tls": tls,
+        "server_name": names,
         "cache_dir": cache_dir,
         "cache_size": _checked("--cache-size", args.cache_size, _SIZE, "a size like 1g or 512m"),
         "cache_keys": _checked("--cache-keys", args.cache_keys, _SIZE, "a size like 32m"),
@@ -121,6 +129,30 @@ def values(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
         "static_max_age": f"{max(0, round(settings.web.static_max_age))}s",
         "max_body": str(settings.web.max_body),
     }
+
+
+def _tls(args: argparse.Namespace, plain: str, names: str) -> tuple[str, str]:
+    """The server (*names*) that sends plain HTTP (on *plain*) to https, and the TLS lines
+    of the shop's server, for ``--tls-cert`` and ``--tls-key`` (both absolute, both given)."""
+    if args.tls_cert is None or args.tls_key is None:
+        raise NginxError("--tls-cert and --tls-key go together")
+    cert = _checked("--tls-cert", str(args.tls_cert), _PATH, "an absolute path")
+    key = _checked("--tls-key", str(args.tls_key), _PATH, "an absolute path")
+    redirect = (
+        "server {\n"
+        f"    listen {plain};\n"
+        f"    server_name {names};\n"
+        "    return 301 https://$host$request_uri;\n"
+        "}\n\n"
+    )
+    tls = (
+        f"    ssl_certificate {cert};\n"
+        f"    ssl_certificate_key {key};\n"
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+        "    ssl_session_cache shared:sleigh_tls:10m;\n"
+        "    ssl_session_timeout 1h;\n"
+    )
+    return redirect, tls
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -139,6 +171,16 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     config.add_argument("--listen", default="80", help="what nginx listens on (default: 80)")
     config.add_argument("--server-name", default="_", help="server_name (default: _, any)")
+    config.add_argument(
+        "--tls-cert", type=Path, help="serve over TLS with this certificate (PEM, full chain)"
+    )
+    config.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    config.add_argument(
+        "--tls-listen",
+        default="443",
+        help="with a certificate: where TLS is served (default: 443); --listen then"
+        " only redirects to https",
+    )
     config.add_argument(
         "--cache-dir",
         type=Path,

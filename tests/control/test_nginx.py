@@ -49,6 +49,9 @@ def _options(**given: object) -> Namespace:
         "cache_size": "1g",
         "cache_keys": "32m",
         "inactive": "10m",
+        "tls_cert": None,
+        "tls_key": None,
+        "tls_listen": "443",
     }
     return Namespace(**{**options, **given})
 
@@ -77,14 +80,23 @@ def test_render_fills_every_placeholder_and_refuses_a_mismatch() -> None:
         ("cache_dir", Path("relative/dir")),
         ("cache_size", "1 g"),
         ("inactive", "10 minutes"),
+        ("tls_cert", Path("cert.pem")),
+        ("tls_listen", "443 ssl; include /x"),
     ],
 )
 def test_a_value_that_would_change_the_config_s_meaning_is_refused(
     option: str, value: object, tmp_path: Path
 ) -> None:
     flag = "--" + option.replace("_", "-")
-    with pytest.raises(NginxError, match=re.escape(flag if option != "inactive" else "--inactive")):
-        values(_options(**{option: value}), _settings(tmp_path))
+    tls = {"tls_cert": Path("/etc/ssl/shop.pem"), "tls_key": Path("/etc/ssl/shop.key")}
+    given = {**tls, option: value} if option.startswith("tls") else {option: value}
+    with pytest.raises(NginxError, match=re.escape(flag)):
+        values(_options(**given), _settings(tmp_path))
+
+
+def test_a_certificate_without_its_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NginxError, match="--tls-cert and --tls-key go together"):
+        values(_options(tls_cert=Path("/etc/ssl/shop.pem")), _settings(tmp_path))
 
 
 def test_the_default_upstream_is_this_host_s_web_tier(tmp_path: Path) -> None:
@@ -162,15 +174,61 @@ def _write_nginx(directory: Path, options: Namespace, settings: Settings) -> Pat
     return main
 
 
-def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for shop.example and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "shop.pem", directory / "shop.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "tls"])
+def test_nginx_accepts_the_rendered_config(tmp_path: Path, tls: bool) -> None:
     nginx = _nginx()
+    cert, key = _certificate(tmp_path) if tls else (None, None)
     options = _options(
         upstream=["127.0.0.1:8080", "[::1]:8081", "unix:/run/sleigh/web.sock"],
         listen="127.0.0.1:8088",
         server_name="shop.example www.shop.example",
         cache_dir=tmp_path / "pages",
+        tls_cert=cert,
+        tls_key=key,
+        tls_listen="127.0.0.1:8443",
     )
     main = _write_nginx(tmp_path, options, _settings(tmp_path))
+    rendered = (tmp_path / "sleigh.conf").read_text()
+    if tls:
+        assert "listen 127.0.0.1:8443 ssl;" in rendered
+        assert f"ssl_certificate {cert};" in rendered
+        assert "return 301 https://$host$request_uri;" in rendered
+    else:
+        assert "ssl" not in rendered and "return 301" not in rendered
     checked = subprocess.run(
         [nginx, "-t", "-c", str(main), "-p", str(tmp_path)],
         capture_output=True, text=True, timeout=60,
