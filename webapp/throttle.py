@@ -46,6 +46,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 
 from ..daemons.control.settings import Settings
+from ..daemons.throttle.aclient import Sent
 from ..daemons.throttle.client import AsyncThrottleClient, Reply, addresses_from
 from ..daemons.throttle.config import ThrottleConfig
 from ..daemons.throttle.errors import ClientError, LateReply, ThrottleError
@@ -141,10 +142,10 @@ class Throttle:
         if request.method in _OVERLAPPED and ask.route not in self.fail_closed:
             asked = self._start(ask)
             if asked is not None:
-                pending, queued = asked
+                node, sent, queued = asked
                 if queued:  # the questions of this loop turn go out in one write, first
                     await asyncio.sleep(0)
-                return await self._overlapped(request, handler, ask, pending)
+                return await self._overlapped(request, handler, ask, node, sent)
         denied = await self._decide(request, ask)
         if denied is not None:
             return denied
@@ -156,37 +157,45 @@ class Throttle:
         finally:
             self._charge(ask, started)
 
-    def _start(self, ask: Ask) -> tuple[Coroutine[Any, Any, Reply], bool] | None:
-        """The question, asked (``None``: it must be asked the waiting way), and whether
-        it waits for the end of the loop turn to be written."""
+    def _start(self, ask: Ask) -> tuple[int, Sent, bool] | None:
+        """The question, asked (``None``: it must be asked the waiting way): the daemon's
+        index, the future of its answer, and whether it waits for the end of the loop
+        turn to be written."""
         if self.client is None or self.clock() < self.down_until:
             return None
-        return self.client.start_check(ask.keys, ask.costs, ask.body)
+        return self.client.start(ask.keys, ask.costs, ask.body)
 
     async def _overlapped(
-        self,
-        request: web.Request,
-        handler: Handler,
-        ask: Ask,
-        pending: Coroutine[Any, Any, Reply],
+        self, request: web.Request, handler: Handler, ask: Ask, node: int, sent: Sent
     ) -> web.StreamResponse:
         """Run the handler while the daemon's answer is on its way; a denial replaces
-        the response before anything of it is sent."""
+        the response before anything of it is sent. (The answer is awaited here, not
+        through :meth:`_decide`: three coroutines fewer on every GET.)"""
         started = time.thread_time_ns()
+        failed: Exception | None = None
         try:
             response = await handler(request)
-        except Exception:
-            self._charge(ask, started)
-            denied = await self._decide(request, ask, pending)
-            if denied is not None:
-                return denied
-            raise
+        except Exception as exc:  # refused anyway if the answer says so
+            failed = exc
         except BaseException:  # cancelled: the answer, when it comes, is dropped
-            pending.close()
+            sent.cancel()
             raise
         self._charge(ask, started)
-        denied = await self._decide(request, ask, pending)
+        reply: Reply | None = None
+        try:
+            reply = self._answered(self._client().answer(await sent))
+        except TimeoutError:
+            self._late(self._client().late(node))
+        except ThrottleError as exc:
+            self._went_down(exc)
+        denied = self._verdict(request, ask, reply)
+        if failed is not None and denied is None:
+            raise failed
         return response if denied is None else denied  # (a response's truth is its length)
+
+    def _client(self) -> AsyncThrottleClient:
+        assert self.client is not None  # (a question was asked through it)
+        return self.client
 
     def _charge(self, ask: Ask, started: int) -> None:
         if ask.cpu is not None:
@@ -204,18 +213,22 @@ class Throttle:
                 del self.denials[key]
         return None
 
-    async def _decide(
-        self, request: web.Request, ask: Ask, pending: Awaitable[Reply] | None = None
-    ) -> web.StreamResponse | None:
-        """``None`` to serve the request, or the answer that refuses it.
-
-        :param pending: the daemon's answer, already asked for (:meth:`_start`).
-        """
+    async def _decide(self, request: web.Request, ask: Ask) -> web.StreamResponse | None:
+        """``None`` to serve the request, or the answer that refuses it (the daemon asked
+        and waited for)."""
         keys, costs = ask.keys, ask.costs
-        if pending is None and ask.route in self.fail_closed and self.closed_client is not None:
+        if ask.route in self.fail_closed and self.closed_client is not None:
             reply = await self._ask_closed(self.closed_client, keys, costs, ask.route)
         else:
-            reply = await self._ask(keys, costs, pending)
+            reply = await self._ask(keys, costs)
+        return self._verdict(request, ask, reply)
+
+    def _verdict(
+        self, request: web.Request, ask: Ask, reply: Reply | None
+    ) -> web.StreamResponse | None:
+        """``None`` to serve the request, or the answer that refuses it, given the
+        daemon's *reply* (``None``: none could be had; fail open or closed)."""
+        keys, costs = ask.keys, ask.costs
         if reply is None:
             if ask.route in self.fail_closed:
                 self._count("fallback", "refused")
@@ -231,24 +244,22 @@ class Throttle:
         self._remember(keys[max(reply.limiting, 0)], reply.retry_after)
         return too_many(request, reply.retry_after)
 
-    async def _ask(
-        self, keys: list[bytes], costs: list[int], pending: Awaitable[Reply] | None = None
-    ) -> Reply | None:
+    async def _ask(self, keys: list[bytes], costs: list[int]) -> Reply | None:
         """The daemon's answer, or ``None`` when it cannot be had (then fail open/closed)."""
-        if pending is None:
-            if self.client is None or self.clock() < self.down_until:
-                if self.metrics is not None:
-                    self.metrics.fail_open.inc()
-                return None
-            pending = self.client.check(keys, costs)
+        if self.client is None or self.clock() < self.down_until:
+            if self.metrics is not None:
+                self.metrics.fail_open.inc()
+            return None
         try:
-            reply = await pending
+            return self._answered(await self.client.check(keys, costs))
         except LateReply as exc:
             self._late(exc)
-            return None
         except ThrottleError as exc:
             self._went_down(exc)
-            return None
+        return None
+
+    def _answered(self, reply: Reply) -> Reply:
+        """*reply* came in time: the daemon is in charge (again)."""
         self.late = 0
         if self.down and self.clock() >= self.down_until:  # not an answer still on its way
             self.down = False
@@ -280,6 +291,7 @@ class Throttle:
         log.debug("a late answer from the throttle daemon (%s): decided in process", exc)
 
     def _went_down(self, exc: ThrottleError) -> None:
+        """The daemon failed: fail open (or closed) for ``retry_after_failure``."""
         self.down_until = self.clock() + self.cfg.retry_after_failure
         if self.metrics is not None:
             self.metrics.errors.inc()

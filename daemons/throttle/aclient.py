@@ -157,6 +157,10 @@ class _AsyncConn(asyncio.Protocol):
             self.timer = self.loop.call_at(deadlines[0][0], self._expire)
 
 
+#: The future of one request's raw reply: ``(status, body)``.
+Sent = asyncio.Future[tuple[int, bytes]]
+
+
 class AsyncThrottleClient:
     """The asyncio client (the web tier's): many requests in flight on one connection."""
 
@@ -232,6 +236,19 @@ class AsyncThrottleClient:
         request was only queued: yield to the loop once to have it written (in one write
         with the others of this loop turn). *body*: the CHECK's
         :func:`~.protocol.request_body` for *keys* and *costs*, if the caller keeps it."""
+        started = self.start(keys, costs, body)
+        if started is None:
+            return None
+        node, sent, queued = started
+        return self._finish(node, sent), queued
+
+    def start(
+        self, keys: Sequence[bytes], costs: Sequence[int] | None = None, body: bytes | None = None
+    ) -> tuple[int, Sent, bool] | None:
+        """:meth:`start_check` without a coroutine around the reply, for a caller on the
+        hot path: the daemon's index, the future of its raw reply (turn it into the
+        :class:`Reply` with :meth:`answer`; :class:`TimeoutError` past the deadline, a
+        :class:`~.errors.ClientError` if the connection is lost), and the flag."""
         node = 0 if self.ring.count == 1 else self.ring.only_node(keys)
         if node is None:
             return None
@@ -240,15 +257,25 @@ class AsyncThrottleClient:
             return None
         if body is None:
             body = p.request_body(p.CHECK, list(keys), costs_of(keys, costs))
-        sent = conn.send(p.CHECK, body)
-        return self._finish(node, sent), conn.queued
+        return node, conn.send(p.CHECK, body), conn.queued
 
-    async def _finish(self, node: int, sent: asyncio.Future[tuple[int, bytes]]) -> Reply:
+    def answer(self, got: tuple[int, bytes]) -> Reply:
+        """The decision in a CHECK's raw reply (*got*, from :meth:`start`'s future).
+
+        :raises ThrottleError: the daemon answered with an error.
+        """
+        return decode_decision(checked_body(*got))
+
+    def late(self, node: int) -> LateReply:
+        """What a CHECK to daemon *node* past its deadline raises."""
+        return LateReply(f"the throttle daemon at {self.addresses[node]} timed out")
+
+    async def _finish(self, node: int, sent: Sent) -> Reply:
         try:
-            status, body = await sent
+            got = await sent
         except TimeoutError:
-            raise LateReply(f"the throttle daemon at {self.addresses[node]} timed out") from None
-        return decode_decision(checked_body(status, body))
+            raise self.late(node) from None
+        return self.answer(got)
 
     async def _each(
         self, op: int, keys: list[bytes], costs: list[int], groups: dict[int, list[int]]
