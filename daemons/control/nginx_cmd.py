@@ -39,6 +39,8 @@ __all__ = ["NginxError", "add_parser", "render", "template_text", "values"]
 TEMPLATE = "sleigh-nginx.conf"
 #: The header the template's ``proxy_cache_bypass`` honours from this host.
 REFRESH_HEADER = "X-Sleigh-Refresh"
+#: Seconds a browser that met the shop over TLS keeps to TLS for it (HSTS): a year.
+HSTS_MAX_AGE = 365 * 86400
 #: Seconds ``purge`` waits for each page.
 PURGE_TIMEOUT = 30.0
 
@@ -110,15 +112,17 @@ def values(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
     static = _checked("static files", str(STATIC), _PATH, "an absolute path without spaces")
     listen = _checked("--listen", args.listen, _LISTEN, "PORT, HOST:PORT or unix:/PATH")
     names = _checked("--server-name", args.server_name, _SERVER_NAME, "host names")
-    redirect, tls = "", ""
+    redirect, tls, hsts = "", "", ""
     if args.tls_cert is not None or args.tls_key is not None:
         redirect, tls = _tls(args, listen, names)
+        hsts = f'        add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}" always;\n'
         listen = f"{_checked('--tls-listen', args.tls_listen, _LISTEN, 'PORT or HOST:PORT')} ssl"
     return {
         "servers": "\n".join(f"    server {s} max_fails=3 fail_timeout=10s;" for s in servers),
         "listen": listen,
         "redirect": redirect,
         "tls": tls,
+        "hsts": hsts,
         "server_name": names,
         "cache_dir": cache_dir,
         "cache_size": _checked("--cache-size", args.cache_size, _SIZE, "a size like 1g or 512m"),

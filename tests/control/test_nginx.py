@@ -227,8 +227,12 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path, tls: bool) -> None:
         assert "listen 127.0.0.1:8443 ssl;" in rendered
         assert f"ssl_certificate {cert};" in rendered
         assert "return 301 https://$host$request_uri;" in rendered
+        hsts = 'add_header Strict-Transport-Security "max-age=31536000" always;'
+        assert rendered.count(hsts) == 2  # (pages and static files: a location's own
+        # add_header hides the server's)
     else:
         assert "ssl" not in rendered and "return 301" not in rendered
+        assert "Strict-Transport-Security" not in rendered
     checked = subprocess.run(
         [nginx, "-t", "-c", str(main), "-p", str(tmp_path)],
         capture_output=True, text=True, timeout=60,
