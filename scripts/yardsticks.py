@@ -5,7 +5,6 @@ config``'s file, in front of the shop's workers)."""
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import socket
 import subprocess
@@ -88,21 +87,16 @@ def start_front(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """nginx with the file ``sleigh nginx config`` renders for the shop in *home*, in
     front of its web tier at *upstream* (``HOST:PORT``); its port."""
-    from sleigh.daemons.control.nginx_cmd import render, template_text, values
+    from sleigh.daemons.control.nginx_cmd import config_options, render, template_text, values
     from sleigh.daemons.control.settings import load_settings
 
     port = _free_port()
-    options = argparse.Namespace(
+    options = config_options(
         upstream=[upstream],
         listen=f"127.0.0.1:{port}",
-        server_name="_",
         cache_dir=tmp / "front-pages",
         cache_size="256m",
         cache_keys="8m",
-        inactive="10m",
-        tls_cert=None,
-        tls_key=None,
-        tls_listen="443",
     )
     settings = load_settings(home / "sleigh.toml", clean_env(), home=home)
     included = tmp / "front-sleigh.conf"

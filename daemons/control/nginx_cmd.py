@@ -33,7 +33,7 @@ from ...errors import SleighError
 from ..runtime.sockets import UnixHTTPConnection
 from .settings import Settings
 
-__all__ = ["NginxError", "add_parser", "render", "template_text", "values"]
+__all__ = ["NginxError", "add_parser", "config_options", "render", "template_text", "values"]
 
 #: The template's file name in the package's ``systemd`` directory.
 TEMPLATE = "sleigh-nginx.conf"
@@ -166,6 +166,26 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     config = actions.add_parser(
         "config", parents=[common], help="print the nginx configuration for this shop"
     )
+    _config_arguments(config)
+    config.set_defaults(run=cmd_config)
+    purge = actions.add_parser(
+        "purge", parents=[common], help="replace kept pages with fresh ones from the app"
+    )
+    purge.add_argument("paths", nargs="+", metavar="PATH", help="a page's path, e.g. /p/42")
+    purge.add_argument(
+        "--proxy",
+        default="http://127.0.0.1",
+        help="nginx, as this host reaches it: http://HOST[:PORT] or unix:/PATH"
+        " (default: http://127.0.0.1)",
+    )
+    purge.add_argument(
+        "--host", help="the Host shoppers use, part of a page's key (default: --proxy's)"
+    )
+    purge.set_defaults(run=cmd_purge)
+
+
+def _config_arguments(config: argparse.ArgumentParser) -> None:
+    """``sleigh nginx config``'s options (also what :func:`config_options` starts from)."""
     config.add_argument(
         "--upstream",
         action="append",
@@ -198,21 +218,20 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     config.add_argument(
         "--inactive", default="10m", help="a page nobody asked for this long goes (10m)"
     )
-    config.set_defaults(run=cmd_config)
-    purge = actions.add_parser(
-        "purge", parents=[common], help="replace kept pages with fresh ones from the app"
-    )
-    purge.add_argument("paths", nargs="+", metavar="PATH", help="a page's path, e.g. /p/42")
-    purge.add_argument(
-        "--proxy",
-        default="http://127.0.0.1",
-        help="nginx, as this host reaches it: http://HOST[:PORT] or unix:/PATH"
-        " (default: http://127.0.0.1)",
-    )
-    purge.add_argument(
-        "--host", help="the Host shoppers use, part of a page's key (default: --proxy's)"
-    )
-    purge.set_defaults(run=cmd_purge)
+
+
+def config_options(**given: Any) -> argparse.Namespace:
+    """``sleigh nginx config``'s options as its defaults, with *given* (by attribute
+    name) in their place: for a caller that renders the file itself (:func:`values`)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    _config_arguments(parser)
+    options = parser.parse_args([])
+    unknown = set(given) - set(vars(options))
+    if unknown:
+        raise TypeError(f"no such option of sleigh nginx config: {sorted(unknown)}")
+    for name, value in given.items():
+        setattr(options, name, value)
+    return options
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from sleigh.daemons.control.nginx_cmd import NginxError, default_upstream, render, values
+from sleigh.daemons.control.nginx_cmd import (
+    NginxError,
+    config_options,
+    default_upstream,
+    render,
+    values,
+)
 from sleigh.daemons.control.settings import Settings, load_settings
 from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from sleigh.webapp.models.values import format_price
@@ -38,22 +44,6 @@ LONG_TTLS = {
 }
 #: Seconds a kept page must have left for the test's steps that expect it kept.
 ENOUGH = 120
-
-
-def _options(**given: object) -> Namespace:
-    options: dict[str, object] = {
-        "upstream": None,
-        "listen": "80",
-        "server_name": "_",
-        "cache_dir": Path("/var/cache/nginx/sleigh"),
-        "cache_size": "1g",
-        "cache_keys": "32m",
-        "inactive": "10m",
-        "tls_cert": None,
-        "tls_key": None,
-        "tls_listen": "443",
-    }
-    return Namespace(**{**options, **given})
 
 
 def _settings(tmp_path: Path, **environ: str) -> Settings:
@@ -91,12 +81,12 @@ def test_a_value_that_would_change_the_config_s_meaning_is_refused(
     tls = {"tls_cert": Path("/etc/ssl/shop.pem"), "tls_key": Path("/etc/ssl/shop.key")}
     given = {**tls, option: value} if option.startswith("tls") else {option: value}
     with pytest.raises(NginxError, match=re.escape(flag)):
-        values(_options(**given), _settings(tmp_path))
+        values(config_options(**given), _settings(tmp_path))
 
 
 def test_a_certificate_without_its_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NginxError, match="--tls-cert and --tls-key go together"):
-        values(_options(tls_cert=Path("/etc/ssl/shop.pem")), _settings(tmp_path))
+        values(config_options(tls_cert=Path("/etc/ssl/shop.pem")), _settings(tmp_path))
 
 
 def test_the_default_upstream_is_this_host_s_web_tier(tmp_path: Path) -> None:
@@ -212,7 +202,7 @@ def _certificate(directory: Path) -> tuple[Path, Path]:
 def test_nginx_accepts_the_rendered_config(tmp_path: Path, tls: bool) -> None:
     nginx = _nginx()
     cert, key = _certificate(tmp_path) if tls else (None, None)
-    options = _options(
+    options = config_options(
         upstream=["127.0.0.1:8080", "[::1]:8081", "unix:/run/sleigh/web.sock"],
         listen="127.0.0.1:8088",
         server_name="shop.example www.shop.example",
@@ -283,7 +273,7 @@ def front(tmp_path: Path, daemon_factory: DaemonFactory) -> Iterator[tuple[Path,
         )
         base = short_tmpdir()
         socket_path = base / "front.sock"
-        options = _options(
+        options = config_options(
             upstream=[shop.address.removeprefix("http://").rstrip("/"), f"unix:{second.address}"],
             listen=f"unix:{socket_path}",
             cache_dir=base / "pages",

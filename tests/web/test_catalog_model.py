@@ -30,6 +30,17 @@ async def cache(cached: CacheDaemon) -> AsyncIterator[AsyncCacheClient]:
     await client.aclose()
 
 
+async def _stocked_top(
+    engine: AsyncEngine, cache: AsyncCacheClient, stock_ttl: float, stock: int
+) -> tuple[Catalog, int]:
+    """A catalog whose stock lives *stock_ttl* s in the cache, and the id of its most
+    popular product, which now has *stock* in stock."""
+    catalog = Catalog(engine, cache, TTLs(stock=stock_ttl, product=600))
+    [top] = await catalog.popular(1)
+    await _set_stock(engine, top.id, stock)
+    return catalog, top.id
+
+
 async def _set_stock(engine: AsyncEngine, product_id: int, on_hand: int) -> None:
     inv = schema.inventory.c
     async with engine.begin() as conn:
@@ -52,26 +63,24 @@ async def _eventually(check: object, seconds: float = 10.0) -> None:
 async def test_parts_come_from_the_cache_until_their_ttl(
     demo_engine: AsyncEngine, cache: AsyncCacheClient
 ) -> None:
-    catalog = Catalog(demo_engine, cache, TTLs(stock=0.3, product=600))
-    [top] = await catalog.popular(1)
-    await _set_stock(demo_engine, top.id, 3)
-    first = await catalog.product(top.id)
+    catalog, top_id = await _stocked_top(demo_engine, cache, 0.3, 3)
+    first = await catalog.product(top_id)
     assert first is not None
     async with demo_engine.begin() as conn:
         await conn.execute(
-            sa.update(schema.products).where(schema.products.c.id == top.id).values(title="Renamed")
+            sa.update(schema.products).where(schema.products.c.id == top_id).values(title="Renamed")
         )
-    await _set_stock(demo_engine, top.id, 0)
-    cached_title = await catalog.product(top.id)
+    await _set_stock(demo_engine, top_id, 0)
+    cached_title = await catalog.product(top_id)
     assert cached_title is not None and cached_title.title == first.title  # within product TTL
 
     async def out_of_stock() -> bool:
-        item = await catalog.product(top.id)
+        item = await catalog.product(top_id)
         return item is not None and item.stock_label == "Out of stock"
 
     await _eventually(out_of_stock)  # the stock part expires after 0.3 s
-    assert await cache.get(f"info2:{top.id}") is not None
-    assert await cache.get(f"desc:{top.id}") is not None
+    assert await cache.get(f"info2:{top_id}") is not None
+    assert await cache.get(f"desc:{top_id}") is not None
     assert catalog.through.hits > 0 and catalog.through.failures == 0
 
 
@@ -279,14 +288,12 @@ async def test_a_product_page_is_handed_out_again_until_any_object_of_it_is_writ
 async def test_a_kept_product_page_lives_no_longer_than_its_shortest_ttl(
     demo_engine: AsyncEngine, cache: AsyncCacheClient
 ) -> None:
-    catalog = Catalog(demo_engine, cache, TTLs(stock=0.4, product=600))
-    [top] = await catalog.popular(1)
-    await _set_stock(demo_engine, top.id, 5)
-    page = await _warm_page(catalog, top.id)
-    await _set_stock(demo_engine, top.id, 0)
-    assert await catalog.product_page(top.id) is page
+    catalog, top_id = await _stocked_top(demo_engine, cache, 0.4, 5)
+    page = await _warm_page(catalog, top_id)
+    await _set_stock(demo_engine, top_id, 0)
+    assert await catalog.product_page(top_id) is page
     await asyncio.sleep(0.5)  # the stock part expired in the cache
-    fresh = await catalog.product_page(top.id)
+    fresh = await catalog.product_page(top_id)
     assert fresh is not None and fresh.product.stock_label == "Out of stock"
 
 

@@ -223,8 +223,7 @@ class ReadConnections:
     def close(self) -> None:
         """Close the idle connections now, and those in use when they come back; callers
         waiting open new ones."""
-        for conn, _ in self._idle:
-            conn.terminate()
+        self._close_idle()
         self._reset()
 
     def forget(self) -> None:
