@@ -23,7 +23,7 @@ from ...webapp.db.migrate import current_revision, head_revision, upgrade
 from ...webapp.demo.catalog import LoadReport, load_demo
 from ..runtime.config import ConfigError
 from ..runtime.logs import setup_logging
-from . import cache_cmd, nginx_cmd, replication_cmd, search_cmd, systemd_cmd, throttle_cmd
+from . import cache_cmd, front, nginx_cmd, replication_cmd, search_cmd, systemd_cmd, throttle_cmd
 from . import status as status_mod
 from .settings import Settings, defaults_toml, load_settings, toml_value
 from .up import run_up
@@ -86,6 +86,14 @@ def _add_up(sub: Any, common: argparse.ArgumentParser) -> None:
         help=f"demo products to load into an empty database (default {DEMO_PRODUCTS:,}; 0: none)",
     )
     up.add_argument("--workers", type=int, metavar="N", help="web workers (default: [web] workers)")
+    up.add_argument(
+        "--front",
+        choices=front.CHOICES,
+        default="off",
+        help="nginx in front of the web workers, keeping public pages (auto: when nginx is"
+        " installed; default: off)",
+    )
+    up.add_argument("--nginx", metavar="PATH", help="the nginx binary (default: nginx on PATH)")
     up.set_defaults(run=cmd_up)
 
 
@@ -139,7 +147,19 @@ def cmd_up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
     if args.products < 0 or (args.workers is not None and not 1 <= args.workers <= 64):
         print("sleigh up: --products must be >= 0 and --workers from 1 to 64", file=sys.stderr)
         return 2
-    return uvloop.run(run_up(settings, environ, demo_products=args.products, workers=args.workers))
+    if args.nginx is not None and args.front == "off":
+        print("sleigh up: --nginx goes with --front auto or on", file=sys.stderr)
+        return 2
+    return uvloop.run(
+        run_up(
+            settings,
+            environ,
+            demo_products=args.products,
+            workers=args.workers,
+            front=args.front,
+            nginx=args.nginx,
+        )
+    )
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -33,7 +34,15 @@ from ...errors import SleighError
 from ..runtime.sockets import UnixHTTPConnection
 from .settings import Settings
 
-__all__ = ["NginxError", "add_parser", "config_options", "render", "template_text", "values"]
+__all__ = [
+    "NginxError",
+    "add_parser",
+    "config_options",
+    "main_config",
+    "render",
+    "template_text",
+    "values",
+]
 
 #: The template's file name in the package's ``systemd`` directory.
 TEMPLATE = "sleigh-nginx.conf"
@@ -77,6 +86,58 @@ def render(template: str, values: Mapping[str, str]) -> str:
             f"template and values differ: missing {sorted(missing)}, unused {sorted(unused)}"
         )
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+_MAIN = """# nginx's own configuration for one sleigh front tier run in the foreground (not as a
+# system service), everything under -p {run}: written by sleigh, not for editing.
+daemon off;
+master_process on;
+worker_processes {workers};
+{user}pid {run}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections {connections}; }}
+http {{
+  log_format sleigh_front '$remote_addr [$time_iso8601] "$request" $status'
+                          ' $body_bytes_sent $request_time cache=$upstream_cache_status';
+  access_log {access_log};
+  sendfile on;
+  types {{ text/css css; application/javascript js; image/svg+xml svg; image/png png; }}
+  default_type application/octet-stream;
+  client_body_temp_path {run}/body;
+  proxy_temp_path {run}/proxy;
+  fastcgi_temp_path {run}/fastcgi;
+  uwsgi_temp_path {run}/uwsgi;
+  scgi_temp_path {run}/scgi;
+  include {site};
+}}
+"""
+
+
+def main_config(
+    site: Path,
+    run: Path,
+    *,
+    workers: int = 1,
+    connections: int = 1024,
+    access_log: bool = True,
+) -> str:
+    """nginx's main configuration for a front tier run in the foreground (``daemon off``,
+    its pid file, temporary files and access log under *run*, errors to stderr) that
+    serves *site* (a file ``sleigh nginx config`` rendered). As root its workers run as
+    root too: they reach the app's socket and static files wherever the home is.
+
+    :raises NginxError: a path that cannot be written into the file.
+    """
+    run_dir = _checked("run directory", str(run), _PATH, "an absolute path without spaces")
+    site_file = _checked("site file", str(site), _PATH, "an absolute path without spaces")
+    return _MAIN.format(
+        run=run_dir,
+        site=site_file,
+        workers=workers,
+        connections=connections,
+        user="user root;\n" if os.geteuid() == 0 else "",
+        access_log=f"{run_dir}/access.log sleigh_front" if access_log else "off",
+    )
 
 
 def _checked(option: str, value: str, pattern: re.Pattern[str], expected: str) -> str:

@@ -70,6 +70,26 @@ async def web_status(settings: Settings) -> Component:
     if running is not None:
         details["supervisor_pid"] = running["pid"]
         details["workers"] = running["web"]["workers"]
+    state = await _health(address, details)
+    return Component("web", state, address, details)
+
+
+async def front_status(settings: Settings) -> Component | None:
+    """nginx in front of ``sleigh up``'s workers (``None``: no front tier runs)."""
+    running = _running_state(settings.home)
+    front = None if running is None else running.get("front")
+    if not front:
+        return None
+    pages = settings.home / "run" / "nginx" / "pages"
+    details: dict[str, Any] = {"pid": front["pid"]}
+    state = await _health(str(front["address"]), details)
+    details["kept_pages"] = sum(1 for p in pages.rglob("*") if p.is_file()) if pages.is_dir() else 0
+    return Component("front", state, str(front["address"]), details)
+
+
+async def _health(address: str, details: dict[str, Any]) -> str:
+    """The state of the web tier at *address* (``http://...`` or ``unix:/...``) by its
+    ``/healthz``; what it said goes into *details*."""
     if address.startswith("unix:"):
         connector: aiohttp.BaseConnector = aiohttp.UnixConnector(path=address[5:])
         url = "http://localhost/healthz"
@@ -84,11 +104,10 @@ async def web_status(settings: Settings) -> Component:
         ):
             body = await response.json()
             details["health"] = body.get("status")
-            state = "up" if response.status == 200 else "degraded"
+            return "up" if response.status == 200 else "degraded"
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         details["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        state = "down"
-    return Component("web", state, address, details)
+        return "down"
 
 
 def _cache_info(settings: Settings) -> dict[str, Any]:
@@ -118,17 +137,18 @@ async def cache_status(settings: Settings) -> Component:
 
 
 async def collect(settings: Settings) -> list[Component]:
-    """The status of every component, gathered concurrently."""
-    return list(
-        await asyncio.gather(
-            database_status(settings),
-            cache_status(settings),
-            replication_cmd.status(settings),
-            throttle_cmd.status(settings),
-            search_cmd.status(settings),
-            web_status(settings),
-        )
+    """The status of every component, gathered concurrently (the front tier's only when
+    ``sleigh up`` runs one)."""
+    found = await asyncio.gather(
+        database_status(settings),
+        cache_status(settings),
+        replication_cmd.status(settings),
+        throttle_cmd.status(settings),
+        search_cmd.status(settings),
+        web_status(settings),
+        front_status(settings),
     )
+    return [c for c in found if c is not None]
 
 
 def as_json(settings: Settings, components: list[Component]) -> str:

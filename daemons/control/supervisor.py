@@ -16,7 +16,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,13 @@ class Child:
     sockets: Sequence[socket.socket] = ()
     #: Its niceness, as its systemd unit's ``Nice=`` (kept at 0 without the privilege).
     nice: int = 0
+    #: Variables its environment has beside the supervisor's.
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: For a program that does not say ``READY=1``: returns once it serves (polled by
+    #: the caller until the start deadline).
+    probe: Callable[[], Awaitable[bool]] | None = None
+    #: The signal that stops it cleanly.
+    stop_signal: int = signal.SIGTERM
     proc: asyncio.subprocess.Process | None = None
     status: str = ""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,7 +108,7 @@ class Child:
         """
         self._close_notify()
         self.ready.clear()
-        env = {**environ, "NOTIFY_SOCKET": self._open_notify()}
+        env = {**environ, **self.env, "NOTIFY_SOCKET": self._open_notify()}
         kwargs = activation_kwargs(self.argv, self.sockets, env)
         args = kwargs.pop("args")
         place_fds = kwargs.pop("preexec_fn")
@@ -118,7 +125,7 @@ class Child:
         if self.nice:
             renice(self.name, self.proc.pid, self.nice)
         exited = asyncio.create_task(self.proc.wait())
-        ready = asyncio.create_task(self.ready.wait())
+        ready = asyncio.create_task(self.ready.wait() if self.probe is None else self._probed())
         done, _ = await asyncio.wait(
             {exited, ready}, timeout=deadline, return_when="FIRST_COMPLETED"
         )
@@ -136,14 +143,22 @@ class Child:
         await self.proc.wait()
         raise ChildFailed(f"{self.name} was not ready within {deadline:g}s")
 
+    async def _probed(self) -> None:
+        assert self.probe is not None
+        while True:  # (a program that says nothing: asked until it answers)
+            if await self.probe():
+                self.ready.set()
+                return
+            await asyncio.sleep(0.05)
+
     async def stop(self, deadline: float) -> int | None:
-        """SIGTERM, wait up to *deadline*, then SIGKILL; the exit status."""
+        """Its stop signal, wait up to *deadline*, then SIGKILL; the exit status."""
         proc, self.proc = self.proc, None
         self._close_notify()
         if proc is None:
             return None
         if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(self.stop_signal)
             try:
                 await asyncio.wait_for(proc.wait(), deadline)
             except TimeoutError:

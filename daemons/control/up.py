@@ -1,8 +1,10 @@
 """``sleigh up``: the whole shop in the foreground, on one home.
 
 Migrates the database (and loads the demo catalog into an empty one),
-binds the web socket once and hands it to every web worker, prints the
-address, and on Ctrl-C or SIGTERM stops everything it started.
+binds the web socket once and hands it to every web worker (or, with the
+front tier, binds the shop's address for nginx and a Unix socket for the
+workers behind it: :mod:`.front`), prints the address, and on Ctrl-C or
+SIGTERM stops everything it started.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ...webapp.service import describe
 from ..runtime.signals import Signals
 from ..runtime.sockets import bind_tcp, bind_unix, remove_unix
 from . import replication_cmd, search_cmd, throttle_cmd
+from .front import Front, FrontError, find_nginx
 from .settings import Settings
 from .supervisor import Child, ChildFailed, Supervisor
 
@@ -79,9 +82,11 @@ def _argv(settings: Settings, module: str) -> list[str]:
     return argv
 
 
-def children(settings: Settings, web_socket: socket.socket, workers: int) -> list[Child]:
+def children(
+    settings: Settings, web_socket: socket.socket, workers: int, front: Front | None = None
+) -> list[Child]:
     """Every process of the shop, in the order they start (and the reverse of
-    the order they stop): the daemons first, then the web workers."""
+    the order they stop): the daemons first, then the web workers, then nginx."""
     cache = Child("cached", _argv(settings, "sleigh.daemons.cache"))
     daemons = [
         cache,
@@ -90,7 +95,51 @@ def children(settings: Settings, web_socket: socket.socket, workers: int) -> lis
         search_cmd.child(settings),
     ]
     web = _argv(settings, "sleigh.webapp")
-    return [*daemons, *(Child(f"web#{i + 1}", web, [web_socket]) for i in range(workers))]
+    env = {} if front is None else front.worker_env()
+    tier = [Child(f"web#{i + 1}", web, [web_socket], env=env) for i in range(workers)]
+    return [*daemons, *tier, *([] if front is None else [front.child()])]
+
+
+def choose_nginx(
+    front: str, nginx: str | None, environ: Mapping[str, str], out: TextIO
+) -> str | None:
+    """The nginx binary to run in front of the workers (``None``: no front tier), for
+    ``--front`` *front* (``auto``, ``on``, ``off``) and ``--nginx`` *nginx*.
+
+    :raises FrontError: ``on`` (or ``--nginx``) and no nginx to run.
+    """
+    if front == "off":
+        return None
+    found = find_nginx(nginx, environ.get("PATH", ""))
+    if found is None and front == "on":
+        raise FrontError(
+            "--front on: no nginx on PATH or in /usr/sbin (apt-get install nginx-light)"
+        )
+    if found is None:
+        print(
+            "front: no nginx found, so shoppers reach the web workers directly"
+            " (apt-get install nginx-light for the front tier)",
+            file=out,
+            flush=True,
+        )
+    return found
+
+
+def bind_all(
+    settings: Settings, nginx: str | None
+) -> tuple[socket.socket, socket.socket, Path | None, Front | None]:
+    """The shop's address, the workers' socket (the same, without a front tier), the
+    Unix socket path to remove at the end, and the front tier."""
+    if nginx is None:
+        sock, unix_path = bind_web(settings)
+        return sock, sock, unix_path, None
+    listening = bind_tcp(settings.web.host, settings.web.port)
+    front = Front(settings, nginx, listening)
+    try:
+        return listening, front.bind_app(), front.app_path, front
+    except BaseException:
+        listening.close()
+        raise
 
 
 async def run_up(
@@ -99,19 +148,32 @@ async def run_up(
     *,
     demo_products: int,
     workers: int | None = None,
+    front: str = "off",
+    nginx: str | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Run the shop until a stop signal; the exit status."""
+    """Run the shop until a stop signal; the exit status.
+
+    :raises FrontError: the front tier was asked for and cannot run (nothing started).
+    """
     settings.home.mkdir(parents=True, exist_ok=True)
+    nginx_path = choose_nginx(front, nginx, environ, out)
     await prepare_database(settings, demo_products, out)
     replication_cmd.ensure_secret(settings)
     await search_cmd.prepare(settings, out)
-    sock, unix_path = bind_web(settings)
-    address = describe(sock)
-    processes = children(settings, sock, workers or settings.web.workers)
+    listening, sock, unix_path, tier = bind_all(settings, nginx_path)
+    address = describe(listening)
+    processes = children(settings, sock, workers or settings.web.workers, tier)
+    if tier is not None:
+        print(
+            f"front: nginx keeps public pages for their max-age (requests in"
+            f" {tier.run / 'access.log'}); the web workers listen on {tier.app_address}",
+            file=out,
+            flush=True,
+        )
 
     def record() -> None:
-        _write_state(settings, address, processes)
+        _write_state(settings, address, describe(sock), processes)
 
     supervisor = Supervisor(
         processes,
@@ -123,6 +185,7 @@ async def run_up(
         status = await _supervise(supervisor, record, address, out)
     finally:
         sock.close()
+        listening.close()
         if unix_path is not None:
             remove_unix(unix_path)
         with contextlib.suppress(FileNotFoundError):
@@ -161,16 +224,21 @@ async def _supervise(
     return status
 
 
-def _write_state(settings: Settings, address: str, processes: list[Child]) -> None:
+def _write_state(settings: Settings, address: str, app: str, processes: list[Child]) -> None:
+    """``run/up.json``: the shop's *address*, the workers' (*app*, the same without a
+    front tier), the front's and every child's pid."""
     path = state_file(settings.home)
     path.parent.mkdir(parents=True, exist_ok=True)
+    nginx = next((c.pid for c in processes if c.program == "nginx"), None)
     state = {
         "pid": os.getpid(),
         "started": time.time(),
+        "address": address,
         "web": {
-            "address": address,
+            "address": app,
             "workers": [c.pid for c in processes if c.program == "web"],
         },
+        "front": None if nginx is None else {"address": address, "pid": nginx},
         "cache": {
             "address": f"unix:{settings.cache.socket_path(settings.home)}",
             "pid": next(c.pid for c in processes if c.program == "cached"),

@@ -26,6 +26,7 @@ from sleigh.daemons.control.nginx_cmd import (
     NginxError,
     config_options,
     default_upstream,
+    main_config,
     render,
     values,
 )
@@ -134,33 +135,14 @@ def _nginx() -> str:
     return found
 
 
-_MAIN = """daemon off;
-master_process on;
-worker_processes 1;
-%(user)s
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path %(dir)s/body;
-  proxy_temp_path %(dir)s/proxy;
-  fastcgi_temp_path %(dir)s/fastcgi;
-  uwsgi_temp_path %(dir)s/uwsgi;
-  scgi_temp_path %(dir)s/scgi;
-  include %(dir)s/sleigh.conf;
-}
-"""
-
-
 def _write_nginx(directory: Path, options: Namespace, settings: Settings) -> Path:
     """The rendered file and a main configuration that includes it, in *directory*."""
     from sleigh.daemons.control.nginx_cmd import template_text
 
-    (directory / "sleigh.conf").write_text(render(template_text(), values(options, settings)))
+    site = directory / "sleigh.conf"
+    site.write_text(render(template_text(), values(options, settings)))
     main = directory / "nginx.conf"
-    user = "user root;" if os.geteuid() == 0 else ""
-    main.write_text(_MAIN % {"dir": directory, "user": user})
+    main.write_text(main_config(site, directory, connections=256, access_log=False))
     return main
 
 
@@ -279,22 +261,21 @@ def front(tmp_path: Path, daemon_factory: DaemonFactory) -> Iterator[tuple[Path,
             cache_dir=base / "pages",
         )
         main = _write_nginx(base, options, load_settings(None, shop.env, home=home))
-        proc = subprocess.Popen(
-            [nginx, "-c", str(main), "-p", str(base)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        errors = base / "errors.log"
+        with open(errors, "wb") as stderr:
+            proc = subprocess.Popen(
+                [nginx, "-c", str(main), "-p", str(base)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
         try:
             deadline = time.monotonic() + 30
             while not socket_path.exists() and time.monotonic() < deadline:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert proc.poll() is None, errors.read_text()
                 time.sleep(0.05)
             assert socket_path.exists(), "nginx did not listen"
             yield socket_path, shop, second.pid
         finally:
             proc.terminate()  # (SIGTERM: nginx's fast shutdown)
             proc.wait(30)
-            if proc.stderr is not None:
-                proc.stderr.close()
             shutil.rmtree(base, ignore_errors=True)
 
 

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,11 +124,13 @@ def start_shop(
     products: int,
     workers: int | None = None,
     config: Path | None = None,
+    args: Sequence[str] = (),
     **env: str,
 ) -> UpShop:
     """Start ``sleigh up`` on *home* with *products* demo products; return once it serves.
 
     :param config: the config file (``--config``), if any.
+    :param args: more of ``sleigh up``'s options (``--front on``).
     :param env: more environment variables (``SLEIGH_...`` overrides).
     :raises AssertionError: with what it printed, if it is not up within the deadline.
     """
@@ -139,6 +141,7 @@ def start_shop(
         argv += ["--workers", str(workers)]
     if config is not None:
         argv += ["--config", str(config)]
+    argv += args
     log_path = home.with_name(home.name + ".log")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=environ)
@@ -196,10 +199,11 @@ def running_shop(
     products: int,
     workers: int | None = None,
     config: Path | None = None,
+    args: Sequence[str] = (),
     **env: str,
 ) -> Iterator[UpShop]:
     """:func:`start_shop`, and at exit :func:`stop_shop` if it still runs."""
-    shop = start_shop(home, products=products, workers=workers, config=config, **env)
+    shop = start_shop(home, products=products, workers=workers, config=config, args=args, **env)
     try:
         yield shop
     finally:

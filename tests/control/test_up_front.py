@@ -1,0 +1,130 @@
+"""``sleigh up --front``: nginx in front of the web workers, run, checked and stopped by
+``sleigh up`` (real nginx, real HTTP)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sleigh.daemons.control import front
+from sleigh.daemons.control.up import choose_nginx
+from tests.control.test_nginx import _nginx
+from tests.plugins.up import UpShop, alive, running_shop, shop_env
+
+
+def _get(url: str, **headers: str) -> tuple[int, dict[str, str], str]:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), response.read().decode()
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[UpShop]:
+    _nginx()  # (skips, or fails where nginx is required, without it)
+    with running_shop(tmp_path / "home", products=60, args=["--front", "on"]) as shop:
+        yield shop
+
+
+def _sleigh(shop: UpShop, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sleigh.daemons.control", *args],
+        capture_output=True, text=True, timeout=60, env=shop.env,
+    )  # fmt: skip
+
+
+def _access_lines(shop: UpShop, path: str) -> list[str]:
+    """The web workers' access log lines for *path* (their log is ``sleigh up``'s)."""
+    return [
+        line
+        for line in shop.log().splitlines()
+        if "sleigh.web.access" in line and f'"GET {path} ' in line
+    ]
+
+
+@pytest.mark.slow
+def test_front_keeps_public_pages_and_never_a_shoppers_own(shop: UpShop) -> None:
+    base = shop.address.rstrip("/")
+    state = shop.state()
+    nginx = state["front"]["pid"]
+    assert alive(nginx) and state["daemons"]["nginx"] == nginx
+    assert state["web"]["address"] == f"unix:{shop.home / 'run' / 'web.sock'}"
+    assert any("front: nginx keeps public pages" in line for line in shop.output)
+
+    status, headers, body = _get(f"{base}/p/7")
+    assert status == 200 and headers["X-Cache-Status"] == "MISS"
+    again = _get(f"{base}/p/7")
+    assert again[1]["X-Cache-Status"] == "HIT" and again[2] == body
+    assert len(_access_lines(shop, "/p/7")) == 1  # the kept copy never reached a worker
+    purge = _sleigh(shop, "nginx", "purge", "--proxy", base, "/p/7")
+    assert purge.returncode == 0 and "/p/7: 200 (BYPASS)" in purge.stdout, purge.stderr
+    assert _get(f"{base}/p/7")[1]["X-Cache-Status"] == "HIT"
+    assert len(_access_lines(shop, "/p/7")) == 2
+
+    first = _get(f"{base}/cart")
+    cookie = first[1]["Set-Cookie"].split(";")[0]
+    second = _get(f"{base}/cart", Cookie=cookie)
+    assert first[1]["X-Cache-Status"] == second[1]["X-Cache-Status"] == "MISS"
+    assert first[1]["Cache-Control"] == "private, no-store"
+    assert len(_access_lines(shop, "/cart")) == 2
+
+    css = _get(f"{base}/static/style.css")
+    assert css[0] == 200 and css[1]["Content-Type"] == "text/css"
+    assert "X-Cache-Status" not in css[1] and not _access_lines(shop, "/static/style.css")
+
+    # The workers take the shopper's address from nginx, which sets it: a client's own
+    # X-Real-IP is replaced, never believed.
+    _get(f"{base}/p/8", **{"X-Real-IP": "203.0.113.9"})
+    (line,) = _access_lines(shop, "/p/8")
+    assert "203.0.113.9" not in line and "127.0.0.1" in line
+
+    log = (shop.home / "run" / "nginx" / "access.log").read_text()
+    assert re.search(r'"GET /p/7 HTTP/1.1" 200 \d+ \S+ cache=HIT', log)
+
+    report = _sleigh(shop, "status", "--json")
+    assert report.returncode == 0, report.stdout + report.stderr
+    components = json.loads(report.stdout)["components"]
+    assert components["front"]["state"] == "up"
+    assert components["front"]["address"] == shop.address
+    assert components["front"]["details"]["pid"] == nginx
+    assert components["front"]["details"]["kept_pages"] >= 2
+    assert components["web"]["state"] == "up"  # (asked on the workers' own socket)
+
+
+def test_front_on_without_nginx_is_an_error_and_starts_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = shop_env(home)
+    argv = [sys.executable, "-m", "sleigh.daemons.control", "up", "--front", "on"]
+    missing = subprocess.run(
+        [*argv, "--nginx", str(tmp_path / "no-nginx")],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert "--nginx:" in missing.stderr and "is not an executable file" in missing.stderr
+    assert not (home / "sleigh.db").exists() and not (home / "run").exists()
+
+    lone = subprocess.run(
+        [*argv[:-2], "--nginx", "/usr/sbin/nginx"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert lone.returncode == 2
+    assert "--nginx goes with --front auto or on" in lone.stderr
+
+
+def test_front_auto_without_nginx_serves_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(front, "SBIN", str(tmp_path))
+    out = io.StringIO()
+    assert choose_nginx("auto", None, {"PATH": str(tmp_path)}, out) is None
+    assert "no nginx found, so shoppers reach the web workers directly" in out.getvalue()
+    assert choose_nginx("off", None, {"PATH": "/usr/sbin"}, out) is None
+    with pytest.raises(front.FrontError, match="no nginx on PATH"):
+        choose_nginx("on", None, {"PATH": str(tmp_path)}, out)
