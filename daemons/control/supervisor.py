@@ -167,7 +167,17 @@ class Child:
                 )
                 proc.kill()
                 await proc.wait()
+        self.kill_leftovers(proc.pid)
         return proc.returncode
+
+    def kill_leftovers(self, pid: int) -> None:
+        """SIGKILL whatever is left of the process group of the child that was *pid* (its
+        own session: nginx's workers, orphaned when their master was killed)."""
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        log.warning("%s left processes behind (group %d): killed them", self.name, pid)
 
     def may_restart(self, now: float, max_restarts: int) -> bool:
         """Record a restart at *now*; false once there were too many in a minute."""
@@ -246,6 +256,8 @@ class Supervisor:
 
     async def _restart(self, child: Child, status: int) -> None:
         log.error("%s (pid %s) exited unexpectedly with status %d", child.name, child.pid, status)
+        if child.pid is not None:
+            child.kill_leftovers(child.pid)
         if not child.may_restart(time.monotonic(), self.max_restarts):
             raise ChildFailed(f"{child.name} keeps dying; giving up")
         await asyncio.sleep(1.0)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +131,22 @@ def test_front_auto_without_nginx_serves_without_it(
     assert choose_nginx("off", None, {"PATH": "/usr/sbin"}, out) is None
     with pytest.raises(front.FrontError, match="no nginx on PATH"):
         choose_nginx("on", None, {"PATH": str(tmp_path)}, out)
+
+
+@pytest.mark.slow
+def test_a_killed_front_is_restarted_and_its_workers_do_not_linger(shop: UpShop) -> None:
+    master = shop.state()["front"]["pid"]
+    workers = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    assert workers and all(alive(pid) for pid in workers)
+    os.kill(master, signal.SIGKILL)  # (nginx's workers outlive their master)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = shop.state()
+        if state["front"]["pid"] != master and not any(alive(pid) for pid in workers):
+            break
+        time.sleep(0.2)
+    assert state["front"]["pid"] != master, "nginx was not restarted"
+    assert not any(alive(pid) for pid in workers), "the killed master's workers lingered"
+    assert _get(f"{shop.address.rstrip('/')}/p/3")[0] == 200
+    assert f"nginx (pid {master}) exited unexpectedly" in shop.log()
+    assert "left processes behind" in shop.log()
