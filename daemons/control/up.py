@@ -162,27 +162,8 @@ async def run_up(
     replication_cmd.ensure_secret(settings)
     await search_cmd.prepare(settings, out)
     listening, sock, unix_path, tier = bind_all(settings, nginx_path)
-    address = describe(listening)
-    processes = children(settings, sock, workers or settings.web.workers, tier)
-    if tier is not None:
-        print(
-            f"front: nginx keeps public pages for their max-age (requests in"
-            f" {tier.run / 'access.log'}); the web workers listen on {tier.app_address}",
-            file=out,
-            flush=True,
-        )
-
-    def record() -> None:
-        _write_state(settings, address, describe(sock), processes)
-
-    supervisor = Supervisor(
-        processes,
-        environ,
-        stop_timeout=settings.web.shutdown_timeout + 5,
-        on_restart=record,
-    )
     try:
-        status = await _supervise(supervisor, record, address, out)
+        status = await _run(settings, environ, (listening, sock), tier, workers, out)
     finally:
         sock.close()
         listening.close()
@@ -192,6 +173,38 @@ async def run_up(
             state_file(settings.home).unlink()
     print("stopped", file=out, flush=True)
     return status
+
+
+async def _run(
+    settings: Settings,
+    environ: Mapping[str, str],
+    sockets: tuple[socket.socket, socket.socket],
+    tier: Front | None,
+    workers: int | None,
+    out: TextIO,
+) -> int:
+    """Run the shop's processes on *sockets* (the shop's address, the workers'), with the
+    front *tier* if any, until a stop signal; the exit status."""
+    address, app = (describe(s) for s in sockets)
+    processes = children(settings, sockets[1], workers or settings.web.workers, tier)
+    if tier is not None:
+        print(
+            f"front: nginx keeps public pages for their max-age (requests in"
+            f" {tier.run / 'access.log'}); the web workers listen on {tier.app_address}",
+            file=out,
+            flush=True,
+        )
+
+    def record() -> None:
+        _write_state(settings, address, app, processes)
+
+    supervisor = Supervisor(
+        processes,
+        environ,
+        stop_timeout=settings.web.shutdown_timeout + 5,
+        on_restart=record,
+    )
+    return await _supervise(supervisor, record, address, out)
 
 
 async def _supervise(

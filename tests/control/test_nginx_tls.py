@@ -51,7 +51,7 @@ def tls_front(tmp_path: Path) -> Iterator[tuple[Path, Path, ssl.SSLContext]]:
     TLS socket, and a client context that trusts the certificate alone."""
     nginx = _nginx()
     home = tmp_path / "home"
-    with running_shop(home, products=60, workers=1, **LONG_TTLS) as shop:
+    with running_shop(home, products=60, workers=1, config=None, **LONG_TTLS) as shop:
         base = short_tmpdir()
         cert, key = _certificate(base)
         plain, tls = base / "plain.sock", base / "tls.sock"
