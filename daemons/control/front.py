@@ -5,7 +5,7 @@ nginx serves the shop's address and the web workers listen on a Unix socket
 behind it (``[web] unix_socket``, else ``run/web.sock`` in the home). nginx
 runs the file ``sleigh nginx config`` renders for that socket, under
 ``run/nginx/`` in the home: it keeps public pages for their ``max-age`` in
-``run/nginx/pages``, serves ``/static/`` itself, logs every request with its
+``run/nginx/pages`` (emptied at each start), serves ``/static/`` itself, logs every request with its
 cache status to ``run/nginx/access.log``, and its errors go to ``sleigh up``'s
 stderr. The address's socket is bound by ``sleigh up`` and handed to nginx
 (nginx's own ``NGINX`` variable), as it is to the workers without a front:
@@ -107,11 +107,13 @@ class Front:
         return bind_unix(self.app_path, mode=0o666)
 
     def write_files(self) -> Path:
-        """nginx's site and main files under ``run/nginx``; the main file.
+        """nginx's site and main files under ``run/nginx``, with no page kept from an
+        earlier run (its data may have changed since); the main file.
 
         :raises NginxError: a value the files cannot hold.
         """
         host, port = self.listening.getsockname()[:2]
+        shutil.rmtree(self.run / "pages", ignore_errors=True)
         self.run.mkdir(parents=True, exist_ok=True)
         options = config_options(
             upstream=[self.app_address],

@@ -150,3 +150,23 @@ def test_a_killed_front_is_restarted_and_its_workers_do_not_linger(shop: UpShop)
     assert _get(f"{shop.address.rstrip('/')}/p/3")[0] == 200
     assert f"nginx (pid {master}) exited unexpectedly" in shop.log()
     assert "left processes behind" in shop.log()
+
+
+def test_the_front_s_files_start_with_no_page_kept_from_an_earlier_run(tmp_path: Path) -> None:
+    from sleigh.daemons.control.settings import load_settings
+    from sleigh.daemons.runtime.sockets import bind_tcp
+
+    settings = load_settings(None, {}, home=tmp_path)
+    stale = tmp_path / "run" / "nginx" / "pages" / "a" / "bc" / "stale"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("an old page")
+    with bind_tcp("127.0.0.1", 0) as listening:
+        tier = front.Front(settings, "/usr/sbin/nginx", listening)
+        main = tier.write_files()
+        port = listening.getsockname()[1]
+    assert not stale.exists()
+    site = (tmp_path / "run" / "nginx" / "sleigh.conf").read_text()
+    assert f"listen 127.0.0.1:{port};" in site
+    assert f"server unix:{tmp_path / 'run' / 'web.sock'} " in site
+    assert f"include {tmp_path / 'run' / 'nginx' / 'sleigh.conf'};" in main.read_text()
+    assert tier.worker_env() == {"SLEIGH_THROTTLE_CLIENT_IP_HEADER": "X-Real-IP"}
