@@ -170,3 +170,28 @@ def test_the_front_s_files_start_with_no_page_kept_from_an_earlier_run(tmp_path:
     assert f"server unix:{tmp_path / 'run' / 'web.sock'} " in site
     assert f"include {tmp_path / 'run' / 'nginx' / 'sleigh.conf'};" in main.read_text()
     assert tier.worker_env() == {"SLEIGH_THROTTLE_CLIENT_IP_HEADER": "X-Real-IP"}
+
+
+@pytest.mark.slow
+async def test_a_shopper_buys_through_the_front(shop: UpShop) -> None:
+    from tests.e2e.browser import Browser, browse
+    from tests.web.test_account import post_form, signin, signup
+    from tests.web.test_cart import add, cart_lines
+    from tests.web.test_checkout import place, review
+
+    async with Browser(shop.address, "192.0.2.40") as browser:
+        first, second = await browse(browser, 2)  # (kept pages, and the header fragment)
+        await add(browser, first.id, 2)
+        await signup(browser)  # the guest cart becomes the account's
+        assert (await post_form(browser, "/account", {}, "/account/signout")).status == 303
+        assert await cart_lines(browser) == {}
+        await add(browser, second.id)  # a guest again, with a cart of its own
+        assert (await signin(browser)).status == 303  # the carts join
+        assert await cart_lines(browser) == {first.id: 2, second.id: 1}
+        where = await place(browser, await review(browser))
+        confirmation = await browser.get(where)
+        assert confirmation.status == 200 and "Thank you" in await confirmation.text()
+        assert confirmation.headers["X-Cache-Status"] == "MISS"  # a shopper's own: never kept
+        assert await cart_lines(browser) == {}
+    kept = (shop.home / "run" / "nginx" / "access.log").read_text()
+    assert f'"GET {first.path} HTTP/1.1" 200' in kept
