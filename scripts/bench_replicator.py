@@ -9,7 +9,9 @@ One run prints:
 * **latency**: a ``SET`` on host A (over its Unix socket) until the key is
   visible in host B's LMDB file, p50 and p99, at 1,000 and 10,000 objects/s
   of 1 KB (the writer paces; the reader polls B's file every 100 µs), and
-  each daemon's CPU time per object at those rates;
+  each daemon's CPU time per object at those rates; beside it, in runs of
+  its own, the same ``SET`` until visible in A's own file (the local write
+  alone: what replication adds is the difference);
 * **throughput**: the highest rate of 1 KB objects written on A that B and
   C both receive with zero kernel drops (``RcvbufErrors`` in each
   namespace's ``/proc/net/snmp``) and nothing missed;
@@ -303,12 +305,16 @@ def report(
     throughput: list[Throughput],
     recovery: list[float | None],
     drain: float | None,
+    local: list[Latency],
 ) -> None:
     print_receive(receive, sent, receive_path)
-    print("\nlatency: SET on A -> visible in B's LMDB, 1 KB objects")
-    print(f"{'rate/s':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for lat in latencies:
-        print(f"{lat.rate:>8} {lat.samples:>8} {lat.p50_ms:>8.3f} {lat.p99_ms:>8.3f}")
+    print("\nlatency: SET on A -> visible in B's LMDB, 1 KB objects (and in A's own, alone)")
+    print(f"{'rate/s':>8} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8}   A's own: p50, p99 ms")
+    for lat, own in zip(latencies, local, strict=True):
+        print(
+            f"{lat.rate:>8} {lat.samples:>8} {lat.p50_ms:>8.3f} {lat.p99_ms:>8.3f}"
+            f"   {own.p50_ms:.3f}, {own.p99_ms:.3f}"
+        )
     for lat in latencies:
         by = ", ".join(f"{name} {us:.1f}" for name, us in lat.cpu_us.items())
         print(f"  CPU µs an object at {lat.rate}/s: {by}; {sum(lat.cpu_us.values()):.1f} in all")
@@ -383,6 +389,11 @@ def bench(quick: bool) -> int:
         }
         seconds = 0.3 if quick else 3.0
         latencies = [measure_latency(lab, watcher, r, seconds) for r in (1_000, 10_000)]
+        own = Watcher([lab.hosts["a"]])
+        try:
+            local = [measure_latency(lab, own, r, seconds, "own") for r in (1_000, 10_000)]
+        finally:
+            own.close()
         rates = (5_000,) if quick else RATES
         throughput = [measure_throughput(lab, watcher, r, 0.5 if quick else 2.0) for r in rates]
         trials = 1 if quick else 3
@@ -391,7 +402,9 @@ def bench(quick: bool) -> int:
         ]
         drain = measure_recovery(lab, watcher, 0, 500 if quick else 2000, percent=0)
         paths = compare_receive_paths(lab, watcher, secret, 1 if quick else 2, seconds)
-        report(OPTIONS["receive_path"], receive, sent, latencies, throughput, recovery, drain)
+        report(
+            OPTIONS["receive_path"], receive, sent, latencies, throughput, recovery, drain, local
+        )
         print_receive_paths(paths)
     finally:
         if watcher is not None:
