@@ -19,6 +19,10 @@ One run prints:
   last acknowledged ``SET`` until both hold the burst's last object (watched
   from before the burst, every 0.5 ms); then the same burst with no loss (how
   far the daemons lag behind the writer anyway);
+* **priority**: 10,000 objects/s with both cores kept busy by two processes
+  at nice 0 (as web workers keep a host's cores), the daemons at their units'
+  niceness (``Nice=-5``, which the lab gives them, as systemd and ``sleigh
+  up`` do) and at 0, in turn: why the units have it;
 * **the daemons on each receive path**: every replicator restarted on the
   blocking thread, then on the event loop's reader, in turn, twice, with the
   latency at 10,000 objects/s and the receivers' CPU time per object: the
@@ -55,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from receive_paths import receive_asyncio, receive_thread  # noqa: E402
 
+from sleigh.daemons.control.replication_cmd import NICE  # noqa: E402
 from tests.plugins.daemons import DaemonFactory, short_tmpdir  # noqa: E402
 from tests.replicator.hosts import write_secret  # noqa: E402
 from tests.replicator.netns import Host, Lab, can_run, run  # noqa: E402
@@ -296,6 +301,42 @@ def print_receive_paths(got: dict[str, list[Latency]]) -> None:
             print(f"{path:<8} {n:>5} {lat.p50_ms:>8.3f} {lat.p99_ms:>8.3f}  {cpu}")
 
 
+def compare_priority(
+    lab: Lab, watcher: Watcher, rounds: int, seconds: float
+) -> dict[str, list[Latency]]:
+    """Latency at 10,000 objects/s with both cores kept busy by two processes at nice 0 (the
+    web workers' stand-in), the daemons at their units' niceness and at 0, in turn."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    got: dict[str, list[Latency]] = {f"units' ({NICE})": [], "nice 0": []}
+    try:
+        for round_ in range(rounds):
+            for nice, rows in zip((NICE, 0), got.values(), strict=True):
+                for host in lab.hosts.values():
+                    for daemon in (host.cached, host.mcastd):
+                        assert daemon is not None
+                        renice(daemon.pid, nice)
+                rows.append(measure_latency(lab, watcher, 10_000, seconds, f"hog{nice}{round_}-"))
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    return got
+
+
+def renice(pid: int, nice: int) -> None:
+    """Give every thread of process *pid* the niceness *nice*."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        os.setpriority(os.PRIO_PROCESS, int(task), nice)
+
+
+def print_priority(got: dict[str, list[Latency]]) -> None:
+    print("\n10,000 objects/s with both cores kept busy by two processes at nice 0, in turn")
+    print(f"{'daemons at':<14} {'round':>5} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, rows in got.items():
+        for n, lat in enumerate(rows, start=1):
+            print(f"{label:<14} {n:>5} {lat.p50_ms:>8.3f} {lat.p99_ms:>8.3f}")
+
+
 # -- report ---------------------------------------------------------------------------------
 def report(
     receive_path: str,
@@ -402,10 +443,12 @@ def bench(quick: bool) -> int:
         ]
         drain = measure_recovery(lab, watcher, 0, 500 if quick else 2000, percent=0)
         paths = compare_receive_paths(lab, watcher, secret, 1 if quick else 2, seconds)
+        priority = compare_priority(lab, watcher, 1 if quick else 2, seconds)
         report(
             OPTIONS["receive_path"], receive, sent, latencies, throughput, recovery, drain, local
         )
         print_receive_paths(paths)
+        print_priority(priority)
     finally:
         if watcher is not None:
             watcher.close()

@@ -59,3 +59,11 @@ def test_the_throttle_daemon_runs_ahead_of_the_web_workers() -> None:
 
     service = _parse(ROOT / "systemd" / "sleigh-throttled.service")["Service"]
     assert int(service["Nice"]) == NICE < 0  # and `sleigh up` gives it the same
+
+
+@pytest.mark.parametrize("name", ["cached", "mcastd"])
+def test_the_cache_and_the_replicator_run_ahead_of_the_web_workers(name: str) -> None:
+    from sleigh.daemons.control.replication_cmd import NICE
+
+    service = _parse(ROOT / "systemd" / f"sleigh-{name}.service")["Service"]
+    assert int(service["Nice"]) == NICE < 0  # and `sleigh up` gives them the same

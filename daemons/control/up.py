@@ -87,7 +87,7 @@ def children(
 ) -> list[Child]:
     """Every process of the shop, in the order they start (and the reverse of
     the order they stop): the daemons first, then the web workers, then nginx."""
-    cache = Child("cached", _argv(settings, "sleigh.daemons.cache"))
+    cache = Child("cached", _argv(settings, "sleigh.daemons.cache"), nice=replication_cmd.NICE)
     daemons = [
         cache,
         replication_cmd.child(settings),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from sleigh.daemons.control.replication_cmd import NICE as REPLICATION_NICE
 from sleigh.daemons.control.throttle_cmd import NICE
 from tests.plugins.up import UpShop, alive, running_shop, shop_env, stop_shop
 
@@ -62,6 +63,9 @@ def test_up_serves_the_shop_and_stops_cleanly(shop: UpShop) -> None:
     state = json.loads((shop.home / "run" / "up.json").read_text())
     throttled = os.getpriority(os.PRIO_PROCESS, state["daemons"]["throttled"])
     assert throttled == (NICE if os.geteuid() == 0 else 0)
+    for name in ("cached", "mcastd"):
+        nice = os.getpriority(os.PRIO_PROCESS, state["daemons"][name])
+        assert nice == (REPLICATION_NICE if os.geteuid() == 0 else 0), name
     assert os.getpriority(os.PRIO_PROCESS, workers[0]) == 0
 
     stop_shop(shop, signal.SIGINT)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from sleigh.daemons.control.replication_cmd import NICE
 from tests.plugins.daemons import Daemon, DaemonFactory
 
 from .hosts import digest, stats
@@ -87,6 +88,15 @@ class Host:
         run("nft", "-f", "-", ns=self.ns, text_in=script)
 
 
+def _as_units_run(daemon: Daemon) -> Daemon:
+    """Give each of *daemon*'s threads its unit's niceness (``Nice=``, as systemd and
+    ``sleigh up`` run it; the lab runs as root)."""
+    for task in os.listdir(f"/proc/{daemon.pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, int(task), NICE)
+    return daemon
+
+
 class Lab:
     """Namespaces on a bridge; hosts with ``sleigh-cached`` + ``sleigh-mcastd``."""
 
@@ -135,7 +145,7 @@ class Lab:
         host.cached = self.factory.start(
             self._argv(host, "sleigh.daemons.cache"), env=env, binds_itself=host.cache_socket
         )
-        return host.cached
+        return _as_units_run(host.cached)
 
     def start_mcastd(self, host: Host, secret: Path, **options: str) -> Daemon:
         env = {
@@ -149,7 +159,7 @@ class Lab:
         host.mcastd = self.factory.start(
             self._argv(host, "sleigh.daemons.replicator"), env=env, binds_itself=host.stats_socket
         )
-        return host.mcastd
+        return _as_units_run(host.mcastd)
 
     def stop_mcastd(self, host: Host) -> int:
         """SIGTERM to *host*'s replicator (by pid); its exit code."""

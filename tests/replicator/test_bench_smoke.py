@@ -35,5 +35,7 @@ def test_quick_run_prints_every_figure() -> None:
         assert row in out, out
     targets = out.split("\ntargets\n", 1)[1].split("\n\n", 1)[0]
     assert targets.count("target") == 3 and "Traceback" not in result.stderr, out
+    hogged = out.split("both cores kept busy by two processes", 1)[1].splitlines()
+    assert [line.split()[-4] for line in hogged[2:4]] == ["(-5)", "0"], out
     paths = out.split("the daemons on each receive path", 1)[1].splitlines()
     assert [line.split()[:2] for line in paths[2:4]] == [["thread", "1"], ["reader", "1"]], out
