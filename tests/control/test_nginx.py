@@ -9,6 +9,7 @@ both; ``sleigh nginx purge`` replaces a kept page with the app's current one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -261,22 +262,32 @@ def front(tmp_path: Path, daemon_factory: DaemonFactory) -> Iterator[tuple[Path,
             cache_dir=base / "pages",
         )
         main = _write_nginx(base, options, load_settings(None, shop.env, home=home))
-        errors = base / "errors.log"
-        with open(errors, "wb") as stderr:
-            proc = subprocess.Popen(
-                [nginx, "-c", str(main), "-p", str(base)], stdout=subprocess.DEVNULL, stderr=stderr
-            )
-        try:
-            deadline = time.monotonic() + 30
-            while not socket_path.exists() and time.monotonic() < deadline:
-                assert proc.poll() is None, errors.read_text()
-                time.sleep(0.05)
-            assert socket_path.exists(), "nginx did not listen"
+        with running_nginx(nginx, main, [socket_path]):
             yield socket_path, shop, second.pid
-        finally:
-            proc.terminate()  # (SIGTERM: nginx's fast shutdown)
-            proc.wait(30)
-            shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_nginx(nginx: str, main: Path, sockets: list[Path]) -> Iterator[None]:
+    """nginx with the main file *main* (its prefix the file's directory, its errors in
+    ``errors.log`` there) until the block ends, once it listens on every one of *sockets*;
+    stopped by its pid, the directory removed."""
+    base = main.parent
+    errors = base / "errors.log"
+    with open(errors, "wb") as stderr:
+        proc = subprocess.Popen(
+            [nginx, "-c", str(main), "-p", str(base)], stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not all(s.exists() for s in sockets) and time.monotonic() < deadline:
+            assert proc.poll() is None, errors.read_text()
+            time.sleep(0.05)
+        assert all(s.exists() for s in sockets), "nginx did not listen"
+        yield
+    finally:
+        proc.terminate()  # (SIGTERM: nginx's fast shutdown)
+        proc.wait(30)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _kept_from_now(sock: Path, path: str) -> tuple[dict[str, str], str]:

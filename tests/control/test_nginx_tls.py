@@ -4,11 +4,8 @@ in front of ``sleigh up``; a client that trusts only that certificate."""
 from __future__ import annotations
 
 import http.client
-import shutil
 import socket
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +15,13 @@ from sleigh.daemons.control.nginx_cmd import config_options
 from sleigh.daemons.control.settings import load_settings
 from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from sleigh.webapp.security.sessions import COOKIE
-from tests.control.test_nginx import LONG_TTLS, _certificate, _nginx, _write_nginx
+from tests.control.test_nginx import (
+    LONG_TTLS,
+    _certificate,
+    _nginx,
+    _write_nginx,
+    running_nginx,
+)
 from tests.plugins.daemons import short_tmpdir
 from tests.plugins.up import running_shop
 
@@ -65,23 +68,8 @@ def tls_front(tmp_path: Path) -> Iterator[tuple[Path, Path, ssl.SSLContext]]:
             cache_dir=base / "pages",
         )
         main = _write_nginx(base, options, load_settings(None, shop.env, home=home))
-        errors = base / "errors.log"
-        with open(errors, "wb") as stderr:
-            proc = subprocess.Popen(
-                [nginx, "-c", str(main), "-p", str(base)], stdout=subprocess.DEVNULL, stderr=stderr
-            )
-        try:
-            deadline = time.monotonic() + 30
-            while not (plain.exists() and tls.exists()) and time.monotonic() < deadline:
-                assert proc.poll() is None, errors.read_text()
-                time.sleep(0.05)
-            assert tls.exists(), "nginx did not listen"
-            context = ssl.create_default_context(cafile=str(cert))
-            yield plain, tls, context
-        finally:
-            proc.terminate()
-            proc.wait(30)
-            shutil.rmtree(base, ignore_errors=True)
+        with running_nginx(nginx, main, [plain, tls]):
+            yield plain, tls, ssl.create_default_context(cafile=str(cert))
 
 
 def _ask(
