@@ -93,7 +93,9 @@ def _add_up(sub: Any, common: argparse.ArgumentParser) -> None:
         help="nginx in front of the web workers, keeping public pages (auto: when nginx is"
         " installed; default: off)",
     )
-    up.add_argument("--nginx", metavar="PATH", help="the nginx binary (default: nginx on PATH)")
+    up.add_argument(
+        "--nginx", metavar="PATH", help="the nginx binary (default: on PATH, else in /usr/sbin)"
+    )
     up.set_defaults(run=cmd_up)
 
 
