@@ -138,6 +138,10 @@ class WebConfig(Section):
         help="How long the sandbox payment provider's slow test card takes to answer.",
     )
 
+    def socket_path(self, home: Path) -> Path | None:
+        """The Unix socket to listen on, resolved against *home* (``None``: TCP)."""
+        return None if self.unix_socket is None else under(home, self.unix_socket, Path())
+
     def mail_path(self, home: Path) -> Path:
         """The mail directory, resolved against *home*."""
         return under(home, self.mail_dir, Path("mail"))

@@ -65,8 +65,8 @@ def open_listeners(
     if adopted:
         return adopted, None
     cfg = settings.web
-    if cfg.unix_socket is not None:
-        path = cfg.unix_socket if cfg.unix_socket.is_absolute() else settings.home / cfg.unix_socket
+    path = cfg.socket_path(settings.home)
+    if path is not None:
         return [bind_unix(path)], path
     return [bind_tcp(cfg.host, cfg.port)], None
 

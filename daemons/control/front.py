@@ -5,13 +5,13 @@ nginx serves the shop's address and the web workers listen on a Unix socket
 behind it (``[web] unix_socket``, else ``run/web.sock`` in the home). nginx
 runs the file ``sleigh nginx config`` renders for that socket, under
 ``run/nginx/`` in the home: it keeps public pages for their ``max-age`` in
-``run/nginx/pages`` (emptied at each start), serves ``/static/`` itself, logs every request with its
-cache status to ``run/nginx/access.log``, and its errors go to ``sleigh up``'s
-stderr. The address's socket is bound by ``sleigh up`` and handed to nginx
-(nginx's own ``NGINX`` variable), as it is to the workers without a front:
-port 0 works, and nothing can take the port in between. The workers then take
-the shopper's address from nginx's ``X-Real-IP`` (unless
-``[throttle] client_ip_header`` names another header).
+``run/nginx/pages`` (emptied at each start), serves ``/static/`` itself,
+logs every request with its cache status to ``run/nginx/access.log``, and
+its errors go to ``sleigh up``'s stderr. The address's socket is bound by
+``sleigh up`` and handed to nginx (nginx's own ``NGINX`` variable), as it is
+to the workers without a front: port 0 works, and nothing can take the port
+in between. The workers then take the shopper's address from nginx's
+``X-Real-IP`` (unless ``[throttle] client_ip_header`` names another header).
 """
 
 from __future__ import annotations
@@ -89,13 +89,8 @@ class Front:
         self.nginx = nginx
         self.listening = listening
         self.run = settings.home / "run" / "nginx"
-        web = settings.web
-        if web.unix_socket is None:
-            self.app_path = settings.home / "run" / "web.sock"
-        elif web.unix_socket.is_absolute():
-            self.app_path = web.unix_socket
-        else:
-            self.app_path = settings.home / web.unix_socket
+        configured = settings.web.socket_path(settings.home)
+        self.app_path = configured or settings.home / "run" / "web.sock"
 
     @property
     def app_address(self) -> str:

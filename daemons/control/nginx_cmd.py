@@ -149,9 +149,9 @@ def _checked(option: str, value: str, pattern: re.Pattern[str], expected: str) -
 def default_upstream(settings: Settings) -> str:
     """Where this host's web tier listens, as nginx names an upstream server."""
     web = settings.web
-    if web.unix_socket is not None:
-        path = web.unix_socket
-        return f"unix:{path if path.is_absolute() else settings.home / path}"
+    path = web.socket_path(settings.home)
+    if path is not None:
+        return f"unix:{path}"
     host = f"[{web.host}]" if ":" in web.host else web.host
     return f"{host}:{web.port}"
 

@@ -57,8 +57,8 @@ def _web_address(settings: Settings, running: dict[str, Any] | None) -> str:
     if running is not None:
         return str(running["web"]["address"])
     cfg = settings.web
-    if cfg.unix_socket is not None:
-        path = cfg.unix_socket if cfg.unix_socket.is_absolute() else settings.home / cfg.unix_socket
+    path = cfg.socket_path(settings.home)
+    if path is not None:
         return f"unix:{path}"
     return f"http://{cfg.host}:{cfg.port}/"
 

@@ -69,8 +69,8 @@ async def prepare_database(settings: Settings, demo_products: int, out: TextIO) 
 def bind_web(settings: Settings) -> tuple[socket.socket, Path | None]:
     """The web tier's listening socket, bound once for every worker."""
     cfg = settings.web
-    if cfg.unix_socket is not None:
-        path = cfg.unix_socket if cfg.unix_socket.is_absolute() else settings.home / cfg.unix_socket
+    path = cfg.socket_path(settings.home)
+    if path is not None:
         return bind_unix(path, mode=0o666), path
     return bind_tcp(cfg.host, cfg.port), None
 
