@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from sleigh.daemons.control.replication_cmd import NICE as CACHED_NICE
 from sleigh.daemons.control.supervisor import renice
 from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
 from sleigh.daemons.runtime.activation import activation_kwargs
@@ -223,10 +224,11 @@ def shop_argv(module: str, home: Path) -> list[str]:
 
 
 def start_daemons(procs: Processes, home: Path) -> list[int]:
-    """``sleigh-cached``, ``sleigh-throttled`` (at nice -10 where allowed, as ``sleigh up``
-    runs it) and ``sleigh-searchd`` on its first search index, with the config
+    """``sleigh-cached`` and ``sleigh-throttled`` (at their units' niceness where allowed,
+    as ``sleigh up`` runs them) and ``sleigh-searchd`` on its first search index, with the config
     :func:`load_catalog` wrote in *home*; their pids."""
     (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
+    renice("cached", cached.pid, CACHED_NICE)
     argv = shop_argv("sleigh.daemons.throttle", home)
     (throttled,) = procs.start(argv, clean_env(), "throttled")
     reniced = renice("throttled", throttled.pid, THROTTLED_NICE)

@@ -9,6 +9,7 @@ restarted after a pause, at most ``max_restarts`` times a minute.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -30,16 +31,21 @@ class ChildFailed(Exception):
 
 
 def renice(name: str, pid: int, nice: int) -> bool:
-    """Give process *pid* the niceness *nice*; whether it could (lowering it takes root
-    or ``CAP_SYS_NICE``)."""
+    """Give process *pid*, every thread it has (niceness is a thread's on Linux; threads
+    started later take their creator's), the niceness *nice*; whether it could (lowering
+    it takes root or ``CAP_SYS_NICE``)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, pid, nice)
+        threads = [int(task) for task in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    try:
+        for thread in threads:
+            with contextlib.suppress(ProcessLookupError):  # (a thread that ended)
+                os.setpriority(os.PRIO_PROCESS, thread, nice)
     except PermissionError:
         log.info("%s runs at the usual priority (nice %d takes root or CAP_SYS_NICE)", name, nice)
         return False
-    except ProcessLookupError:
-        return False
-    return True
+    return os.path.exists(f"/proc/{pid}")
 
 
 @dataclass

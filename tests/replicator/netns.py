@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from sleigh.daemons.control.replication_cmd import NICE
+from sleigh.daemons.control.supervisor import renice
 from tests.plugins.daemons import Daemon, DaemonFactory
 
 from .hosts import digest, stats
@@ -89,11 +90,9 @@ class Host:
 
 
 def _as_units_run(daemon: Daemon) -> Daemon:
-    """Give each of *daemon*'s threads its unit's niceness (``Nice=``, as systemd and
-    ``sleigh up`` run it; the lab runs as root)."""
-    for task in os.listdir(f"/proc/{daemon.pid}/task"):
-        with contextlib.suppress(ProcessLookupError):
-            os.setpriority(os.PRIO_PROCESS, int(task), NICE)
+    """Give *daemon* its unit's niceness (``Nice=``, as systemd and ``sleigh up`` run it;
+    the lab runs as root)."""
+    renice("a lab daemon", daemon.pid, NICE)
     return daemon
 
 
