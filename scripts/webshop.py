@@ -228,11 +228,12 @@ def start_daemons(procs: Processes, home: Path) -> list[int]:
     as ``sleigh up`` runs them) and ``sleigh-searchd`` on its first search index, with the config
     :func:`load_catalog` wrote in *home*; their pids."""
     (cached,) = procs.start(shop_argv("sleigh.daemons.cache", home), clean_env(), "cached")
-    renice("cached", cached.pid, CACHED_NICE)
     argv = shop_argv("sleigh.daemons.throttle", home)
     (throttled,) = procs.start(argv, clean_env(), "throttled")
-    reniced = renice("throttled", throttled.pid, THROTTLED_NICE)
-    print(f"  sleigh-throttled at nice {THROTTLED_NICE if reniced else 0}", flush=True)
+    niceness = (("cached", cached, CACHED_NICE), ("throttled", throttled, THROTTLED_NICE))
+    for name, proc, nice in niceness:
+        reniced = renice(name, proc.pid, nice)
+        print(f"  sleigh-{name} at nice {nice if reniced else 0}", flush=True)
     build_search_index(home)
     (searchd,) = procs.start(shop_argv("sleigh.daemons.search", home), clean_env(), "searchd")
     return [cached.pid, throttled.pid, searchd.pid]
