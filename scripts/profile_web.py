@@ -1,7 +1,7 @@
 """Profile a web worker serving the warm product page under ``wrk``, by component.
 
 The shop is started as ``scripts/bench_web.py`` starts it (the demo catalog in
-SQLite, ``sleigh-cached``, ``sleigh-throttled`` at nice -10, ``sleigh-searchd``,
+SQLite, ``sleigh-cached`` at nice -5, ``sleigh-throttled`` at -10, ``sleigh-searchd``,
 two ``sleigh-web`` workers on one socket); the hot product pages are warmed,
 then ``wrk`` keeps both workers busy while ``py-spy`` samples the first one
 (native frames included). Printed: the share of the samples by component
