@@ -29,36 +29,25 @@ def start_bare(
     return procs.start(argv, clean_env(), "bare", sockets=[sock], copies=workers)
 
 
-_NGINX_CONF = """
-daemon off;
-master_process on;
-worker_processes 2;
-user root;
-pid %(tmp)s/%(name)s.pid;
-error_log %(tmp)s/%(name)s.error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_requests 1000000;
-  client_body_temp_path %(tmp)s/%(name)s-body;
-  proxy_temp_path %(tmp)s/%(name)s-proxy;
-  fastcgi_temp_path %(tmp)s/%(name)s-fastcgi;
-  uwsgi_temp_path %(tmp)s/%(name)s-uwsgi;
-  scgi_temp_path %(tmp)s/%(name)s-scgi;
-  %(site)s
-}
-"""
+#: What the yardsticks' nginx adds to the shop's own main file (``main_config``): a wrk
+#: connection is never closed for having made too many requests.
+_KEEPALIVE = "keepalive_requests 1000000;\n"
 
 
 def _start_nginx(
     procs: Processes, tmp: Path, name: str, site: str, probe: str
 ) -> subprocess.Popen[bytes]:
-    """nginx (2 workers, master in the foreground) serving *site* (its ``server``
-    block, or an ``include``), once *probe* (a URL) answers."""
-    conf = tmp / f"{name}.conf"
-    conf.write_text(_NGINX_CONF % {"tmp": tmp, "name": name, "site": site})
-    argv = [nginx_path(), "-c", str(conf), "-p", str(tmp), "-e", str(tmp / f"{name}.error.log")]
+    """nginx (2 workers, master in the foreground, no access log) serving *site* (its
+    ``server`` blocks), with its files under ``tmp/name``, once *probe* (a URL) answers."""
+    from sleigh.daemons.control.nginx_cmd import main_config
+
+    run = tmp / name
+    run.mkdir()
+    site_file = run / "site.conf"
+    site_file.write_text(_KEEPALIVE + site)
+    conf = run / "nginx.conf"
+    conf.write_text(main_config(site_file, run, workers=2, access_log=False))
+    argv = [nginx_path(), "-c", str(conf), "-p", str(run), "-e", "stderr"]
     (proc,) = procs.start(argv, clean_env(), name, notify=False)
     wait_http(probe, proc)
     return proc
@@ -99,9 +88,7 @@ def start_front(
         cache_keys="8m",
     )
     settings = load_settings(home / "sleigh.toml", clean_env(), home=home)
-    included = tmp / "front-sleigh.conf"
-    included.write_text(render(template_text(), values(options, settings)))
-    site = f"include {included};"
+    site = render(template_text(), values(options, settings))
     return _start_nginx(procs, tmp, "front", site, f"http://127.0.0.1:{port}/healthz"), port
 
 

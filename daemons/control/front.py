@@ -21,7 +21,9 @@ import logging
 import shutil
 import signal
 import socket
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 from ...errors import SleighError
 from ..runtime.sockets import bind_unix
@@ -31,7 +33,7 @@ from .supervisor import Child
 
 log = logging.getLogger("sleigh.up")
 
-__all__ = ["CHOICES", "Front", "FrontError", "find_nginx", "probe_http"]
+__all__ = ["CHOICES", "Front", "FrontError", "choose_nginx", "find_nginx", "probe_http"]
 
 #: ``sleigh up --front``'s values.
 CHOICES = ("auto", "on", "off")
@@ -59,6 +61,31 @@ def find_nginx(given: str | None, path: str) -> str | None:
             raise FrontError(f"--nginx: {given!r} is not an executable file")
         return found
     return shutil.which("nginx", path=f"{path}:{SBIN}" if path else SBIN)
+
+
+def choose_nginx(
+    front: str, nginx: str | None, environ: Mapping[str, str], out: TextIO
+) -> str | None:
+    """The nginx binary to run in front of the workers (``None``: no front tier), for
+    ``--front`` *front* (``auto``, ``on``, ``off``) and ``--nginx`` *nginx*.
+
+    :raises FrontError: ``on`` (or ``--nginx``) and no nginx to run.
+    """
+    if front == "off":
+        return None
+    found = find_nginx(nginx, environ.get("PATH", ""))
+    if found is None and front == "on":
+        raise FrontError(
+            "--front on: no nginx on PATH or in /usr/sbin (apt-get install nginx-light)"
+        )
+    if found is None:
+        print(
+            "front: no nginx found, so shoppers reach the web workers directly"
+            " (apt-get install nginx-light for the front tier)",
+            file=out,
+            flush=True,
+        )
+    return found
 
 
 async def probe_http(host: str, port: int) -> bool:

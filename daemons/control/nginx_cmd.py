@@ -101,7 +101,8 @@ http {{
                           ' $body_bytes_sent $request_time cache=$upstream_cache_status';
   access_log {access_log};
   sendfile on;
-  types {{ text/css css; application/javascript js; image/svg+xml svg; image/png png; }}
+  types {{ text/html html; text/css css; application/javascript js; image/svg+xml svg;
+          image/png png; }}
   default_type application/octet-stream;
   client_body_temp_path {run}/body;
   proxy_temp_path {run}/proxy;

@@ -31,7 +31,7 @@ from ...webapp.service import describe
 from ..runtime.signals import Signals
 from ..runtime.sockets import bind_tcp, bind_unix, remove_unix
 from . import replication_cmd, search_cmd, throttle_cmd
-from .front import Front, FrontError, find_nginx
+from .front import Front, choose_nginx
 from .settings import Settings
 from .supervisor import Child, ChildFailed, Supervisor
 
@@ -98,31 +98,6 @@ def children(
     env = {} if front is None else front.worker_env()
     tier = [Child(f"web#{i + 1}", web, [web_socket], env=env) for i in range(workers)]
     return [*daemons, *tier, *([] if front is None else [front.child()])]
-
-
-def choose_nginx(
-    front: str, nginx: str | None, environ: Mapping[str, str], out: TextIO
-) -> str | None:
-    """The nginx binary to run in front of the workers (``None``: no front tier), for
-    ``--front`` *front* (``auto``, ``on``, ``off``) and ``--nginx`` *nginx*.
-
-    :raises FrontError: ``on`` (or ``--nginx``) and no nginx to run.
-    """
-    if front == "off":
-        return None
-    found = find_nginx(nginx, environ.get("PATH", ""))
-    if found is None and front == "on":
-        raise FrontError(
-            "--front on: no nginx on PATH or in /usr/sbin (apt-get install nginx-light)"
-        )
-    if found is None:
-        print(
-            "front: no nginx found, so shoppers reach the web workers directly"
-            " (apt-get install nginx-light for the front tier)",
-            file=out,
-            flush=True,
-        )
-    return found
 
 
 def bind_all(
@@ -246,7 +221,6 @@ def _write_state(settings: Settings, address: str, app: str, processes: list[Chi
     state = {
         "pid": os.getpid(),
         "started": time.time(),
-        "address": address,
         "web": {
             "address": app,
             "workers": [c.pid for c in processes if c.program == "web"],

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from sleigh.daemons.control import front
-from sleigh.daemons.control.up import choose_nginx
 from tests.control.test_nginx import _nginx
 from tests.plugins.up import UpShop, alive, running_shop, shop_env
 
@@ -126,11 +125,11 @@ def test_front_auto_without_nginx_serves_without_it(
 ) -> None:
     monkeypatch.setattr(front, "SBIN", str(tmp_path))
     out = io.StringIO()
-    assert choose_nginx("auto", None, {"PATH": str(tmp_path)}, out) is None
+    assert front.choose_nginx("auto", None, {"PATH": str(tmp_path)}, out) is None
     assert "no nginx found, so shoppers reach the web workers directly" in out.getvalue()
-    assert choose_nginx("off", None, {"PATH": "/usr/sbin"}, out) is None
+    assert front.choose_nginx("off", None, {"PATH": "/usr/sbin"}, out) is None
     with pytest.raises(front.FrontError, match="no nginx on PATH"):
-        choose_nginx("on", None, {"PATH": str(tmp_path)}, out)
+        front.choose_nginx("on", None, {"PATH": str(tmp_path)}, out)
 
 
 @pytest.mark.slow
