@@ -43,176 +43,28 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import lmdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from receive_paths import receive_asyncio, receive_thread  # noqa: E402
+from replication_lab import Latency, Watcher, measure_latency, missed, rcvbuf_errors, run_writer  # noqa: E402
 
 from sleigh.daemons.control.replication_cmd import NICE  # noqa: E402
+from sleigh.daemons.control.supervisor import renice  # noqa: E402
 from tests.plugins.daemons import DaemonFactory, short_tmpdir  # noqa: E402
 from tests.replicator.hosts import write_secret  # noqa: E402
-from tests.replicator.netns import Host, Lab, can_run, run  # noqa: E402
+from tests.replicator.netns import Host, Lab, can_run  # noqa: E402
 
-SIZE = 1024
 #: Rates (objects/s) of the throughput ladder; the target (50,000) is passed on the way.
 RATES = (5_000, 10_000, 20_000, 35_000, 50_000, 60_000, 75_000)
 OPTIONS = {"rcvbuf": "16MiB", "sndbuf": "8MiB", "retransmit_buffer": "64MiB"}
-
-
-# -- the writer: a subprocess pacing SETs into A's cache ------------------------------------
-def writer(sock_path: str, prefix: str, count: int, rate: float, size: int) -> None:
-    """Send *count* ``SET prefix<i> <time_ns><padding>`` at *rate*/s; print the last ack time."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(sock_path)
-    sock.setblocking(False)
-    pad = b"v" * (size - 20)
-    sent = acked = 0
-    start = time.perf_counter()
-    while acked < count:
-        due = min(count, int((time.perf_counter() - start) * rate) + 1)
-        if due > sent:
-            batch = []
-            for i in range(sent, min(due, sent + 500)):
-                key = b"%s%d" % (prefix.encode(), i)
-                value = b"%020d" % time.time_ns() + pad
-                batch.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
-                    len(key), key, len(value), value))  # fmt: skip
-            sock.setblocking(True)
-            sock.sendall(b"".join(batch))
-            sock.setblocking(False)
-            sent += len(batch)
-        try:
-            acked += len(sock.recv(1 << 20)) // 5  # every reply is +OK\r\n
-        except BlockingIOError:
-            time.sleep(0.0001 if sent < count else 0.00005)
-    print(f"{time.time():.6f} {time.perf_counter() - start:.6f}")
-
-
-def run_writer(host: Host, prefix: str, count: int, rate: float) -> tuple[float, float]:
-    """(wall time of the last ack, seconds the writer took)."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--writer", str(host.cache_socket), prefix, str(count),
-         str(rate), str(SIZE)],
-        capture_output=True, text=True, check=True, timeout=600,
-    ).stdout.split()  # fmt: skip
-    return float(out[0]), float(out[1])
-
-
-# -- watching B's LMDB ------------------------------------------------------------------------
-class Watcher:
-    """Polls hosts' LMDB files for keys written in order."""
-
-    def __init__(self, hosts: list[Host]) -> None:
-        self.envs = [
-            lmdb.open(str(h.home / "cache"), readonly=True, max_dbs=8, map_size=1 << 30)
-            for h in hosts
-        ]
-        self.dbs = [env.open_db(b"data", create=False) for env in self.envs]
-
-    def latencies(self, prefix: str, count: int, timeout: float) -> list[float]:
-        """Seconds from each key's write (stamped in its value) to seen in the first host."""
-        env, db = self.envs[0], self.dbs[0]
-        out: list[float] = []
-        deadline = time.monotonic() + timeout
-        i = 0
-        while i < count and time.monotonic() < deadline:
-            with env.begin(db=db, buffers=True) as txn:
-                while i < count:
-                    raw = txn.get(b"%s%d" % (prefix.encode(), i))
-                    if raw is None:
-                        break
-                    out.append((time.time_ns() - int(bytes(raw[8:28]))) / 1e9)
-                    i += 1
-            time.sleep(0.0001)
-        return out
-
-    def seen_all(self, key: bytes, timeout: float) -> float | None:
-        """Wall time at which every host holds *key* (``None``: not within *timeout*)."""
-        deadline = time.monotonic() + timeout
-        waiting = set(range(len(self.envs)))
-        while waiting and time.monotonic() < deadline:
-            for n in list(waiting):
-                with self.envs[n].begin(db=self.dbs[n]) as txn:
-                    if txn.get(key) is not None:
-                        waiting.discard(n)
-            time.sleep(0.0005)
-        return None if waiting else time.time()
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
-def rcvbuf_errors(host: Host) -> int:
-    lines = [x.split() for x in run("cat", "/proc/net/snmp", ns=host.ns).splitlines()]
-    udp = [x for x in lines if x and x[0] == "Udp:"]
-    return int(dict(zip(udp[0][1:], udp[1][1:], strict=False))["RcvbufErrors"])
-
-
-def missed(host: Host) -> int:
-    peers: list[dict[str, Any]] = host.stats().get("peers", [])
-    return sum(int(p["missed"]) for p in peers)
-
-
-# -- the measurements -----------------------------------------------------------------------
-@dataclass
-class Latency:
-    rate: int
-    samples: int
-    p50_ms: float
-    p99_ms: float
-    #: CPU time per object, µs, by daemon (``a.cached``, ``b.mcastd``...)
-    cpu_us: dict[str, float] = field(default_factory=dict)
-
-
-def measure_latency(
-    lab: Lab, watcher: Watcher, rate: int, seconds: float, tag: str = ""
-) -> Latency:
-    a = lab.hosts["a"]
-    count = int(rate * seconds)
-    prefix = f"lat{tag}{rate}-"
-    done = threading.Event()
-    result: list[float] = []
-
-    def watch() -> None:
-        result.extend(watcher.latencies(prefix, count, seconds + 30))
-        done.set()
-
-    thread = threading.Thread(target=watch)
-    daemons = {
-        f"{name}.{kind}": daemon.pid
-        for name, host in lab.hosts.items()
-        for kind, daemon in (("cached", host.cached), ("mcastd", host.mcastd))
-        if daemon is not None
-    }
-    before = {name: cpu_seconds(pid) for name, pid in daemons.items()}
-    thread.start()
-    run_writer(a, prefix, count, rate)
-    thread.join()
-    cpu = {name: (cpu_seconds(pid) - before[name]) * 1e6 / count for name, pid in daemons.items()}
-    ms = sorted(x * 1000 for x in result)
-    if not ms:
-        return Latency(rate, 0, float("nan"), float("nan"), cpu)
-    p50, p99 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    return Latency(rate, len(ms), p50, p99, cpu)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time process *pid* has used."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -314,19 +166,13 @@ def compare_priority(
                 for host in lab.hosts.values():
                     for daemon in (host.cached, host.mcastd):
                         assert daemon is not None
-                        renice(daemon.pid, nice)
+                        renice("a lab daemon", daemon.pid, nice)
                 rows.append(measure_latency(lab, watcher, 10_000, seconds, f"hog{nice}{round_}-"))
     finally:
         for hog in hogs:
             hog.kill()
             hog.wait()
     return got
-
-
-def renice(pid: int, nice: int) -> None:
-    """Give every thread of process *pid* the niceness *nice*."""
-    for task in os.listdir(f"/proc/{pid}/task"):
-        os.setpriority(os.PRIO_PROCESS, int(task), nice)
 
 
 def print_priority(got: dict[str, list[Latency]]) -> None:
@@ -461,9 +307,6 @@ def bench(quick: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--writer"]:
-        writer(args[1], args[2], int(args[3]), float(args[4]), int(args[5]))
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
