@@ -9,7 +9,9 @@ One run prints:
 * **latency**: a ``SET`` on host A (over its Unix socket) until the key is
   visible in host B's LMDB file, p50 and p99, at 1,000 and 10,000 objects/s
   of 1 KB (the writer paces; the reader polls B's file every 100 µs), and
-  each daemon's CPU time per object at those rates; beside it, in runs of
+  each daemon's CPU time per object at those rates, with the writer's and
+  the reader's own and the share of the cores all of it kept busy (the three
+  hosts share this machine's cores); beside it, in runs of
   its own, the same ``SET`` until visible in A's own file (the local write
   alone: what replication adds is the difference);
 * **throughput**: the highest rate of 1 KB objects written on A that B and
@@ -86,7 +88,7 @@ def measure_throughput(lab: Lab, watcher: Watcher, rate: int, seconds: float) ->
     prefix = f"tp{rate}-"
     drops0 = sum(rcvbuf_errors(h) for h in (a, b, c))
     missed0 = missed(b) + missed(c)
-    _, took = run_writer(a, prefix, count, rate)
+    _, took, _ = run_writer(a, prefix, count, rate)
     seen = watcher.seen_all(f"{prefix}{count - 1}".encode(), 30)
     drops = sum(rcvbuf_errors(h) for h in (a, b, c)) - drops0
     return Throughput(rate, count / took, seen is not None, drops, missed(b) + missed(c) - missed0)
@@ -116,7 +118,7 @@ def measure_recovery(
         thread = threading.Thread(target=lambda: seen.append(watcher.seen_all(key, 30)))
         thread.start()
         try:
-            last_ack, _ = run_writer(a, prefix, count, 20_000)
+            last_ack, _, _ = run_writer(a, prefix, count, 20_000)
         finally:
             thread.join()
     finally:
@@ -211,9 +213,16 @@ def report(
             f"{lat.rate:>8} {lat.samples:>8} {lat.p50_ms:>8.3f} {lat.p99_ms:>8.3f}"
             f"   {own.p50_ms:.3f}, {own.p99_ms:.3f}"
         )
+    cores = os.cpu_count() or 1
     for lat in latencies:
         by = ", ".join(f"{name} {us:.1f}" for name, us in lat.cpu_us.items())
         print(f"  CPU µs an object at {lat.rate}/s: {by}; {sum(lat.cpu_us.values()):.1f} in all")
+        spent = sum(lat.cpu_us.values()) + sum(lat.harness_us.values())
+        print(
+            f"    and the measurement's own: writer {lat.harness_us['writer']:.1f}, watcher"
+            f" {lat.harness_us['watcher']:.1f}; all of it at this rate: {spent * lat.rate / 1e6:.2f}"
+            f" cores' worth of CPU, on this machine's {cores}"
+        )
     best = print_throughput(throughput)
     worst = print_recovery(recovery, drain)
     p99 = next((x.p99_ms for x in latencies if x.rate == 10_000), float("nan"))

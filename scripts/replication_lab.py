@@ -1,11 +1,15 @@
-"""The namespace lab's tools for ``bench_replicator.py``: the writer that paces ``SET`` commands
-into host A's cache (a process of its own: ``python replication_lab.py --writer ...``),
-the watcher that polls hosts' LMDB files, and the latency measurement built on both."""
+"""The namespace lab's tools for ``bench_replicator.py``: running the writer that paces ``SET``
+commands into host A's cache (``replication_writer.py``, a process of its own), the watcher
+that polls hosts' LMDB files, and the latency measurement built on both.
+
+Both tools share the machine's cores with the six daemons they measure, so a latency row
+also says what they used (CPU µs an object): a machine busy near its cores' worth is
+measured queueing, whoever queues."""
 
 from __future__ import annotations
 
 import os
-import socket
+import resource
 import subprocess
 import sys
 import threading
@@ -23,45 +27,22 @@ from tests.replicator.netns import Host, Lab, run  # noqa: E402
 
 #: Bytes of each object written.
 SIZE = 1024
+#: The writer's program: a process of its own, importing only what it needs.
+WRITER = Path(__file__).resolve().parent / "replication_writer.py"
 
 
 # -- the writer: a subprocess pacing SETs into A's cache ------------------------------------
-def writer(sock_path: str, prefix: str, count: int, rate: float, size: int) -> None:
-    """Send *count* ``SET prefix<i> <time_ns><padding>`` at *rate*/s; print the last ack time."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(sock_path)
-    sock.setblocking(False)
-    pad = b"v" * (size - 20)
-    sent = acked = 0
-    start = time.perf_counter()
-    while acked < count:
-        due = min(count, int((time.perf_counter() - start) * rate) + 1)
-        if due > sent:
-            batch = []
-            for i in range(sent, min(due, sent + 500)):
-                key = b"%s%d" % (prefix.encode(), i)
-                value = b"%020d" % time.time_ns() + pad
-                batch.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
-                    len(key), key, len(value), value))  # fmt: skip
-            sock.setblocking(True)
-            sock.sendall(b"".join(batch))
-            sock.setblocking(False)
-            sent += len(batch)
-        try:
-            acked += len(sock.recv(1 << 20)) // 5  # every reply is +OK\r\n
-        except BlockingIOError:
-            time.sleep(0.0001 if sent < count else 0.00005)
-    print(f"{time.time():.6f} {time.perf_counter() - start:.6f}")
-
-
-def run_writer(host: Host, prefix: str, count: int, rate: float) -> tuple[float, float]:
-    """(wall time of the last ack, seconds the writer took)."""
+def run_writer(host: Host, prefix: str, count: int, rate: float) -> tuple[float, float, float]:
+    """(wall time of the last ack, seconds the writer took, CPU seconds it used)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
-        [sys.executable, __file__, "--writer", str(host.cache_socket), prefix, str(count),
-         str(rate), str(SIZE)],
+        [sys.executable, str(WRITER), str(host.cache_socket), prefix, str(count), str(rate),
+         str(SIZE)],
         capture_output=True, text=True, check=True, timeout=600,
     ).stdout.split()  # fmt: skip
-    return float(out[0]), float(out[1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return float(out[0]), float(out[1]), cpu
 
 
 # -- watching B's LMDB ------------------------------------------------------------------------
@@ -129,6 +110,8 @@ class Latency:
     p99_ms: float
     #: CPU time per object, µs, by daemon (``a.cached``, ``b.mcastd``...)
     cpu_us: dict[str, float] = field(default_factory=dict)
+    #: CPU time per object, µs, of the measurement itself (``writer``, ``watcher``)
+    harness_us: dict[str, float] = field(default_factory=dict)
 
 
 def measure_latency(
@@ -137,12 +120,13 @@ def measure_latency(
     a = lab.hosts["a"]
     count = int(rate * seconds)
     prefix = f"lat{tag}{rate}-"
-    done = threading.Event()
     result: list[float] = []
+    watched: list[float] = []
 
     def watch() -> None:
+        started = time.thread_time()
         result.extend(watcher.latencies(prefix, count, seconds + 30))
-        done.set()
+        watched.append(time.thread_time() - started)
 
     thread = threading.Thread(target=watch)
     daemons = {
@@ -153,14 +137,15 @@ def measure_latency(
     }
     before = {name: cpu_seconds(pid) for name, pid in daemons.items()}
     thread.start()
-    run_writer(a, prefix, count, rate)
+    _, _, wrote = run_writer(a, prefix, count, rate)
     thread.join()
     cpu = {name: (cpu_seconds(pid) - before[name]) * 1e6 / count for name, pid in daemons.items()}
+    harness = {"writer": wrote * 1e6 / count, "watcher": sum(watched) * 1e6 / count}
     ms = sorted(x * 1000 for x in result)
     if not ms:
-        return Latency(rate, 0, float("nan"), float("nan"), cpu)
+        return Latency(rate, 0, float("nan"), float("nan"), cpu, harness)
     p50, p99 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    return Latency(rate, len(ms), p50, p99, cpu)
+    return Latency(rate, len(ms), p50, p99, cpu, harness)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -168,8 +153,3 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["--writer"]:
-    a = sys.argv[2:]
-    writer(a[0], a[1], int(a[2]), float(a[3]), int(a[4]))

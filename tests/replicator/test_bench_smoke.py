@@ -31,7 +31,8 @@ def test_quick_run_prints_every_figure() -> None:
                     "the same burst with no loss"):  # fmt: skip
         assert heading in out, out
     for row in ("blocking recv thread", "asyncio endpoint (uvloop)", "highest clean rate",
-                "CPU µs an object at 10000/s: a.cached ", "A's own: p50, p99 ms"):  # fmt: skip
+                "CPU µs an object at 10000/s: a.cached ", "A's own: p50, p99 ms",
+                "and the measurement's own: writer "):  # fmt: skip
         assert row in out, out
     targets = out.split("\ntargets\n", 1)[1].split("\n\n", 1)[0]
     assert targets.count("target") == 3 and "Traceback" not in result.stderr, out
