@@ -217,11 +217,11 @@ def report(
     for lat in latencies:
         by = ", ".join(f"{name} {us:.1f}" for name, us in lat.cpu_us.items())
         print(f"  CPU µs an object at {lat.rate}/s: {by}; {sum(lat.cpu_us.values()):.1f} in all")
-        spent = sum(lat.cpu_us.values()) + sum(lat.harness_us.values())
+        worth = (sum(lat.cpu_us.values()) + sum(lat.harness_us.values())) * lat.rate / 1e6
         print(
             f"    and the measurement's own: writer {lat.harness_us['writer']:.1f}, watcher"
-            f" {lat.harness_us['watcher']:.1f}; all of it at this rate: {spent * lat.rate / 1e6:.2f}"
-            f" cores' worth of CPU, on this machine's {cores}"
+            f" {lat.harness_us['watcher']:.1f}; all of it at this rate: {worth:.2f} cores'"
+            f" worth of CPU, on this machine's {cores}"
         )
     best = print_throughput(throughput)
     worst = print_recovery(recovery, drain)

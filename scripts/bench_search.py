@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -172,7 +173,8 @@ def make_queries(catalog: Catalog, count: int, seed: int = 11) -> list[Query]:
     queries = []
     for _ in range(count):
         text = " ".join(rng.choices(catalog.words, cum_weights=query_cum, k=rng.randint(1, 3)))
-        category, brands = None, ()
+        category: int | None = None
+        brands: tuple[int, ...] = ()
         if rng.random() < 0.5:
             if rng.random() < 0.5:
                 category = rng.choice(inner)
@@ -211,7 +213,11 @@ def build_sleigh(catalog: Catalog, where: Path) -> Built:
     return seconds, info.size, lambda: index.search
 
 
-def _tantivy_schema() -> object:
+if TYPE_CHECKING:
+    import tantivy
+
+
+def _tantivy_schema() -> tantivy.Schema:
     import tantivy
 
     builder = tantivy.SchemaBuilder()
@@ -228,7 +234,7 @@ def build_tantivy(catalog: Catalog, where: Path) -> Built:
     schema = _tantivy_schema()
     started = time.perf_counter()
     (where / "tantivy").mkdir()
-    index = tantivy.Index(schema, path=str(where / "tantivy"))  # type: ignore[arg-type]
+    index = tantivy.Index(schema, path=str(where / "tantivy"))
     writer = index.writer(heap_size=512_000_000, num_threads=2)
     for d in catalog.docs:
         writer.add_document(
@@ -255,10 +261,10 @@ def build_tantivy(catalog: Catalog, where: Path) -> Built:
     return seconds, size, lambda: search
 
 
-def _tantivy_search(index: object, schema: object) -> Search:
+def _tantivy_search(index: tantivy.Index, schema: tantivy.Schema) -> Search:
     import tantivy
 
-    searcher = index.searcher()  # type: ignore[attr-defined]
+    searcher = index.searcher()
     fields = ["title", "brand", "category", "description"]
     boosts = {"title": 4.0, "brand": 3.0, "category": 2.0}
     order = {
@@ -270,7 +276,7 @@ def _tantivy_search(index: object, schema: object) -> Search:
     must = tantivy.Occur.Must
 
     def search(q: Query) -> object:
-        parts = [(must, index.parse_query(q.text, fields, boosts, conjunction_by_default=True))]  # type: ignore[attr-defined]
+        parts = [(must, index.parse_query(q.text, fields, boosts, conjunction_by_default=True))]
         if q.category is not None:
             parts.append((must, tantivy.Query.term_query(schema, "cat", q.category)))
         if q.brands:
@@ -341,7 +347,8 @@ def _fts5_search(path: Path, subtrees: dict[int, list[int]]) -> Search:
     }
 
     def search(q: Query) -> object:
-        where, args = ["fts MATCH ?"], [" ".join(f'"{w}"' for w in q.text.split())]
+        where = ["fts MATCH ?"]
+        args: list[object] = [" ".join(f'"{w}"' for w in q.text.split())]
         if q.category is not None:
             members = subtrees[q.category]
             where.append(f"p.category IN ({','.join('?' * len(members))})")

@@ -250,7 +250,11 @@ def rows_limits(keys: list[bytes]) -> list[Row]:
     ):
         store.reset()
         limiter = cls(store)
-        seconds, lat = timed_loop(lambda k, lim=limiter: lim.hit(item, k.decode()), keys)
+
+        def hit(key: bytes, limiter: strategies.RateLimiter = limiter) -> bool:
+            return bool(limiter.hit(item, key.decode()))
+
+        seconds, lat = timed_loop(hit, keys)
         rows.append(Row(f"limits + Redis ({name})", len(keys), seconds, lat))
     store.reset()
     return rows

@@ -153,7 +153,7 @@ def _app(middleware: Any, inside: list[float], handled: list[float], page: bool)
     async def outer(request: web.Request, handler: Any) -> web.StreamResponse:
         request[HANDLED] = 0.0  # (a request refused before its handler ran)
         t0 = clock()
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
         inside.append(clock() - t0)
         handled.append(request[HANDLED])
         return response
