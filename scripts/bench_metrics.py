@@ -25,10 +25,11 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -43,7 +44,13 @@ from sleigh.webapp.demo.catalog import load_demo
 from sleigh.webapp.models.catalog import Catalog
 from sleigh.webapp.navigation import Navigation
 
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+class Middleware(Protocol):
+    """A new-style aiohttp middleware (aiohttp binds its handler by keyword)."""
+
+    def __call__(self, request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]: ...
+
+
 ROW_BARE = "handler alone"
 ROW_METRICS = "metrics middleware"
 ROW_NAV = "navigation middleware"

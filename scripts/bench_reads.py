@@ -88,6 +88,7 @@ async def _nothing(connection: Any) -> None:
 
 async def _postgres_ways(engine: Any, pinging: Any, closing: list[Any]) -> dict[str, Way]:
     reader = reads._readers[engine.sync_engine]
+    assert isinstance(reader, reads._PostgresReader)
     sql, _ = reader.sql(queries._STOCK, {"ids": [1]})
     connect = reader.connections.connect
     ways = {

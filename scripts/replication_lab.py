@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lmdb
 
@@ -97,7 +97,7 @@ def rcvbuf_errors(host: Host) -> int:
 
 
 def missed(host: Host) -> int:
-    peers: list[dict[str, Any]] = host.stats().get("peers", [])
+    peers = cast(list[dict[str, Any]], host.stats().get("peers", []))
     return sum(int(p["missed"]) for p in peers)
 
 
