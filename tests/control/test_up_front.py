@@ -151,6 +151,29 @@ def test_a_killed_front_is_restarted_and_its_workers_do_not_linger(shop: UpShop)
     assert "left processes behind" in shop.log()
 
 
+def test_the_front_s_access_log_is_rotated_as_the_readme_says(shop: UpShop) -> None:
+    """Move ``run/nginx/access.log`` aside and send nginx's master (``sleigh status`` names
+    it) SIGUSR1: nginx opens a new file, and the next requests go there."""
+    base = shop.address.rstrip("/")
+    log = shop.home / "run" / "nginx" / "access.log"
+    assert _get(f"{base}/p/4")[0] == 200
+    deadline = time.monotonic() + 10
+    while "GET /p/4 " not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rotated = log.with_name("access.log.1")
+    log.rename(rotated)
+    status = json.loads(_sleigh(shop, "status", "--json").stdout)
+    os.kill(int(status["components"]["front"]["details"]["pid"]), signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not log.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _get(f"{base}/p/5")[0] == 200
+    while "GET /p/5 " not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "GET /p/5 " in log.read_text() and "GET /p/4 " not in log.read_text()
+    assert "GET /p/4 " in rotated.read_text() and "GET /p/5 " not in rotated.read_text()
+
+
 def test_the_front_s_files_start_with_no_page_kept_from_an_earlier_run(tmp_path: Path) -> None:
     from sleigh.daemons.control.settings import load_settings
     from sleigh.daemons.runtime.sockets import bind_tcp
