@@ -42,6 +42,7 @@ from middleware_latency import (
     middleware_overhead,
     print_middleware,
 )
+from webshop import cpu_seconds
 
 from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
 from sleigh.daemons.throttle.gcra import Table, key_hash
@@ -130,12 +131,6 @@ def zipf_keys(n_keys: int, count: int, seed: int = SEED) -> list[bytes]:
     return [f"ip:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}".encode() for i in picks.tolist()]
 
 
-def proc_cpu(pid: int) -> float:
-    """utime+stime of *pid* in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Daemon:
     """A private sleigh-throttled on a temporary home (or, *minimal*, the floor server)."""
 
@@ -190,7 +185,7 @@ def sync_worker(path: str, keys: list[bytes], out: multiprocessing.Queue[object]
 def row_sync(daemon: Daemon, keys: list[bytes], clients: int, name: str = "") -> Row:
     ctx = multiprocessing.get_context("fork")
     queue: multiprocessing.Queue[object] = ctx.Queue()
-    cpu0 = proc_cpu(daemon.proc.pid)
+    cpu0 = cpu_seconds([daemon.proc.pid])
     started = time.perf_counter()
     procs = [
         ctx.Process(target=sync_worker, args=(str(daemon.socket), keys[i::clients], queue))
@@ -203,7 +198,7 @@ def row_sync(daemon: Daemon, keys: list[bytes], clients: int, name: str = "") ->
         proc.join()
     wall = time.perf_counter() - started
     lat = np.concatenate([r[1] for r in results])  # type: ignore[index]
-    cpu = proc_cpu(daemon.proc.pid) - cpu0
+    cpu = cpu_seconds([daemon.proc.pid]) - cpu0
     name = name or f"sleigh-throttled, {clients} blocking client{'s' if clients > 1 else ''}"
     return Row(name, len(keys), wall, lat, cpu / len(keys) * 1e6)
 
@@ -231,9 +226,9 @@ async def _pipelined(path: Path, keys: list[bytes]) -> tuple[float, np.ndarray]:
 def row_async(daemon: Daemon, keys: list[bytes]) -> Row:
     import uvloop
 
-    cpu0 = proc_cpu(daemon.proc.pid)
+    cpu0 = cpu_seconds([daemon.proc.pid])
     seconds, lat = uvloop.run(_pipelined(daemon.socket, keys))
-    cpu = proc_cpu(daemon.proc.pid) - cpu0
+    cpu = cpu_seconds([daemon.proc.pid]) - cpu0
     name = f"sleigh-throttled, 1 asyncio client, {IN_FLIGHT} in flight"
     return Row(name, len(keys), seconds, lat, cpu / len(keys) * 1e6)
 

@@ -8,7 +8,6 @@ measured queueing, whoever queues."""
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import lmdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from webshop import cpu_seconds  # noqa: E402
 
 from tests.replicator.netns import Host, Lab, run  # noqa: E402
 
@@ -135,21 +136,14 @@ def measure_latency(
         for kind, daemon in (("cached", host.cached), ("mcastd", host.mcastd))
         if daemon is not None
     }
-    before = {name: cpu_seconds(pid) for name, pid in daemons.items()}
+    before = {name: cpu_seconds([pid]) for name, pid in daemons.items()}
     thread.start()
     _, _, wrote = run_writer(a, prefix, count, rate)
     thread.join()
-    cpu = {name: (cpu_seconds(pid) - before[name]) * 1e6 / count for name, pid in daemons.items()}
+    cpu = {name: (cpu_seconds([pid]) - before[name]) * 1e6 / count for name, pid in daemons.items()}
     harness = {"writer": wrote * 1e6 / count, "watcher": sum(watched) * 1e6 / count}
     ms = sorted(x * 1000 for x in result)
     if not ms:
         return Latency(rate, 0, float("nan"), float("nan"), cpu, harness)
     p50, p99 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     return Latency(rate, len(ms), p50, p99, cpu, harness)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time process *pid* has used."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

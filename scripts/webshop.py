@@ -29,7 +29,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from sleigh.daemons.control.replication_cmd import NICE as CACHED_NICE
+from sleigh.daemons.control.cache_cmd import NICE as CACHED_NICE
 from sleigh.daemons.control.supervisor import renice
 from sleigh.daemons.control.throttle_cmd import NICE as THROTTLED_NICE
 from sleigh.daemons.runtime.activation import activation_kwargs

@@ -63,7 +63,8 @@ def test_the_throttle_daemon_runs_ahead_of_the_web_workers() -> None:
 
 @pytest.mark.parametrize("name", ["cached", "mcastd"])
 def test_the_cache_and_the_replicator_run_ahead_of_the_web_workers(name: str) -> None:
-    from sleigh.daemons.control.replication_cmd import NICE
+    from sleigh.daemons.control import cache_cmd, replication_cmd
 
+    nice = {"cached": cache_cmd.NICE, "mcastd": replication_cmd.NICE}[name]
     service = _parse(ROOT / "systemd" / f"sleigh-{name}.service")["Service"]
-    assert int(service["Nice"]) == NICE < 0  # and `sleigh up` gives them the same
+    assert int(service["Nice"]) == nice < 0  # and `sleigh up` gives them the same

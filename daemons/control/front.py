@@ -45,6 +45,11 @@ REAL_IP = "X-Real-IP"
 PROBE_TIMEOUT = 2.0
 
 
+def run_dir(home: Path) -> Path:
+    """Everything the front tier writes in *home*: its files, kept pages and access log."""
+    return home / "run" / "nginx"
+
+
 class FrontError(SleighError):
     """The front tier was asked for and cannot run."""
 
@@ -115,7 +120,7 @@ class Front:
         self.settings = settings
         self.nginx = nginx
         self.listening = listening
-        self.run = settings.home / "run" / "nginx"
+        self.run = run_dir(settings.home)
         configured = settings.web.socket_path(settings.home)
         self.app_path = configured or settings.home / "run" / "web.sock"
 

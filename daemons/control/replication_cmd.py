@@ -20,6 +20,7 @@ from typing import Any
 
 from ..replicator.stats import StatsUnavailable, fetch
 from ..runtime.paths import create_private
+from . import cache_cmd
 from .component import Component
 from .settings import Settings
 from .supervisor import Child
@@ -110,21 +111,14 @@ async def status(settings: Settings) -> Component:
     return Component("replication", "degraded" if troubled else "up", address, details)
 
 
-#: The replicator's niceness, and the cache's (their units' ``Nice=``): their CPU is bounded
-#: by the cluster's write rate, the web workers' is not. Three hosts on two cores at 10,000
-#: objects/s, both cores also kept busy by two processes at nice 0 (web workers' stand-in):
-#: at nice 0 a write reached the next host's cache in 8.8-35 ms (p50), 131-350 ms (p99); at
-#: -5, 4.0 ms and 28-30 ms. With the cores otherwise idle, 2.1 and 4.4-4.8 against 1.6-1.7
-#: and 3.5 (one outlier of 24.6).
-NICE = -5
+#: The replicator's niceness (its unit's ``Nice=``): the cache's, for the same reason
+#: (:data:`.cache_cmd.NICE`).
+NICE = cache_cmd.NICE
 
 
 def child(settings: Settings) -> Child:
     """How ``sleigh up`` runs ``sleigh-mcastd`` (after the cache; it binds its stats socket)."""
-    argv = [sys.executable, "-m", "sleigh.daemons.replicator", "--home", str(settings.home)]
-    if settings.config_file is not None:
-        argv += ["--config", str(settings.config_file)]
-    return Child("mcastd", argv, nice=NICE)
+    return Child("mcastd", settings.program_argv("sleigh.daemons.replicator"), nice=NICE)
 
 
 def ensure_secret(settings: Settings) -> Path:

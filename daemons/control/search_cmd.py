@@ -285,10 +285,7 @@ def _headline(stats: dict[str, Any]) -> dict[str, Any]:
 
 def child(settings: Settings) -> Child:
     """How ``sleigh up`` runs the daemon (it binds its own socket under the home)."""
-    argv = [sys.executable, "-m", "sleigh.daemons.search", "--home", str(settings.home)]
-    if settings.config_file is not None:
-        argv += ["--config", str(settings.config_file)]
-    return Child("searchd", argv)
+    return Child("searchd", settings.program_argv("sleigh.daemons.search"))
 
 
 async def status(settings: Settings) -> Component:

@@ -8,6 +8,7 @@ The config file is ``--config PATH``, else ``$SLEIGH_CONFIG``, else
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,14 @@ class Settings:
         """Each section's values, in :data:`SECTIONS` order."""
         for cls in SECTIONS:
             yield getattr(self, cls.SECTION)
+
+    def program_argv(self, module: str) -> list[str]:
+        """The command that runs the program *module* (``sleigh.daemons.cache``...) on this
+        shop: this Python, its home, its config file."""
+        argv = [sys.executable, "-m", module, "--home", str(self.home)]
+        if self.config_file is not None:
+            argv += ["--config", str(self.config_file)]
+        return argv
 
     def as_dict(self) -> dict[str, Any]:
         """The effective settings as plain data (for ``config check --json``)."""

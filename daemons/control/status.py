@@ -18,6 +18,7 @@ from ...webapp.db.migrate import current_revision, head_revision
 from ..cache.client import CacheClient, CacheClientError
 from . import replication_cmd, search_cmd, throttle_cmd
 from .component import Component
+from .front import run_dir
 from .settings import Settings
 from .up import state_file
 
@@ -80,7 +81,7 @@ async def front_status(settings: Settings) -> Component | None:
     front = None if running is None else running.get("front")
     if not front:
         return None
-    pages = settings.home / "run" / "nginx" / "pages"
+    pages = run_dir(settings.home) / "pages"
     details: dict[str, Any] = {"pid": front["pid"]}
     state = await _health(str(front["address"]), details)
     details["kept_pages"] = sum(1 for p in pages.rglob("*") if p.is_file()) if pages.is_dir() else 0

@@ -189,7 +189,4 @@ NICE = -10
 
 def child(settings: Settings) -> Child:
     """How ``sleigh up`` runs the throttle daemon (before the web workers)."""
-    argv = [sys.executable, "-m", "sleigh.daemons.throttle", "--home", str(settings.home)]
-    if settings.config_file is not None:
-        argv += ["--config", str(settings.config_file)]
-    return Child("throttled", argv, nice=NICE)
+    return Child("throttled", settings.program_argv("sleigh.daemons.throttle"), nice=NICE)

@@ -30,7 +30,7 @@ from ...webapp.demo.catalog import load_demo
 from ...webapp.service import describe
 from ..runtime.signals import Signals
 from ..runtime.sockets import bind_tcp, bind_unix, remove_unix
-from . import replication_cmd, search_cmd, throttle_cmd
+from . import cache_cmd, replication_cmd, search_cmd, throttle_cmd
 from .front import Front, choose_nginx
 from .settings import Settings
 from .supervisor import Child, ChildFailed, Supervisor
@@ -75,26 +75,18 @@ def bind_web(settings: Settings) -> tuple[socket.socket, Path | None]:
     return bind_tcp(cfg.host, cfg.port), None
 
 
-def _argv(settings: Settings, module: str) -> list[str]:
-    argv = [sys.executable, "-m", module, "--home", str(settings.home)]
-    if settings.config_file is not None:
-        argv += ["--config", str(settings.config_file)]
-    return argv
-
-
 def children(
     settings: Settings, web_socket: socket.socket, workers: int, front: Front | None = None
 ) -> list[Child]:
     """Every process of the shop, in the order they start (and the reverse of
     the order they stop): the daemons first, then the web workers, then nginx."""
-    cache = Child("cached", _argv(settings, "sleigh.daemons.cache"), nice=replication_cmd.NICE)
     daemons = [
-        cache,
+        cache_cmd.child(settings),
         replication_cmd.child(settings),
         throttle_cmd.child(settings),
         search_cmd.child(settings),
     ]
-    web = _argv(settings, "sleigh.webapp")
+    web = settings.program_argv("sleigh.webapp")
     env = {} if front is None else front.worker_env()
     tier = [Child(f"web#{i + 1}", web, [web_socket], env=env) for i in range(workers)]
     return [*daemons, *tier, *([] if front is None else [front.child()])]

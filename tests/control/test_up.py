@@ -9,15 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sleigh.daemons.control.cache_cmd import NICE as CACHE_NICE
 from sleigh.daemons.control.replication_cmd import NICE as REPLICATION_NICE
 from sleigh.daemons.control.throttle_cmd import NICE
-from tests.plugins.up import UpShop, alive, running_shop, shop_env, stop_shop
+from tests.plugins.up import UpShop, alive, get_page, running_shop, shop_env, stop_shop
 
 
 def _sleigh(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -36,21 +36,16 @@ def shop(tmp_path: Path) -> Iterator[UpShop]:
         yield shop
 
 
-def _get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.read().decode()
-
-
 @pytest.mark.slow
 def test_up_serves_the_shop_and_stops_cleanly(shop: UpShop) -> None:
-    status, home = _get(shop.address)
+    status, _, home = get_page(shop.address)
     assert status == 200
     assert "Popular right now" in home
     category = re.search(r'href="(/c/[a-z0-9/-]+)"', home)
     product = re.search(r'href="(/p/\d+/[a-z0-9-]+)"', home)
     assert category is not None and product is not None
-    assert _get(shop.address.rstrip("/") + category.group(1))[0] == 200
-    assert _get(shop.address.rstrip("/") + product.group(1))[0] == 200
+    assert get_page(shop.address.rstrip("/") + category.group(1))[0] == 200
+    assert get_page(shop.address.rstrip("/") + product.group(1))[0] == 200
 
     report = _sleigh("status", "--json", env=shop.env)
     assert report.returncode == 0, report.stdout + report.stderr
@@ -63,9 +58,9 @@ def test_up_serves_the_shop_and_stops_cleanly(shop: UpShop) -> None:
     state = json.loads((shop.home / "run" / "up.json").read_text())
     throttled = os.getpriority(os.PRIO_PROCESS, state["daemons"]["throttled"])
     assert throttled == (NICE if os.geteuid() == 0 else 0)
-    for name in ("cached", "mcastd"):
+    for name, unit_nice in (("cached", CACHE_NICE), ("mcastd", REPLICATION_NICE)):
         nice = os.getpriority(os.PRIO_PROCESS, state["daemons"][name])
-        assert nice == (REPLICATION_NICE if os.geteuid() == 0 else 0), name
+        assert nice == (unit_nice if os.geteuid() == 0 else 0), name
     assert os.getpriority(os.PRIO_PROCESS, workers[0]) == 0
 
     stop_shop(shop, signal.SIGINT)
@@ -86,7 +81,7 @@ def test_up_restarts_a_worker_that_dies(shop: UpShop) -> None:
         if report["ok"]:
             break
         time.sleep(0.5)
-    assert _get(shop.address)[0] == 200
+    assert get_page(shop.address)[0] == 200
     stop_shop(shop)
     assert "exited unexpectedly" in shop.log()
 

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +18,7 @@ import pytest
 
 from sleigh.daemons.control import front
 from tests.control.test_nginx import _nginx
-from tests.plugins.up import UpShop, alive, running_shop, shop_env
-
-
-def _get(url: str, **headers: str) -> tuple[int, dict[str, str], str]:
-    request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, dict(response.headers), response.read().decode()
+from tests.plugins.up import UpShop, alive, get_page, running_shop, shop_env
 
 
 @pytest.fixture
@@ -60,30 +53,30 @@ def test_front_keeps_public_pages_and_never_a_shoppers_own(shop: UpShop) -> None
     assert state["web"]["address"] == f"unix:{shop.home / 'run' / 'web.sock'}"
     assert any("front: nginx keeps public pages" in line for line in shop.output)
 
-    status, headers, body = _get(f"{base}/p/7")
+    status, headers, body = get_page(f"{base}/p/7")
     assert status == 200 and headers["X-Cache-Status"] == "MISS"
-    again = _get(f"{base}/p/7")
+    again = get_page(f"{base}/p/7")
     assert again[1]["X-Cache-Status"] == "HIT" and again[2] == body
     assert len(_access_lines(shop, "/p/7")) == 1  # the kept copy never reached a worker
     purge = _sleigh(shop, "nginx", "purge", "--proxy", base, "/p/7")
     assert purge.returncode == 0 and "/p/7: 200 (BYPASS)" in purge.stdout, purge.stderr
-    assert _get(f"{base}/p/7")[1]["X-Cache-Status"] == "HIT"
+    assert get_page(f"{base}/p/7")[1]["X-Cache-Status"] == "HIT"
     assert len(_access_lines(shop, "/p/7")) == 2
 
-    first = _get(f"{base}/cart")
+    first = get_page(f"{base}/cart")
     cookie = first[1]["Set-Cookie"].split(";")[0]
-    second = _get(f"{base}/cart", Cookie=cookie)
+    second = get_page(f"{base}/cart", Cookie=cookie)
     assert first[1]["X-Cache-Status"] == second[1]["X-Cache-Status"] == "MISS"
     assert first[1]["Cache-Control"] == "private, no-store"
     assert len(_access_lines(shop, "/cart")) == 2
 
-    css = _get(f"{base}/static/style.css")
+    css = get_page(f"{base}/static/style.css")
     assert css[0] == 200 and css[1]["Content-Type"] == "text/css"
     assert "X-Cache-Status" not in css[1] and not _access_lines(shop, "/static/style.css")
 
     # The workers take the shopper's address from nginx, which sets it: a client's own
     # X-Real-IP is replaced, never believed.
-    _get(f"{base}/p/8", **{"X-Real-IP": "203.0.113.9"})
+    get_page(f"{base}/p/8", **{"X-Real-IP": "203.0.113.9"})
     (line,) = _access_lines(shop, "/p/8")
     assert "203.0.113.9" not in line and "127.0.0.1" in line
 
@@ -146,7 +139,7 @@ def test_a_killed_front_is_restarted_and_its_workers_do_not_linger(shop: UpShop)
         time.sleep(0.2)
     assert state["front"]["pid"] != master, "nginx was not restarted"
     assert not any(alive(pid) for pid in workers), "the killed master's workers lingered"
-    assert _get(f"{shop.address.rstrip('/')}/p/3")[0] == 200
+    assert get_page(f"{shop.address.rstrip('/')}/p/3")[0] == 200
     assert f"nginx (pid {master}) exited unexpectedly" in shop.log()
     assert "left processes behind" in shop.log()
 
@@ -156,7 +149,7 @@ def test_the_front_s_access_log_is_rotated_as_the_readme_says(shop: UpShop) -> N
     it) SIGUSR1: nginx opens a new file, and the next requests go there."""
     base = shop.address.rstrip("/")
     log = shop.home / "run" / "nginx" / "access.log"
-    assert _get(f"{base}/p/4")[0] == 200
+    assert get_page(f"{base}/p/4")[0] == 200
     deadline = time.monotonic() + 10
     while "GET /p/4 " not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -167,7 +160,7 @@ def test_the_front_s_access_log_is_rotated_as_the_readme_says(shop: UpShop) -> N
     deadline = time.monotonic() + 10
     while not log.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _get(f"{base}/p/5")[0] == 200
+    assert get_page(f"{base}/p/5")[0] == 200
     while "GET /p/5 " not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "GET /p/5 " in log.read_text() and "GET /p/4 " not in log.read_text()

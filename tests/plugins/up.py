@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,3 +216,10 @@ def running_shop(
                 shop.proc.kill()
                 shop.proc.wait(10)
             _close(shop.proc)
+
+
+def get_page(url: str, **headers: str) -> tuple[int, dict[str, str], str]:
+    """GET *url* from the shop ``sleigh up`` runs: the status, the headers and the body."""
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), response.read().decode()

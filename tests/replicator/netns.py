@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sleigh.daemons.control.replication_cmd import NICE
+from sleigh.daemons.control import cache_cmd, replication_cmd
 from sleigh.daemons.control.supervisor import renice
 from tests.plugins.daemons import Daemon, DaemonFactory
 
@@ -89,10 +89,10 @@ class Host:
         run("nft", "-f", "-", ns=self.ns, text_in=script)
 
 
-def _as_units_run(daemon: Daemon) -> Daemon:
-    """Give *daemon* its unit's niceness (``Nice=``, as systemd and ``sleigh up`` run it;
-    the lab runs as root)."""
-    renice("a lab daemon", daemon.pid, NICE)
+def _as_units_run(daemon: Daemon, nice: int) -> Daemon:
+    """Give *daemon* its unit's niceness *nice* (``Nice=``, as systemd and ``sleigh up``
+    run it; the lab runs as root)."""
+    renice("a lab daemon", daemon.pid, nice)
     return daemon
 
 
@@ -144,7 +144,7 @@ class Lab:
         host.cached = self.factory.start(
             self._argv(host, "sleigh.daemons.cache"), env=env, binds_itself=host.cache_socket
         )
-        return _as_units_run(host.cached)
+        return _as_units_run(host.cached, cache_cmd.NICE)
 
     def start_mcastd(self, host: Host, secret: Path, **options: str) -> Daemon:
         env = {
@@ -158,7 +158,7 @@ class Lab:
         host.mcastd = self.factory.start(
             self._argv(host, "sleigh.daemons.replicator"), env=env, binds_itself=host.stats_socket
         )
-        return _as_units_run(host.mcastd)
+        return _as_units_run(host.mcastd, replication_cmd.NICE)
 
     def stop_mcastd(self, host: Host) -> int:
         """SIGTERM to *host*'s replicator (by pid); its exit code."""
