@@ -61,6 +61,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from web_report import (
+    PACED_REACHED,
     ROW_BARE1,
     ROW_BARE2,
     ROW_CAT2,
@@ -329,8 +330,9 @@ def header(args: argparse.Namespace) -> None:
         " info, price and stock miss unless an earlier page showed it as a related product"
     )
     print(
-        "  paced: wrk (not wrk2, which Debian lacks) with a Lua delay after each response of"
-        f" {CONNECTIONS} / the target rate, less the median response time of a trial run;"
+        "  paced: wrk (not wrk2, which Debian lacks) with a Lua delay after each response,"
+        " found by short trial runs (each corrects the wait by the cycle it missed the target"
+        f" rate by); judged only if it came within {1 - PACED_REACHED:.0%} of the target;"
         " wrk measures from each send, so a late send's wait is not counted (coordinated"
         " omission)"
     )

@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from web_report import Result, lopsided
+from web_report import PACED_SHARE, Result, lopsided
 from webshop import BenchError, cpu_seconds, fetch, process_name
 
 CONNECTIONS = 32
-#: A paced run's rate, as a share of the peak.
-PACED_SHARE = 0.7
+#: Trial runs, at most, that find a paced run's wait; a trial within this share of
+#: the target rate ends the search.
+PACED_TRIALS = 4
+PACED_CLOSE = 0.03
 #: wrk runs of a row, at most, until its server processes share the work (``Run.balanced``).
 LOPSIDED_TRIES = 3
 
@@ -145,19 +147,25 @@ class Run:
 
     def paced(self, base: str, paths: Sequence[str], peak: float) -> Result:
         """*paths* at about ``PACED_SHARE`` of *peak* req/s: each connection waits
-        between a response and its next request, the wait shortened by the median
-        response time of a short trial run."""
+        between a response and its next request.
+
+        A connection's cycle is its wait plus its response time plus wrk's own
+        turn, and the response time grows with the rate, so the wait is found by
+        trial: short runs, each taking the cycle it fell short by (or went over by)
+        off the wait (or onto it), until one lands within ``PACED_CLOSE`` of the
+        target (at most ``PACED_TRIALS``)."""
         target = PACED_SHARE * peak
         cycle_ms = CONNECTIONS * 1000 / target
-        delay = cycle_ms
-        if not self.quick:
-            # A connection's cycle is its wait plus the response time: take the median
-            # response time at this pace off the wait.
+        delay, trials = cycle_ms, 0
+        while not self.quick and trials < PACED_TRIALS:
+            trials += 1
             trial = wrk(self.tmp, base, paths, max(2, self.seconds / 3), delay_ms=delay)
-            delay = max(0.0, cycle_ms - trial.p50_ms)
+            if not trial.rps or abs(trial.rps / target - 1) <= PACED_CLOSE:
+                break
+            delay = max(0.0, delay + cycle_ms - CONNECTIONS * 1000 / trial.rps)
         result = self.wrk(base, paths, self.seconds, delay_ms=delay)
         result.note = (
             f"{result.rps / peak:.0%} of the warm peak (target {PACED_SHARE:.0%}:"
-            f" {target:,.0f} req/s; delay {delay:.2f} ms)"
+            f" {target:,.0f} req/s; delay {delay:.2f} ms after {trials} trial run(s))"
         )
         return result

@@ -209,3 +209,23 @@ assert not lopsided(run(nginx=20.0))
         [sys.executable, "-c", check], cwd=BENCH.parent, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_paced_run_short_of_its_rate_is_not_judged() -> None:
+    """The p99 target holds at 70% of the peak: a run paced to 60% cannot meet it."""
+    check = """
+from web_report import ROW_PACED, ROW_WARM2, Result, targets
+def verdict(paced_requests, p99_ms):
+    rows = {ROW_WARM2: Result(5000, 1.0, 5.0, 12.0, 0, 0),
+            ROW_PACED: Result(paced_requests, 1.0, 3.0, p99_ms, 0, 0)}
+    return next(t for t in targets(rows) if t[0].startswith("p99 at 70%"))
+name, shown, met = verdict(3000, 14.0)
+assert met is False and "(60% of the peak): short of 70%, not judged" in shown, shown
+name, shown, met = verdict(3400, 14.0)
+assert met is True and "68% of the peak" in shown, shown
+assert verdict(3500, 25.0)[2] is False
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=BENCH.parent, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
