@@ -34,10 +34,10 @@ workers share one listening socket handed over as ``LISTEN_FDS`` (as
    sets the front tier up (each page kept after its first request, renewed from
    the shop when its max-age runs out);
 7. the warm product page and the bare product page (2 processes each, both
-   running) measured in turn, three rounds of half a row's time: the ratio
-   the target names is the median of the rounds, since the machine drifts
-   between rows a minute apart (the table's rows gave 0.75x in one run and
-   0.49-0.50x in others).
+   running) measured in turn, five rounds of 40% of a row's time each, the
+   side measured first alternating: the ratio the target names is the median
+   of the rounds, since the machine drifts between rows a minute apart (the
+   table's rows gave 0.75x in one run and 0.49-0.50x in others).
 
 The load comes from ``wrk_load.py`` and the rows are printed by ``web_report.py``.
 Every process is stopped by PID and the temporary directory removed. Needs ``wrk``
@@ -100,8 +100,10 @@ from yardsticks import nginx_path, start_bare, start_front, start_nginx
 from sleigh.daemons.runtime.sockets import bind_tcp
 
 HOT_PRODUCTS = 100
-#: Rounds of the warm and the bare product page measured in turn (the ratio's target figure).
-ROUNDS = 3
+#: Rounds of the warm and the bare product page measured in turn (the ratio's target figure),
+#: and each side's share of a row's time in a round.
+ROUNDS = 5
+ROUND_SHARE = 0.4
 TOOLS = {"wrk": "wrk", "nginx": "nginx-light (or nginx)"}
 
 
@@ -246,10 +248,11 @@ def bare_product(home: Path, database_url: str, ids: list[int]) -> list[str]:
 def in_turn(
     run: Run, procs: Processes, bare_argv: list[str], shop: str, paths: list[str]
 ) -> list[tuple[Result, Result]]:
-    """(warm, bare) product page results, measured in turn ``ROUNDS`` times for half a
-    row's time each: the shop's two workers at *shop* (running) and two bare processes
-    (*bare_argv*) serving the same *paths*. Drift of the machine between the rows of
-    the table moves their ratio; within a round both sides share it."""
+    """(warm, bare) product page results, measured in turn ``ROUNDS`` times for
+    ``ROUND_SHARE`` of a row's time each: the shop's two workers at *shop* (running) and
+    two bare processes (*bare_argv*) serving the same *paths*. Drift of the machine
+    between the rows of the table moves their ratio; within a round both sides share
+    it, and the side measured first alternates, so a steady drift favours neither."""
     sock = bind_tcp("127.0.0.1", 0)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     shop_servers = list(run.servers)
@@ -259,12 +262,14 @@ def in_turn(
         bare_servers = [p.pid for p in bare]
         run.servers = bare_servers
         run.warm(base, paths)
-        seconds = max(1.0, run.seconds / 2)
-        for _ in range(1 if run.quick else ROUNDS):
-            run.servers = shop_servers
-            warm = run.balanced(shop, paths, seconds)
-            run.servers = bare_servers
-            rounds.append((warm, run.balanced(base, paths, seconds)))
+        seconds = max(1.0, run.seconds * ROUND_SHARE)
+        sides = ((shop_servers, shop), (bare_servers, base))
+        for at in range(1 if run.quick else ROUNDS):
+            got: list[Result] = []
+            for servers, url in sides if at % 2 == 0 else sides[::-1]:
+                run.servers = servers
+                got.append(run.balanced(url, paths, seconds))
+            rounds.append((got[0], got[1]) if at % 2 == 0 else (got[1], got[0]))
         for proc in bare:
             procs.stop(proc)
     finally:

@@ -224,6 +224,10 @@ assert met is False and "(60% of the peak): short of 70%, not judged" in shown, 
 name, shown, met = verdict(3400, 14.0)
 assert met is True and "68% of the peak" in shown, shown
 assert verdict(3500, 25.0)[2] is False
+from wrk_load import _corrected
+assert abs(_corrected(5.0, 4000, 3000) - (5.0 + 8.0 - 32000 / 3000)) < 1e-9  # too slow: less wait
+assert _corrected(5.0, 4000, 5000) > 5.0  # too fast: more wait
+assert _corrected(1.0, 4000, 1000) == 0.0  # never below none
 """
     done = subprocess.run(
         [sys.executable, "-c", check], cwd=BENCH.parent, capture_output=True, text=True, timeout=60
