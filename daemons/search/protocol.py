@@ -143,6 +143,8 @@ def _decode_map(body: bytes, what: str) -> dict[str, Any]:
         value = msgpack.unpackb(body, raw=False, strict_map_key=False, use_list=True)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise BadRequest(f"the {what} is not msgpack: {exc}", "malformed") from None
+    except TypeError as exc:  # a map whose key is an array or a map: "unhashable type"
+        raise BadRequest(f"the {what} has a key that is not a string: {exc}", "malformed") from None
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise BadRequest(f"the {what} must be a msgpack map with string keys", "malformed")
     return value

@@ -25,6 +25,7 @@ from redis.retry import Retry
 from sleigh.daemons.cache.direct import DirectReader
 from tests.plugins.cache import CacheDaemon, StartCached
 from tests.plugins.daemons import DaemonFactory, short_tmpdir
+from tests.plugins.procfs import Held
 
 
 @pytest.fixture
@@ -228,17 +229,6 @@ def _read_until_closed(sock: socket.socket, limit: float = 10) -> bytes:
     return b"".join(chunks)
 
 
-def _fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_garbage_gets_errors_and_leaks_nothing(cached: CacheDaemon) -> None:
     rng = __import__("random").Random(7)
     shapes: list[Callable[[], bytes]] = [
@@ -257,12 +247,10 @@ def test_garbage_gets_errors_and_leaks_nothing(cached: CacheDaemon) -> None:
                 s.shutdown(socket.SHUT_WR)
                 _read_until_closed(s)
 
-    pid = cached.daemon.pid
     round_of_garbage(200)
-    fds, rss = _fds(pid), _rss_kib(pid)
+    held = Held.now(cached.daemon.pid)
     round_of_garbage(1000)
-    assert _fds(pid) <= fds
-    assert _rss_kib(pid) - rss < 4096, "memory grew under a stream of garbage"
+    held.assert_kept()
     client = redis.Redis(unix_socket_path=str(cached.socket_path))
     assert client.ping()
     assert client.info("stats")["sleigh_protocol_errors"] > 0

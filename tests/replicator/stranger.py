@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 
-def _join(group: str, port: int, address: str) -> socket.socket:
+def join(group: str, port: int, address: str) -> socket.socket:
+    """A socket that hears *group*:*port* on the interface at *address*."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((group, port))
@@ -27,8 +28,27 @@ def _join(group: str, port: int, address: str) -> socket.socket:
     return sock
 
 
+def sender(address: str) -> socket.socket:
+    """A socket that sends to a group out of the interface at *address*."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(address))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    return sock
+
+
+def variants(data: bytes) -> dict[str, bytes]:
+    """A captured datagram four ways: replayed as it was, its MAC flipped (forged), cut
+    short (truncated), and padded past any MTU (oversized)."""
+    return {
+        "replayed": data,
+        "forged": data[:-1] + bytes([data[-1] ^ 0xFF]),
+        "truncated": data[: len(data) // 2],
+        "oversized": data + b"\0" * (1400 - len(data) if len(data) < 1400 else 8),
+    }
+
+
 def capture(path: Path, seconds: float, group: str, port: int, address: str) -> int:
-    sock = _join(group, port, address)
+    sock = join(group, port, address)
     print("joined", flush=True)
     kept: list[bytes] = []
     deadline = time.monotonic() + seconds
@@ -52,18 +72,10 @@ def load(path: Path) -> list[bytes]:
 
 
 def send(path: Path, group: str, port: int, address: str) -> dict[str, int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(address))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    sock = sender(address)
     counts = {"replayed": 0, "forged": 0, "truncated": 0, "oversized": 0}
     for data in load(path):
-        variants = {
-            "replayed": data,
-            "forged": data[:-1] + bytes([data[-1] ^ 0xFF]),
-            "truncated": data[: len(data) // 2],
-            "oversized": data + b"\0" * (1400 - len(data) if len(data) < 1400 else 8),
-        }
-        for name, payload in variants.items():
+        for name, payload in variants(data).items():
             sock.sendto(payload, (group, port))
             counts[name] += 1
             time.sleep(0.0005)

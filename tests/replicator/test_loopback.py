@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import random
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from sleigh.daemons.control.settings import load_settings
 from sleigh.daemons.replicator.stats import fetch
 from tests.plugins.cache import CacheDaemon, StartCached
 from tests.plugins.daemons import Daemon, DaemonFactory, short_tmpdir
+from tests.plugins.procfs import Held
+from tests.replicator import stranger
 from tests.replicator.hosts import digest, random_group, wait_for, write_secret
 
 DEADLINE = 20.0
@@ -27,6 +32,7 @@ DEADLINE = 20.0
 class Host:
     cache: CacheDaemon
     mcastd: Daemon
+    group: tuple[str, int]
 
     @property
     def stats_path(self) -> Path:
@@ -61,7 +67,7 @@ def cluster(
             "SLEIGH_REPLICATOR_RECEIVE_PATH": request.param,
         }
         argv = [sys.executable, "-m", "sleigh.daemons.replicator", "--home", str(home)]
-        hosts.append(Host(cache, daemon_factory.start(argv, env=env)))
+        hosts.append(Host(cache, daemon_factory.start(argv, env=env), (group, port)))
     return hosts
 
 
@@ -97,6 +103,63 @@ def test_writes_on_one_host_appear_on_the_other(cluster: list[Host]) -> None:
     assert [p["state"] for p in sb["peers"]] == ["alive"]
     assert sb["peers"][0]["sender"] == sa["sender"]
     assert sb["rejected"] == {} and sa["daemon"]["feed_gaps"] == 0
+
+
+def test_a_stream_of_bad_datagrams_leaks_nothing(cluster: list[Host]) -> None:
+    """The group's own datagrams replayed, forged, cut short and padded past any MTU,
+    and noise, thousands of each: none applied, every bad one counted, no descriptor or
+    memory kept by either daemon, and replication goes on."""
+    a, b = cluster
+    group, port = a.group
+    heard = stranger.join(group, port, "127.0.0.1")
+    heard.settimeout(0.5)
+    captured: list[bytes] = []
+    with a.client() as ca:
+        for i in range(40):
+            ca.set(f"c{i}", "v" * (i * 60), 300)
+        with contextlib.suppress(TimeoutError):
+            while len(captured) < 200:
+                captured.append(heard.recv(65535))
+    heard.close()
+    assert captured, "heard nothing of the group"
+    rng = random.Random(5)
+    bad = [v for data in captured for v in stranger.variants(data).values()] + [
+        rng.randbytes(rng.randrange(1, 1500)) for _ in range(200)
+    ]
+    out = stranger.sender("127.0.0.1")
+
+    def round_of_garbage(n: int) -> None:
+        for i in range(n):
+            out.sendto(bad[i % len(bad)], (group, port))
+            if i % 64 == 63:
+                time.sleep(0.002)  # a burst at a time: kernel drops would prove nothing
+
+    def rejected() -> int:
+        return sum(sum(fetch(h.stats_path)["rejected"].values()) for h in (a, b))
+
+    def settled() -> None:
+        """Until the daemons have taken what was sent (their counters stop moving)."""
+        was = -1
+        while (now := rejected()) != was:
+            was = now
+            time.sleep(0.3)
+
+    try:
+        round_of_garbage(2_000)
+        settled()
+        held = [Held.now(h.mcastd.pid) for h in (a, b)]
+        before = rejected()
+        round_of_garbage(12_000)
+        settled()
+    finally:
+        out.close()
+    for each in held:
+        each.assert_kept()
+    assert rejected() - before > 5_000
+    with a.client() as ca, b.client() as cb:
+        assert all(cb.get(f"c{i}") == "v" * (i * 60) for i in range(40))
+        ca.set("after", "the storm", 300)
+        wait_for(lambda: cb.get("after") == "the storm", DEADLINE, "a write after the storm")
 
 
 def test_stats_socket_answers_json(cluster: list[Host]) -> None:

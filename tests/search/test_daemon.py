@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,6 +16,7 @@ import zmq
 from sleigh.core_ext.search import Query, open_index
 from sleigh.daemons.search.client import SearchClient
 from sleigh.daemons.search.index import index_name
+from tests.plugins.procfs import Held
 from tests.plugins.searchd import SearchDaemon, StartSearchd, build_version, make_docs
 
 TIMEOUT_MS = 10_000
@@ -95,6 +98,8 @@ MALFORMED = [
     ("id too long", [b"x" * 17, body(op="ping")], "malformed"),
     ("not msgpack", [b"1", b"\xc1\xc1"], "malformed"),
     ("not a map", [b"1", msgpack.packb([1, 2])], "malformed"),
+    ("a key that is an array", [b"1", b"\x81\x90\x00"], "malformed"),
+    ("a key that is a map", [b"1", b"\x81\x80\x00"], "malformed"),
     ("too large", [b"1", body(op="search", q="a" * 70_000)], "too_large"),
     ("unknown op", [b"1", body(op="drop")], "unknown_op"),
     ("no op", [b"1", body(q="car")], "unknown_op"),
@@ -128,6 +133,46 @@ def test_bad_requests_get_error_replies_and_change_nothing(
         assert reply["error"] == code, (name, reply)
         assert reply["message"], name
         assert raw(b"2", body(op="ping")) == {"ok": True, "version": 1}, name
+
+
+def test_a_stream_of_bad_requests_leaks_nothing(
+    searchd: SearchDaemon, raw: Callable[..., dict[str, Any]]
+) -> None:
+    """Every bad request above, over and over, on one connection and on connections
+    of their own, and noise that is not ZeroMQ at all: no descriptor or memory kept."""
+    rng = random.Random(3)
+    zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+
+    def once_on_its_own(frames: list[bytes]) -> None:
+        sock = zctx.socket(zmq.DEALER)
+        sock.connect(searchd.endpoint)
+        sock.send_multipart(frames)
+        assert sock.poll(TIMEOUT_MS), "no reply"
+        sock.recv_multipart()
+        sock.close(linger=0)
+
+    def noise() -> None:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(searchd.socket_path))
+            sock.sendall(rng.randbytes(rng.randrange(1, 4000)))
+
+    def round_of_garbage(n: int) -> None:
+        for i in range(n):
+            _, frames, _ = MALFORMED[i % len(MALFORMED)]
+            raw(*frames)
+            if i % 5 == 0:
+                once_on_its_own(frames)
+                noise()
+
+    try:
+        round_of_garbage(300)
+        held = Held.now(searchd.daemon.pid)
+        round_of_garbage(1500)
+        time.sleep(0.5)  # the noise's connections, closed by us, are closed by it
+        held.assert_kept()
+    finally:
+        zctx.term()
+    assert raw(b"2", body(op="ping")) == {"ok": True, "version": 1}
 
 
 def test_stats_show_rates_latencies_and_the_index(searchd: SearchDaemon) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import socket
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sleigh.daemons.throttle import protocol as p
 from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
 from sleigh.daemons.throttle.errors import ClientError, ServerError
 from sleigh.daemons.throttle.logfile import HEADER, RECORD
+from tests.plugins.procfs import Held
 from tests.throttle.conftest import RULES, StartThrottled, Throttled
 
 
@@ -130,6 +133,34 @@ def test_malformed_and_oversized_frames_get_errors_and_the_daemon_stays_up(
     with throttled.client() as client:
         client.ping()
         assert client.stats()["errors"] >= 203
+
+
+def test_a_stream_of_bad_frames_leaks_nothing(throttled: Throttled) -> None:
+    """Bad frames of every kind, each on a connection of its own: errors, no descriptor
+    or memory kept, no key stored, and the daemon still decides."""
+    rng = random.Random(11)
+    shapes: list[Callable[[], bytes]] = [
+        lambda: rng.randbytes(rng.randrange(1, 16_000)),  # noise
+        lambda: p.PREFIX.pack(7, p.CHECK, 5) + b"\x01\x09",  # a body that does not parse
+        lambda: p.PREFIX.pack(5, 42, 6),  # an operation that does not exist
+        lambda: struct.pack("<IBI", 1 << 31, p.CHECK, 8) + b"x" * 60_000,  # over the limit
+        lambda: p.encode_request(p.CHECK, 9, [b"ip:" + rng.randbytes(6).hex().encode()])[:-3],
+        lambda: p.encode_request(p.CHECK, 10, [b"nokind:" + rng.randbytes(6).hex().encode()]),
+    ]
+
+    def round_of_garbage(n: int) -> None:
+        for i in range(n):
+            _raw(throttled.socket_path, shapes[i % len(shapes)]())
+
+    with throttled.client() as client:
+        errors = client.stats()["errors"]
+        round_of_garbage(200)
+        held = Held.now(throttled.daemon.pid)
+        round_of_garbage(1200)
+        held.assert_kept()
+        stats = client.stats()
+        assert stats["errors"] - errors >= 1000 and stats["keys"] == 0
+        assert client.check([b"ip:after"]).allowed
 
 
 def test_keys_are_sharded_over_two_daemons(

@@ -1,0 +1,45 @@
+"""What a process holds, from ``/proc``: for the tests that a stream of bad input
+leaks no file descriptor and no memory (DESIGN.md's rule for every daemon)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: How much a daemon's resident memory may grow under a stream of bad input
+#: (allocator noise; a leak of a few hundred bytes a request exceeds it).
+RSS_SLACK_KIB = 4096
+
+
+def open_fds(pid: int) -> int:
+    """File descriptors process *pid* has open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process *pid* (all its threads), KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@dataclass(frozen=True)
+class Held:
+    """A process's descriptors and resident memory at one moment."""
+
+    pid: int
+    fds: int
+    rss: int
+
+    @classmethod
+    def now(cls, pid: int) -> Held:
+        return cls(pid, open_fds(pid), rss_kib(pid))
+
+    def assert_kept(self) -> None:
+        """Fail if *pid* now holds more descriptors, or ``RSS_SLACK_KIB`` more memory."""
+        later = Held.now(self.pid)
+        assert later.fds <= self.fds, f"descriptors grew from {self.fds} to {later.fds}"
+        grew = later.rss - self.rss
+        assert grew < RSS_SLACK_KIB, f"memory grew by {grew} KiB under a stream of bad input"
