@@ -12,6 +12,8 @@ import msgpack
 import pytest
 import redis
 import zmq
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sleigh.daemons.cache import feed
 from sleigh.daemons.cache.client import CacheClient
@@ -217,3 +219,33 @@ def test_feed_decode_refuses_garbage() -> None:
     for frame in bad:
         with pytest.raises(feed.FeedError):
             feed.decode(frame)
+
+
+_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.binary(max_size=8)
+    | st.text(max_size=8)
+    | st.sampled_from([SET, DELETE, EXPIRE, FLUSH, 1])
+)
+_anything = st.recursive(
+    _leaves,
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.text(max_size=3) | st.integers(0, 9), inner, max_size=3)
+    ),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(frame=_anything.map(lambda value: msgpack.packb(value, use_bin_type=True)) | st.binary())
+def test_feed_decode_takes_any_frame_or_refuses_it(frame: bytes) -> None:
+    """Nothing but :class:`~feed.FeedError` comes out of any frame (the replicator logs
+    and skips those; anything else would stop its feed)."""
+    try:
+        message = feed.decode(frame)
+    except feed.FeedError:
+        return
+    assert all(isinstance(w, Write) and isinstance(w.key, bytes) for w in message.writes)

@@ -88,6 +88,51 @@ def test_fast_path_equals_the_general_path(
         assert Path(a, "s.log").read_bytes()[96:] == Path(b, "s.log").read_bytes()[96:]
 
 
+def _mangled(draw: st.DrawFn) -> bytes:
+    """A byte stream a client could send: CHECKs (one or two keys), some with a byte
+    changed, cut short, or their length or key count wrong, other frames, noise."""
+    parts = []
+    for rid in range(draw(st.integers(0, 6))):
+        keys = draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=2))
+        frame = bytearray(p.encode_request(p.CHECK, rid, keys, [1] * len(keys)))
+        # (mostly whole: the fast path stops at the first frame it leaves to the other)
+        how = draw(st.sampled_from(["whole"] * 4 + ["byte", "cut", "noise", "ping"]))
+        if how == "byte":
+            frame[draw(st.integers(0, len(frame) - 1))] = draw(st.integers(0, 255))
+        elif how == "cut":
+            frame = frame[: draw(st.integers(0, len(frame) - 1))]
+        elif how == "noise":
+            frame = bytearray(draw(st.binary(max_size=40)))
+        elif how == "ping":
+            frame = bytearray(p.encode_request(p.PING, rid, []))
+        parts.append(bytes(frame))
+    if draw(st.booleans()):  # a frame still arriving: the stream ends inside it
+        last = p.encode_request(p.CHECK, 99, [draw(st.sampled_from(KEYS))], [1])
+        parts.append(last[: draw(st.integers(1, len(last) - 1))])
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("run", RUNS)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_fast_path_reads_any_bytes_as_the_general_parser_does(
+    run: Run, data: st.DataObject
+) -> None:
+    """Untrusted bytes: whatever the fast path takes, it answers as the general path
+    would, and what it leaves the general path answers; nothing else is raised."""
+    stream = data.draw(st.composite(_mangled)())
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        fast, general = _context(Path(a)), _context(Path(b))
+        out: list[bytes] = []
+        used, _, _ = run(fast.table, stream, 1000, out)
+        assert 0 <= used <= len(stream)
+        out += _general(fast, stream[used:], 1000)
+        assert out == _general(general, stream, 1000)
+        assert fast.table.states == general.table.states
+        fast.writer.close()
+        general.writer.close()
+
+
 def test_the_compiled_fast_path_is_there_when_required() -> None:
     if os.environ.get("SLEIGH_REQUIRE_EXTENSIONS") == "1":
         assert fastpath.NATIVE, "SLEIGH_REQUIRE_EXTENSIONS=1 but the compiled fast path is missing"
