@@ -35,6 +35,7 @@ from .app import create_app
 from .db.engine import create_engine
 from .keys import VIEWS
 from .security.keys import Keys, ensure_key_file, load_keys
+from .server_log import server_log
 from .services.mail import ConsoleMailer, FileMailer
 from .throttle import Throttle
 
@@ -94,6 +95,7 @@ async def serve(
         access_log_class=AccessLogger.trusting(settings.throttle.client_ip_header),
         access_log_format=ACCESS_FORMAT,
         shutdown_timeout=settings.web.shutdown_timeout,
+        logger=server_log(),
     )
     await runner.setup()
     freeze_startup()  # what exists now lives as long as the worker

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from tests.plugins.daemons import DaemonFactory, short_tmpdir
+from tests.plugins.procfs import Held
 
 
 def get(path: Path, url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -86,6 +91,78 @@ def test_behind_a_proxy_the_access_log_names_the_shopper(
     assert daemon.stop() == 0
     [line] = [line for line in daemon.stderr_text().splitlines() if "sleigh.web.access" in line]
     assert ' 198.51.100.4 "GET /healthz HTTP/1.1" 200 ' in line
+
+
+def _raw_http(path: Path, data: bytes) -> bytes:
+    """*data* written as is to the worker's socket; what it answers before it closes."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _rows(home: Path, table: str) -> int:
+    with sqlite3.connect(home / "sleigh.db") as db:
+        count: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return count
+
+
+def test_a_stream_of_bad_requests_leaks_nothing_and_stores_nothing(
+    daemon_factory: DaemonFactory, home: Path
+) -> None:
+    """Forged cookies, forms without their token, pages that do not exist, bad
+    queries, HTTP that is not HTTP, heads and bodies over the limits: each gets a
+    4xx, the worker keeps no descriptor or memory, and no session or cart is stored."""
+    # (no limits: every bad request reaches the code that refuses it)
+    daemon = daemon_factory.start(web_argv(home), env={"SLEIGH_THROTTLE_ENABLED": "false"})
+    address = daemon.address
+    assert isinstance(address, Path)
+    rng = random.Random(9)
+
+    def forged_cookie() -> bytes:
+        cookie = rng.randbytes(rng.randrange(1, 80)).hex()
+        return f"GET / HTTP/1.1\r\nHost: x\r\nCookie: sid={cookie}\r\n\r\n".encode()
+
+    def form_without_token() -> bytes:
+        body = f"product={rng.randrange(1, 10**9)}&quantity={rng.randrange(-5, 10**6)}"
+        return (
+            "POST /cart/add HTTP/1.1\r\nHost: x\r\nContent-Type:"
+            f" application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+
+    shapes: list[Callable[[], bytes]] = [
+        forged_cookie,
+        form_without_token,
+        lambda: b"GET /p/999999999999 HTTP/1.1\r\nHost: x\r\n\r\n",
+        lambda: b"GET /c/toys?sort=cheapest&price=abc&page=-1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        lambda: b"GET /search?q=" + b"%ff" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        lambda: rng.randbytes(rng.randrange(1, 2000)),  # not HTTP at all
+        lambda: b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+        lambda: b"POST /cart/add HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\nab",
+        lambda: b"GET /p/1 HTTP/1.1\r\nHost: x\r\nContent-Le",  # cut short
+    ]
+
+    def round_of_garbage(n: int) -> None:
+        for i in range(n):
+            answer = _raw_http(address, shapes[i % len(shapes)]())
+            assert not answer.startswith(b"HTTP/1.1 5"), answer[:200]
+
+    stored = {table: _rows(home, table) for table in ("sessions", "carts", "cart_lines")}
+    round_of_garbage(180)
+    held = Held.now(daemon.pid)
+    round_of_garbage(900)
+    held.assert_kept(fd_slack=4)  # the database pool opens connections as it needs them
+    assert {table: _rows(home, table) for table in stored} == stored
+    assert get(address, "/healthz")[0] == 200
+    log = daemon.stderr_text()
+    assert "Traceback" not in log and "malformed request from" in log
+    assert "malformed request from -: LineTooLong: Got more than 8190 bytes" in log
 
 
 def test_sighup_reloads_and_keeps_serving(daemon_factory: DaemonFactory, home: Path) -> None:
