@@ -342,6 +342,21 @@ class DaemonFactory:
         return problems
 
 
+def exchange(path: Path, data: bytes, timeout: float = 10.0) -> bytes:
+    """*data* written as is to the Unix socket at *path*, our side then shut for
+    writing; all the daemon answers until it closes (or resets) the connection."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def short_tmpdir() -> Path:
     """A new private directory with a short path, so socket paths fit in ``sun_path``."""
     base = "/tmp" if os.path.isdir("/tmp") else None

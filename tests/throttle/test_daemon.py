@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from sleigh.daemons.throttle import protocol as p
 from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
 from sleigh.daemons.throttle.errors import ClientError, ServerError
 from sleigh.daemons.throttle.logfile import HEADER, RECORD
+from tests.plugins.daemons import exchange
 from tests.plugins.procfs import Held
 from tests.throttle.conftest import RULES, StartThrottled, Throttled
 
@@ -105,31 +105,19 @@ def test_sighup_reloads_the_rules_and_says_what_changed(throttled_factory: Start
         assert not client.check([b"session:after"]).allowed
 
 
-def _raw(path: Path, data: bytes) -> bytes:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
-        sock.connect(str(path))
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def test_malformed_and_oversized_frames_get_errors_and_the_daemon_stays_up(
     throttled: Throttled,
 ) -> None:
     bad = p.PREFIX.pack(7, p.CHECK, 5) + b"\x01\x09"
     unknown = p.PREFIX.pack(5, 42, 6)
     ping = p.encode_request(p.PING, 7, [])
-    replies = p.ReplyParser().feed(_raw(throttled.socket_path, bad + unknown + ping))
+    replies = p.ReplyParser().feed(exchange(throttled.socket_path, bad + unknown + ping))
     assert [(status, rid) for status, rid, _ in replies] == [(p.ERROR, 5), (p.ERROR, 6), (p.OK, 7)]
     huge = struct.pack("<IBI", 1 << 31, p.CHECK, 8) + b"x" * 10_000
-    replies = p.ReplyParser().feed(_raw(throttled.socket_path, huge))
+    replies = p.ReplyParser().feed(exchange(throttled.socket_path, huge))
     assert replies[0][0] == p.ERROR and b"frame length" in replies[0][2]
     for _ in range(200):
-        _raw(throttled.socket_path, b"\xff" * 37)
+        exchange(throttled.socket_path, b"\xff" * 37)
     with throttled.client() as client:
         client.ping()
         assert client.stats()["errors"] >= 203
@@ -150,7 +138,7 @@ def test_a_stream_of_bad_frames_leaks_nothing(throttled: Throttled) -> None:
 
     def round_of_garbage(n: int) -> None:
         for i in range(n):
-            _raw(throttled.socket_path, shapes[i % len(shapes)]())
+            exchange(throttled.socket_path, shapes[i % len(shapes)]())
 
     with throttled.client() as client:
         errors = client.stats()["errors"]
@@ -233,7 +221,7 @@ def test_fast_and_general_paths_answer_in_order(throttled: Throttled) -> None:
         p.encode_request(p.CHECK, 4, [b"ip:f"], [9]),
         p.encode_request(p.CHECK, 5, [b"session:f"]),
     ]
-    replies = p.ReplyParser().feed(_raw(throttled.socket_path, b"".join(frames)))
+    replies = p.ReplyParser().feed(exchange(throttled.socket_path, b"".join(frames)))
     assert [rid for _, rid, _ in replies] == [1, 2, 3, 4, 5]
     assert [status for status, _, _ in replies] == [p.OK, p.OK, p.ERROR, p.OK, p.OK]
     decisions = [p.DECISION.unpack(body)[0] for status, _, body in replies if status == p.OK]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sleigh.daemons.runtime.sockets import UnixHTTPConnection
-from tests.plugins.daemons import DaemonFactory, short_tmpdir
+from tests.plugins.daemons import DaemonFactory, exchange, short_tmpdir
 from tests.plugins.procfs import Held
 
 
@@ -93,20 +92,6 @@ def test_behind_a_proxy_the_access_log_names_the_shopper(
     assert ' 198.51.100.4 "GET /healthz HTTP/1.1" 200 ' in line
 
 
-def _raw_http(path: Path, data: bytes) -> bytes:
-    """*data* written as is to the worker's socket; what it answers before it closes."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        with contextlib.suppress(ConnectionResetError):
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _rows(home: Path, table: str) -> int:
     with sqlite3.connect(home / "sleigh.db") as db:
         count: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -150,7 +135,7 @@ def test_a_stream_of_bad_requests_leaks_nothing_and_stores_nothing(
 
     def round_of_garbage(n: int) -> None:
         for i in range(n):
-            answer = _raw_http(address, shapes[i % len(shapes)]())
+            answer = exchange(address, shapes[i % len(shapes)]())
             assert not answer.startswith(b"HTTP/1.1 5"), answer[:200]
 
     stored = {table: _rows(home, table) for table in ("sessions", "carts", "cart_lines")}
