@@ -301,10 +301,10 @@ def database_label(server: str | None) -> str:
 
 @contextlib.contextmanager
 def scratch_database(server: str | None) -> Iterator[str]:
-    """A throw-away database on the PostgreSQL server at *server* (a SQLAlchemy URL of
-    a database there to connect through), dropped on the way out, even from under the
-    connections still open to it; its URL. ``None``: no database is made (``""``: the
-    shop's SQLite default)."""
+    """A throw-away database on the PostgreSQL server at *server* (the URL of a database
+    there to connect through: ``postgresql://`` or ``postgresql+asyncpg://``), dropped on
+    the way out, even from under the connections still open to it; its URL.
+    ``None``: no database is made (``""``: the shop's SQLite default)."""
     if server is None:
         yield ""
         return
@@ -313,8 +313,11 @@ def scratch_database(server: str | None) -> Iterator[str]:
         asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise BenchError(f"cannot create a database on {redacted(server)}: {exc}") from None
+    url = make_url(server)
+    if url.drivername in ("postgresql", "postgres"):  # as psql takes it: the shop's driver
+        url = url.set(drivername="postgresql+asyncpg")
     try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
