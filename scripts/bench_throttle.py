@@ -27,8 +27,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -42,22 +40,16 @@ from middleware_latency import (
     middleware_overhead,
     print_middleware,
 )
+from throttle_lab import RULE, SEED, Daemon, replay
 from webshop import cpu_seconds
 
 from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
-from sleigh.daemons.throttle.gcra import Table, key_hash
-from sleigh.daemons.throttle.logfile import DTYPE, HEADER, MAGIC, RECORD, VERSION, open_log
-from sleigh.daemons.throttle.rules import make_rule, rules_hash
+from sleigh.daemons.throttle.gcra import Table
+from sleigh.daemons.throttle.rules import make_rule
 
-SEED = 2000
 ZIPF_S = 1.1
-RULES_TOML = (
-    '[rules.ip]\nrate = 100\nper = "1s"\nburst = 200\n'
-    '[rules.cpu]\nrate = 70000\nper = "1s"\nburst = 1050000\n'
-)
-RULE = make_rule("ip", 100, 1.0, 200)
 CPU_RULE = make_rule("cpu", 70_000, 1.0, 1_050_000)
-#: The rules the middleware's apps enforce (those of :data:`RULES_TOML`).
+#: The rules the middleware's apps enforce (those of :data:`throttle_lab.RULES_TOML`).
 HTTP_RULES = {"ip": RULE, "cpu": CPU_RULE}
 #: Idle gaps (microseconds) before the round trips that show what waking a core costs.
 IDLE_GAPS_US = [0, 100, 200, 400, 1000]
@@ -73,35 +65,6 @@ local new = tat + cost * interval
 if new - now > tolerance then return {0, new - tolerance - now} end
 redis.call('SET', KEYS[1], new, 'PX', math.ceil((new - now) / 1000000) + 1)
 return {1, 0}
-"""
-
-
-#: The floor on this machine at this moment: a minimal uvloop server answering one-key CHECKs
-#: with a dict of GCRA timestamps (no log, no validation, no counters), same frames and client.
-MINIMAL_SERVER = """
-import asyncio, struct, sys, time, uvloop
-HEAD, REPLY = struct.Struct("<IBIBB"), struct.Struct("<IBIBBIQ")
-INTERVAL, TOLERANCE = 10_000_000, 2_000_000_000
-tats = {}
-class P(asyncio.Protocol):
-    def connection_made(self, t): self.t = t
-    def data_received(self, data):
-        now, out, pos = time.time_ns(), [], 0
-        while pos < len(data):
-            length, op, rid, n, klen = HEAD.unpack_from(data, pos)
-            key = data[pos + 11:pos + 11 + klen]
-            new = max(tats.get(key, 0), now) + INTERVAL
-            if new - now > TOLERANCE:
-                out.append(REPLY.pack(19, 0, rid, 0, 0, 0, new - TOLERANCE - now))
-            else:
-                tats[key] = new
-                out.append(REPLY.pack(19, 0, rid, 1, 255, 0, 0))
-            pos += 4 + length
-        self.t.write(b"".join(out))
-async def main():
-    server = await asyncio.get_running_loop().create_unix_server(P, sys.argv[1])
-    await asyncio.Event().wait()
-uvloop.run(main())
 """
 
 
@@ -129,40 +92,6 @@ def zipf_keys(n_keys: int, count: int, seed: int = SEED) -> list[bytes]:
     cdf = np.cumsum(weights) / weights.sum()
     picks = np.searchsorted(cdf, np.random.default_rng(seed).random(count))
     return [f"ip:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}".encode() for i in picks.tolist()]
-
-
-class Daemon:
-    """A private sleigh-throttled on a temporary home (or, *minimal*, the floor server)."""
-
-    def __init__(self, home: Path, minimal: bool = False) -> None:
-        (home / "rules.toml").write_text(RULES_TOML)
-        self.socket = home / "t.sock"
-        env = {
-            **os.environ,
-            "SLEIGH_CONFIG": "",
-            "SLEIGH_THROTTLE_RULES": str(home / "rules.toml"),
-            "SLEIGH_THROTTLE_SOCKET": str(self.socket),
-            "SLEIGH_LOGGING_LEVEL": "warning",
-        }
-        argv = [sys.executable, "-m", "sleigh.daemons.throttle", "--home", str(home)]
-        if minimal:
-            self.socket = home / "m.sock"
-            argv = [sys.executable, "-c", MINIMAL_SERVER, str(self.socket)]
-        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with ThrottleClient([self.socket], timeout=1) as client:
-                    client.check([b"ip:warmup"])  # both servers answer a CHECK
-                    return
-            except Exception:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("sleigh-throttled did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
 
 
 def timed_loop(call: Callable[[bytes], object], keys: Sequence[bytes]) -> tuple[float, np.ndarray]:
@@ -276,40 +205,6 @@ def row_inprocess(keys: list[bytes]) -> Row:
     table = Table({"ip": RULE})
     seconds, lat = timed_loop(lambda k: table.check([k], [1], time.time_ns()), keys)
     return Row("in-process GCRA (Table.check)", len(keys), seconds, lat)
-
-
-def make_log(path: Path, records: int, n_keys: int) -> None:
-    """A log of *records* records over *n_keys* keys, written over the last minute."""
-    rng = np.random.default_rng(SEED)
-    now = time.time_ns()
-    arr = np.zeros(records, dtype=DTYPE)
-    idx = rng.integers(0, n_keys, records)
-    names = [f"ip:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}".encode() for i in range(n_keys)]
-    hashes = np.array([key_hash(k) for k in names], dtype=np.uint64)
-    keys = np.array(names, dtype="S48")
-    lens = np.array([len(k) for k in names], dtype=np.uint8)
-    arr["now"] = now - 60 * 10**9 + np.sort(rng.integers(0, 60 * 10**9, records))
-    arr["tat"] = arr["now"] + rng.integers(0, 90 * 10**9, records)  # many still alive
-    arr["hash"], arr["key"], arr["klen"] = hashes[idx], keys[idx], lens[idx]
-    arr["event"], arr["cost"] = 1, 1
-    with path.open("wb") as fh:
-        fh.write(HEADER.pack(MAGIC, VERSION, RECORD.size, 0, rules_hash({"ip": RULE}), now))
-        arr.tofile(fh)
-
-
-def replay(records: int, n_keys: int, tmp: Path) -> tuple[float, float, int]:
-    """Seconds to replay, seconds to replay and compact, live keys."""
-    from sleigh.daemons.throttle.logfile import live_states
-
-    path = tmp / "replay.log"
-    make_log(path, records, n_keys)
-    started = time.perf_counter()
-    states = live_states(path, time.time_ns())
-    replayed = time.perf_counter() - started
-    started = time.perf_counter()
-    open_log(path, rules_hash({"ip": RULE}))
-    total = time.perf_counter() - started
-    return replayed, total, len(states)
 
 
 def _fmt(value: float | None, spec: str = ",.1f") -> str:
