@@ -19,13 +19,11 @@ Every client row runs in its own fresh process. Run:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import json
 import os
 import platform
-import random
 import select
 import shlex
 import shutil
@@ -35,8 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from array import array
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,16 +40,21 @@ from typing import Any
 
 import lmdb
 import redis
+from cache_workload import (
+    SEED,
+    TTL_S,
+    VALUE_SHAPE,
+    WRITE_RATE,
+    WRITE_TICK_S,
+    ZIPF_S,
+    key,
+    part,
+)
+from machine import condition, cpu_clock, during
 
 from sleigh.daemons.cache.client import CacheClient
-from sleigh.daemons.cache.codec import decode, encode
-from sleigh.daemons.cache.direct import DirectReader
+from sleigh.daemons.cache.codec import encode
 
-TTL_S = 3600
-SEED = 2000
-ZIPF_S = 1.1
-WRITE_RATE = 10_000
-WRITE_TICK_S = 0.005
 CLIENTS = 50
 ROW_DIRECT = "sleigh direct read (CacheClient.get)"
 ROW_RAW = "raw py-lmdb get (no decode)"
@@ -63,33 +64,6 @@ ROW_SOCKET = "sleigh GET via redis-py"
 ROW_REDIS = "Redis GET via redis-py"
 ROW_IDLE = "direct read, no writer"
 ROW_LOADED = "direct read, 10k sets/s writer"
-#: The fields of one cached product record, in the order they are stored.
-FIELDS = (
-    "id",
-    "sku",
-    "slug",
-    "title",
-    "price_cents",
-    "image",
-    "brand",
-    "description",
-    "brand_slug",
-    "category_id",
-    "age_min",
-    "age_max",
-)
-VALUE_SHAPE = (
-    "a whole product record as a list (field names not stored): [id, sku, slug, title"
-    " (31-40 chars), price_cents, image, brand, description (880-943 chars), brand_slug,"
-    " category_id, age_min, age_max], about 1 KB"
-)
-_BLURB = (
-    "sturdy wooden train set with magnetic couplings and a bright painted finish for"
-    " little engineers who love bridges tunnels and stations plus spare track pieces"
-    " gift box batteries not included suitable from three years washable fabric"
-)
-_WORDS = _BLURB.split()
-_TEXT = " ".join(random.Random(SEED).choices(_WORDS, k=4000))
 
 
 class BenchError(Exception):
@@ -99,174 +73,18 @@ class BenchError(Exception):
 # -- workload -------------------------------------------------------------------
 
 
-def key(i: int) -> bytes:
-    return b"prod:%d" % i
-
-
-def part(i: int) -> list[object]:
-    """The product part cached under :func:`key` ``(i)``; see ``VALUE_SHAPE``."""
-    start = (i * 7919) % (len(_TEXT) - 1000)
-    title = f"{_WORDS[i % len(_WORDS)].title()} toy model no. {i:07d}"[:40]
-    fields = {
-        "id": i,
-        "sku": f"TOY{i:07d}",
-        "slug": title.lower().replace(" ", "-").replace(".", ""),
-        "title": title,
-        "price_cents": i % 10_000 + 99,
-        "image": f"toy-{i % 24:02d}",
-        "brand": "Jolly Toys",
-        "description": _TEXT[start : start + 880 + i % 64],
-        "brand_slug": "jolly-toys",
-        "category_id": i % 250,
-        "age_min": i % 8,
-        "age_max": 8 + i % 8,
-    }
-    return [fields[name] for name in FIELDS]
-
-
-def zipf_ids(keys: int, count: int, seed: int) -> list[int]:
-    """*count* key ids drawn with Zipf(s) popularity; ranks map to ids by a seeded shuffle."""
-    rng = random.Random(seed)
-    cum, total = [], 0.0
-    for rank in range(1, keys + 1):
-        total += rank**-ZIPF_S
-        cum.append(total)
-    ids = list(range(keys))
-    rng.shuffle(ids)
-    return [ids[r] for r in rng.choices(range(keys), cum_weights=cum, k=count)]
-
-
 # -- measurement, run inside worker processes -----------------------------------
-
-
-def _pct(ordered: list[int] | array[int], q: float) -> float:
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
-
-
-def _summary(lat: array[int], ops: float, ns_op: float) -> dict[str, float]:
-    ordered = sorted(lat)
-    return {
-        "ops": ops,
-        "ns": ns_op,
-        "p50": _pct(ordered, 0.5),
-        "p99": _pct(ordered, 0.99),
-        "p999": _pct(ordered, 0.999),
-    }
-
-
-def measure(get: Callable[[bytes], object], keys: list[bytes]) -> dict[str, float]:
-    """A warm-up, a pass in 10 chunks (ops/s of the median chunk) and a pass timing each
-    op (percentiles)."""
-    for k in keys[: max(1000, len(keys) // 10)]:
-        get(k)
-    misses = sum(get(k) is None for k in keys[:1000])
-    if misses:
-        raise BenchError(f"{misses} of the first 1000 keys missed: the load did not land")
-    clock, size, chunks = time.perf_counter_ns, len(keys) // 10, []
-    for lo in range(0, size * 10, size):
-        t0 = clock()
-        for k in keys[lo : lo + size]:
-            get(k)
-        chunks.append(clock() - t0)
-    per_op = sorted(chunks)[len(chunks) // 2] / size  # the median chunk: robust to preemption
-    lat = array("q")
-    append = lat.append
-    for k in keys:
-        t = clock()
-        get(k)
-        append(clock() - t)
-    return _summary(lat, 1e9 / per_op, per_op)
-
-
-def hold(get: Callable[[bytes], object], keys: list[bytes], seconds: float) -> dict[str, float]:
-    """Time each op for *seconds*, cycling through *keys*."""
-    for k in keys[:1000]:
-        get(k)
-    clock, lat, i, n = time.perf_counter_ns, array("q"), 0, len(keys)
-    t_start = clock()
-    end = t_start + int(seconds * 1e9)
-    while True:
-        t0 = clock()
-        get(keys[i])
-        t1 = clock()
-        lat.append(t1 - t0)
-        i = i + 1 if i + 1 < n else 0
-        if t1 >= end:
-            break
-    return _summary(lat, len(lat) * 1e9 / (t1 - t_start), (t1 - t_start) / len(lat))
-
-
-def _raw_get(env_path: str) -> Callable[[bytes], object]:
-    env = lmdb.open(env_path, readonly=True, create=False, lock=True, max_dbs=4)
-    data = env.open_db(b"data", create=False)
-
-    def get(k: bytes) -> object:
-        with env.begin(db=data) as txn:
-            return txn.get(k)
-
-    return get
-
-
-def _writer(spec: dict[str, Any]) -> dict[str, float]:
-    """Pace ``SET`` at ``rate``/s (pipelines of rate x tick) until SIGTERM."""
-    stop: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    client = redis.Redis(unix_socket_path=spec["socket"], protocol=2)
-    pool = [(key(i), encode(part(i))) for i in zipf_ids(spec["keys"], 2000, SEED + 1)]
-    batch, px, sent = round(spec["rate"] * WRITE_TICK_S), TTL_S * 1000, 0
-    print("go", flush=True)
-    start = due = time.monotonic()
-    while not stop:
-        pipe = client.pipeline(transaction=False)
-        for j in range(sent, sent + batch):
-            k, v = pool[j % len(pool)]
-            pipe.set(k, v, px=px)
-        pipe.execute()
-        sent += batch
-        due += WRITE_TICK_S
-        with contextlib.suppress(InterruptedError):
-            time.sleep(max(0.0, due - time.monotonic()))
-    client.close()
-    return {"sent": sent, "rate": sent / (time.monotonic() - start)}
-
-
-def worker(spec: dict[str, Any]) -> dict[str, float]:
-    """One measurement in this (fresh) process; *spec* says which."""
-    kind = spec["kind"]
-    if kind == "writer":
-        return _writer(spec)
-    keys = [key(i) for i in zipf_ids(spec["keys"], spec["requests"], SEED)]
-    if kind == "raw":
-        return measure(_raw_get(spec["env"]), keys)
-    if kind == "redispy":
-        client = redis.Redis(unix_socket_path=spec["socket"], protocol=2)
-        with contextlib.closing(client):
-            return measure(client.get, keys)
-    if kind in ("reader", "decode"):
-        return _breakdown(kind, Path(spec["env"]), keys)
-    with CacheClient(Path(spec["socket"]), Path(spec["env"])) as cache:
-        if kind == "direct":
-            return measure(cache.get, keys)
-        return hold(cache.get, keys, spec["seconds"])
-
-
-def _breakdown(kind: str, env: Path, keys: list[bytes]) -> dict[str, float]:
-    """The direct read in parts: the reader with a trivial decode, or the decode alone."""
-    reader = DirectReader(env)
-    try:
-        if kind == "reader":
-            return measure(lambda k: reader.get_decoded(k, len), keys)
-        payloads = {k: reader.get(k) or b"" for k in set(keys)}
-    finally:
-        reader.close()
-    return measure(lambda k: decode(payloads[k]), keys)
 
 
 # -- processes -------------------------------------------------------------------
 
 
 def _worker_argv(spec: dict[str, Any]) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
+    return [
+        sys.executable,
+        str(Path(__file__).resolve().with_name("cache_workload.py")),
+        json.dumps(spec),
+    ]
 
 
 def run_worker(spec: dict[str, Any]) -> dict[str, float]:
@@ -406,72 +224,6 @@ def redis_benchmark(sock: Path, tests: str, n: int, keys: int, pipeline: int) ->
         )
         for row in rows
     }
-
-
-# -- machine condition -------------------------------------------------------------
-
-
-def _cpu_ticks() -> tuple[int, int, int]:
-    """All, idle (with iowait) and stolen ticks of every CPU (guest time is inside user)."""
-    f = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
-    return sum(f), f[3] + f[4], f[7]
-
-
-def _proc_ticks() -> dict[int, tuple[str, int]]:
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_text()
-                rest = stat[stat.rindex(")") + 2 :].split()
-                out[int(entry.name)] = (
-                    stat[stat.index("(") + 1 : stat.rindex(")")],
-                    int(rest[11]) + int(rest[12]),
-                )
-    return out
-
-
-def condition(interval: float = 1.0) -> str:
-    """Cores, load and an *interval*-second sample of what keeps them busy."""
-    (total0, idle0, steal0), procs0 = _cpu_ticks(), _proc_ticks()
-    time.sleep(interval)
-    (total1, idle1, steal1), procs1 = _cpu_ticks(), _proc_ticks()
-    cores = os.cpu_count() or 1
-    span = max(1, total1 - total0) / cores  # ticks per core in the window
-    busy = total1 - total0 - (idle1 - idle0) - (steal1 - steal0)
-    used = {
-        f"{name}[{pid}]": ticks - procs0.get(pid, (name, 0))[1]
-        for pid, (name, ticks) in procs1.items()
-    }
-    top = sorted(((d, label) for label, d in used.items() if d > 0), reverse=True)[:4]
-    who = ", ".join(f"{label} {100 * d / span:.0f}%" for d, label in top) or "none"
-    gone = max(0, busy - sum(d for d in used.values() if d > 0))
-    stolen = 100 * (steal1 - steal0) / span
-    load1, load5, _ = os.getloadavg()
-    return (
-        f"{cores} cores, load {load1:.2f}/{load5:.2f}; over {interval:.0f} s busy"
-        f" {100 * busy / span:.0f}% of {100 * cores}%, stolen {stolen:.0f}%; top: {who};"
-        f" processes that ended, or the kernel: {100 * gone / span:.0f}% (% of one core)"
-    )
-
-
-def cpu_clock() -> tuple[float, float, float]:
-    """Wall seconds, busy CPU-seconds of the machine, CPU-seconds of this process and its
-    reaped children."""
-    total, idle, steal = _cpu_ticks()
-    t = os.times()
-    ours = t.user + t.system + t.children_user + t.children_system
-    return time.monotonic(), (total - idle - steal) / os.sysconf("SC_CLK_TCK"), ours
-
-
-def during(start: tuple[float, float, float]) -> str:
-    """What else ran while the benchmark did, from *start* (:func:`cpu_clock`) to now."""
-    wall, busy, ours = (b - a for a, b in zip(start, cpu_clock(), strict=True))
-    others = max(0.0, busy - ours)
-    return (
-        f"during the run ({wall:.0f} s wall): this benchmark used {ours:.0f} CPU-s,"
-        f" everything else {others:.0f} CPU-s (on average {100 * others / wall:.0f}% of one core)"
-    )
 
 
 # -- report --------------------------------------------------------------------------
@@ -666,7 +418,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=200_000, help="GETs per row, and -n")
     parser.add_argument("--seconds", type=float, default=5.0, help="latency-under-load window")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.keys, args.requests, args.seconds = 2000, 5000, 1.0
@@ -684,9 +435,6 @@ def dump_logs(tmp: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))), flush=True)
-        return 0
     # SIGTERM unwinds like Ctrl-C, so the finally below stops every process started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     header(args)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from machine import cpu_clock
 
 ROW_WARM2 = "product page, warm cache, 2 workers"
 ROW_COLD2 = "product page, cold cache, 2 workers"
@@ -219,17 +219,8 @@ def print_targets(rows: dict[str, Result], rounds: Sequence[tuple[Result, Result
         )
 
 
-def machine() -> tuple[float, float, float]:
-    """Wall seconds, busy CPU-seconds of the machine, CPU-seconds of this process and
-    its reaped children."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
-    busy = (sum(fields) - fields[3] - fields[4] - fields[7]) / os.sysconf("SC_CLK_TCK")
-    t = os.times()
-    return time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system
-
-
 def print_machine(start: tuple[float, float, float]) -> None:
-    wall, busy, ours = (b - a for a, b in zip(start, machine(), strict=True))
+    wall, busy, ours = (b - a for a, b in zip(start, cpu_clock(), strict=True))
     cores = os.cpu_count() or 1
     print(
         f"\nduring the run ({wall:.0f} s): the machine's {cores} cores were busy"
