@@ -21,6 +21,7 @@ from sleigh.daemons.replicator.protocol import (
     CacheOp,
     Data,
     Heartbeat,
+    Nak,
     Op,
     decode,
     encode_heartbeat,
@@ -422,3 +423,34 @@ def test_a_long_gap_keeps_little_state_per_datagram() -> None:
     stream = b.peers[0xA].stream
     assert stream.lag == 5001 and out.apply == []
     assert len(stream._known) <= 501  # one entry per millisecond, not per datagram
+
+
+def _naks(node: Node, datagrams: list[bytes]) -> list[list[tuple[int, int]]]:
+    frames = [_frame(node, d) for d in datagrams]
+    return [list(f.ranges) for f in frames if isinstance(f, Nak)]
+
+
+def test_the_gap_that_holds_up_delivery_waits_on_the_quickest_recent_repair() -> None:
+    """After repairs that took 30 ms and one that took 2 ms (a sender busy, then not),
+    the head of the stream is asked for again within a few ms; gaps behind it wait
+    on the average."""
+    a, b = _pair()
+    now = EPOCH
+    sent = [a.publish(CacheOp(Op.SET, b"k%d" % i, b"v"), now).send[0] for i in range(40)]
+    for gap, took in enumerate([0.03] * 7 + [0.002]):
+        lost = 4 * gap + 1  # the head: everything before it was delivered
+        for seq in range(lost + 1, lost + 4):
+            b.receive(sent[seq - 1], now)
+        now += 0.002  # past the NAK's random delay
+        assert _naks(b, b.tick(now).send) == [[(lost, lost)]]
+        now += took
+        b.receive(sent[lost - 1], now)  # its repair
+    stream = b.peers[0xA].stream
+    assert 0.015 < stream.repair_time < 0.03
+    # The head (33) and a gap behind it (35) go missing.
+    for seq in (34, 36, 37):
+        b.receive(sent[seq - 1], now)
+    now += 0.002
+    assert _naks(b, b.tick(now).send) == [[(33, 33), (35, 35)]]
+    now += 0.0045  # 1.5 x 2 ms, and the largest random delay
+    assert _naks(b, b.tick(now).send) == [[(33, 33)]]
