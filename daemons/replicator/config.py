@@ -114,7 +114,8 @@ class ReplicatorConfig(Section):
         maximum=10,
         help="How long a NAKed range (ours or another receiver's) waits for its repair before"
         " it is asked for again; a receiver whose repairs take longer waits 1.5x their"
-        " average instead.",
+        " average instead (the range at the head of the stream: 1.5x the quickest of the"
+        " last eight).",
     )
     repair_holdoff: float = setting(
         "1ms",
