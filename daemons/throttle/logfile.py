@@ -11,7 +11,8 @@ Every field is a timestamp in nanoseconds since the epoch, so a record says
 how long it matters: until ``max(tat, strike, blocked)``. Per key that
 instant never moves back (a reset record carries the instant of the state
 it cancels), so replay keeps the records still alive and, of those, the
-last one per key. A torn record at the end (a crash mid-write) is ignored.
+last one per key. A torn record at the end (a crash mid-write) is ignored, and a
+record no writer writes (a corrupt sector) is left out with a warning.
 
 Records are written with ``os.write`` (in the page cache when the reply
 goes out: a ``kill -9`` loses nothing) and ``fdatasync``'ed on an interval
@@ -34,7 +35,7 @@ import numpy as np
 
 from ...core_ext.replay import last_alive
 from .errors import LogError
-from .gcra import RESET, SNAPSHOT, State
+from .gcra import ALLOW, RESET, SNAPSHOT, State
 
 log = logging.getLogger("sleigh.throttle.log")
 
@@ -99,7 +100,7 @@ def records(path: Path) -> np.ndarray:
 
 def live_states(path: Path, now: int) -> dict[bytes, State]:
     """Replay: each key's last state still alive at *now*."""
-    recs = records(path)
+    recs = _written(path, records(path))
     last = recs[last_alive(recs, now)]
     last = last[last["event"] != RESET]
     states: dict[bytes, State] = {}
@@ -114,6 +115,25 @@ def live_states(path: Path, now: int) -> dict[bytes, State]:
     ):
         states[key[:klen]] = [tat, strike, blocked, digest]
     return states
+
+
+def _written(path: Path, recs: np.ndarray) -> np.ndarray:
+    """*recs* less those no writer writes (an event it does not know, a key length over
+    ``KEY_MAX`` or none, padding not zero: a corrupt sector, a stray write), which are
+    left out with a warning rather than replayed as limits on keys nobody has."""
+    ok = (
+        (recs["event"] >= ALLOW)
+        & (recs["event"] <= SNAPSHOT)
+        & (recs["klen"] >= 1)
+        & (recs["klen"] <= KEY_MAX)
+        & (recs["pad"] == 0)
+    )
+    bad = len(recs) - int(np.count_nonzero(ok))
+    if not bad:
+        return recs
+    log.warning("%s: %d records are not ones a writer writes (corrupt?): left out", path, bad)
+    kept: np.ndarray = recs[ok]
+    return kept
 
 
 def write_snapshot(path: Path, states: dict[bytes, State], rules_hash: bytes, now: int) -> None:

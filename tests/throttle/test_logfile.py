@@ -155,3 +155,21 @@ async def test_the_loop_answers_while_the_log_syncs(
     again, closing = _table(path, 200)
     assert set(again.states) == {b"ip:a", b"ip:b"}
     closing.close()
+
+
+def test_records_no_writer_writes_are_left_out_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.log"
+    table, writer = _table(path, 0)
+    table.check([b"login:a"], [1], 0)
+    table.check([b"login:b"], [1], 0)
+    writer.close()
+    raw = bytearray(path.read_bytes())
+    second = HEADER.size + RECORD.size  # login:b's record
+    raw[second + 45] = 200  # its key length, past any key
+    raw += bytes([0x5A]) * RECORD.size  # and a stray record of noise
+    path.write_bytes(bytes(raw))
+    assert list(open_log(path, HASH, 1)) == [b"login:a"]
+    assert "2 records are not ones a writer writes" in caplog.text
+    assert list(open_log(path, HASH, 2)) == [b"login:a"]  # compacted: nothing left to warn of
