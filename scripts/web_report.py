@@ -164,7 +164,7 @@ def _paced_target(paced: Result | None, warm: Result | None) -> tuple[str, str, 
     share = paced.rps / warm.rps
     shown = f"{paced.p99_ms:.2f} ms at {paced.rps:,.0f} req/s ({share:.0%} of the peak)"
     if share < PACED_REACHED * PACED_SHARE:
-        return name, shown + f": short of {PACED_SHARE:.0%}, not judged", False
+        return name, shown + f": short of {PACED_SHARE:.0%}, so no p99 at it", False
     return name, shown, paced.p99_ms < 20
 
 

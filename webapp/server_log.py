@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
 from typing import Any, cast
 
 from aiohttp.http_exceptions import HttpProcessingError
@@ -32,9 +31,6 @@ class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
             self.info("malformed request from %s: %s", client or "-", _one_line(exc))
             return
         super().exception(msg, *args, exc_info=exc_info, **kwargs)
-
-    def process(self, msg: Any, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
-        return msg, kwargs
 
 
 def _one_line(exc: HttpProcessingError) -> str:

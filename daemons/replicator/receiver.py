@@ -377,14 +377,12 @@ class Stream:
             out.send.append(self._make_nak(self.sender, ranges, now))
             self.stats.naks += 1
             until = now + self._retry()
+            # The head waits less: the rest waits behind it anyway.
+            head = now + self._retry(head=True) if ranges[0][0] == self.next else until
             self._asked.append((ranges[0][0], now))
-            self._suppressed.extend((a, b, until) for a, b in ranges)
-            first, last = ranges[0]
-            if first == self.next:  # the head waits less: the rest waits behind it anyway
-                head_until = now + self._retry(head=True)
-                self._suppressed[-len(ranges)] = (first, last, head_until)
-                until = min(until, head_until)
-            self._nak_at = until + self._jitter()
+            waits = [head] + [until] * (len(ranges) - 1)
+            self._suppressed.extend((a, b, t) for (a, b), t in zip(ranges, waits, strict=True))
+            self._nak_at = min(until, head) + self._jitter()
         elif self._suppressed:
             self._nak_at = min(s[2] for s in self._suppressed) + self._jitter()
         else:

@@ -25,7 +25,7 @@ from redis.retry import Retry
 from sleigh.daemons.cache.direct import DirectReader
 from tests.plugins.cache import CacheDaemon, StartCached
 from tests.plugins.daemons import DaemonFactory, short_tmpdir
-from tests.plugins.procfs import Held
+from tests.plugins.procfs import assert_steady
 
 
 @pytest.fixture
@@ -247,10 +247,7 @@ def test_garbage_gets_errors_and_leaks_nothing(cached: CacheDaemon) -> None:
                 s.shutdown(socket.SHUT_WR)
                 _read_until_closed(s)
 
-    round_of_garbage(200)
-    held = Held.now(cached.daemon.pid)
-    round_of_garbage(1000)
-    held.assert_kept()
+    assert_steady([cached.daemon.pid], round_of_garbage, 200, 1000)
     client = redis.Redis(unix_socket_path=str(cached.socket_path))
     assert client.ping()
     assert client.info("stats")["sleigh_protocol_errors"] > 0

@@ -4,6 +4,7 @@ leaks no file descriptor and no memory (DESIGN.md's rule for every daemon)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,3 +46,16 @@ class Held:
         assert later.fds <= self.fds + fd_slack, grown
         grew = later.rss - self.rss
         assert grew < RSS_SLACK_KIB, f"memory grew by {grew} KiB under a stream of bad input"
+
+
+def assert_steady(
+    pids: Sequence[int], feed: Callable[[int], None], first: int, then: int, fd_slack: int = 0
+) -> None:
+    """*feed* the processes *pids* *first* bad inputs (their pools, buffers and caches
+    reach their size), note what each holds, feed *then* more, and fail if any of
+    them now holds more (:meth:`Held.assert_kept`)."""
+    feed(first)
+    held = [Held.now(pid) for pid in pids]
+    feed(then)
+    for each in held:
+        each.assert_kept(fd_slack)

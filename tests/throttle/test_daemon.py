@@ -16,7 +16,7 @@ from sleigh.daemons.throttle.client import AsyncThrottleClient, ThrottleClient
 from sleigh.daemons.throttle.errors import ClientError, ServerError
 from sleigh.daemons.throttle.logfile import HEADER, RECORD
 from tests.plugins.daemons import exchange
-from tests.plugins.procfs import Held
+from tests.plugins.procfs import assert_steady
 from tests.throttle.conftest import RULES, StartThrottled, Throttled
 
 
@@ -142,10 +142,7 @@ def test_a_stream_of_bad_frames_leaks_nothing(throttled: Throttled) -> None:
 
     with throttled.client() as client:
         errors = client.stats()["errors"]
-        round_of_garbage(200)
-        held = Held.now(throttled.daemon.pid)
-        round_of_garbage(1200)
-        held.assert_kept()
+        assert_steady([throttled.daemon.pid], round_of_garbage, 200, 1200)
         stats = client.stats()
         assert stats["errors"] - errors >= 1000 and stats["keys"] == 0
         assert client.check([b"ip:after"]).allowed

@@ -18,7 +18,7 @@ import pytest
 
 from sleigh.daemons.runtime.sockets import UnixHTTPConnection
 from tests.plugins.daemons import DaemonFactory, exchange, short_tmpdir
-from tests.plugins.procfs import Held
+from tests.plugins.procfs import assert_steady
 
 
 def get(path: Path, url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -139,10 +139,8 @@ def test_a_stream_of_bad_requests_leaks_nothing_and_stores_nothing(
             assert not answer.startswith(b"HTTP/1.1 5"), answer[:200]
 
     stored = {table: _rows(home, table) for table in ("sessions", "carts", "cart_lines")}
-    round_of_garbage(180)
-    held = Held.now(daemon.pid)
-    round_of_garbage(900)
-    held.assert_kept(fd_slack=4)  # the database pool opens connections as it needs them
+    # (fd_slack: the database pool opens connections as it needs them)
+    assert_steady([daemon.pid], round_of_garbage, 180, 900, fd_slack=4)
     assert {table: _rows(home, table) for table in stored} == stored
     assert get(address, "/healthz")[0] == 200
     log = daemon.stderr_text()
